@@ -1,0 +1,1 @@
+"""Backends run a model on feature batches behind one interface: `run(x) -> outputs`."""

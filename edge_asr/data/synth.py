@@ -1,0 +1,291 @@
+"""`edge-asr data synth`: a spoken-digit corpus from the TTS engines present.
+
+Work is split into one task per voice (plus silence tasks), each with its own random
+generator seeded from (--seed, task index), so the output does not depend on how the
+tasks are scheduled over the worker processes. Splits are by speaker: a test speaker
+is never heard in training, under any engine.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soxr
+from tqdm import tqdm
+
+from ..audio import write_wav
+from ..errors import EdgeAsrError, OutputExistsError, ToolMissingError
+from . import DIGITS, SILENCE, UNKNOWN
+from . import augment as aug
+from .manifest import Row, write_manifest
+from .tts import Voice, available_voices, render
+
+SR = 16000
+CLIP = SR  # 1 s clips
+
+# Other words, near-misses first. No homophones of digits ("won", "for", "to", "ate").
+UNKNOWN_WORDS = [
+    "tree", "free", "fine", "ten", "hundred", "nineteen", "seventy", "eleven", "twelve",
+    "twenty", "thirty", "forty", "fifty", "sixty", "thousand", "heaven", "sticks", "wine",
+    "hero", "tea", "dog", "cat", "bed", "bird", "yes", "no", "up", "down", "left", "right",
+    "on", "off", "stop", "go", "house", "happy", "wow", "marvin", "sheila", "learn",
+    "follow", "forward", "backward", "visual", "weight", "night", "sir", "zebra",
+]
+
+# Speakers held out of training. Voices of one speaker under different engines share a split.
+TEST_SPEAKERS = {"slt", "joe"}
+VALID_SPEAKERS = {"rms"}
+TEST_ESPEAK_BASES = {"en-gb-scotland"}
+VALID_ESPEAK_BASES = {"en-029"}
+TEST_ESPEAK_VARIANTS = {"f2", "m3"}
+VALID_ESPEAK_VARIANTS = {"f4", "m5"}
+
+
+def speaker_split(speaker: str) -> str:
+    if speaker.startswith("espeak:"):
+        base, _, var = speaker[len("espeak:"):].partition("+")
+        if base in TEST_ESPEAK_BASES or var in TEST_ESPEAK_VARIANTS:
+            return "test"
+        if base in VALID_ESPEAK_BASES or var in VALID_ESPEAK_VARIANTS:
+            return "valid"
+        return "train"
+    if speaker in TEST_SPEAKERS:
+        return "test"
+    if speaker in VALID_SPEAKERS:
+        return "valid"
+    return "train"
+
+
+@dataclass
+class SizePlan:
+    prosodies: int          # (rate, pitch) settings per word
+    augmented: int          # augmented copies per rendering, besides the clean one
+    unknown_words: int      # other words per voice
+    silence_per_split: dict = field(default_factory=dict)
+    espeak_per_split: dict | None = None  # cap on espeak voices per split (None = all)
+
+
+SIZES = {
+    "small": SizePlan(prosodies=1, augmented=1, unknown_words=2,
+                      silence_per_split={"train": 24, "valid": 8, "test": 8},
+                      espeak_per_split={"train": 4, "valid": 2, "test": 2}),
+    "full": SizePlan(prosodies=3, augmented=2, unknown_words=3,
+                     silence_per_split={"train": 2000, "valid": 300, "test": 400}),
+}
+
+
+@dataclass
+class Task:
+    index: int
+    split: str
+    voice: Voice | None      # None: a silence task
+    words: list[str]
+    n_silence: int = 0
+
+
+def plan_tasks(voices: list[Voice], size: str, seed: int) -> list[Task]:
+    plan = SIZES[size]
+    rng = np.random.default_rng(seed)
+    by_split: dict[str, list[Voice]] = {"train": [], "valid": [], "test": []}
+    for v in voices:
+        by_split[speaker_split(v.speaker)].append(v)
+    tasks: list[Task] = []
+    for split, vs in by_split.items():
+        if plan.espeak_per_split is not None:
+            esp = [v for v in vs if v.engine == "espeak-ng"]
+            keep = set(rng.choice(len(esp), min(len(esp), plan.espeak_per_split[split]), replace=False)) if esp else set()
+            others = [v for v in vs if v.engine != "espeak-ng"]
+            # small: one voice per other engine and split keeps every engine family in play
+            others = list({v.engine: v for v in reversed(others)}.values())
+            vs = [v for i, v in enumerate(esp) if i in keep] + others
+        for v in vs:
+            unk = list(rng.choice(UNKNOWN_WORDS, plan.unknown_words, replace=False))
+            tasks.append(Task(len(tasks), split, v, DIGITS + unk))
+        n_sil = plan.silence_per_split[split]
+        per_task = 100
+        for start in range(0, n_sil, per_task):
+            tasks.append(Task(len(tasks), split, None, [], n_silence=min(per_task, n_sil - start)))
+    return tasks
+
+
+def _fit_word(x: np.ndarray, max_len: int) -> tuple[np.ndarray, float]:
+    """Speed up a rendering longer than max_len so it fits; returns audio and the factor."""
+    if x.size <= max_len:
+        return x, 1.0
+    factor = x.size / max_len * 1.01
+    return aug.change_speed(x, factor)[:max_len], factor
+
+
+def _place(word: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, slice]:
+    clip = np.zeros(CLIP, np.float32)
+    start = int(rng.integers(0, CLIP - word.size + 1))
+    clip[start:start + word.size] = word
+    return clip, slice(start, start + word.size)
+
+
+def _augment_clip(word: np.ndarray, rng: np.random.Generator, babble: list[np.ndarray]) -> tuple[np.ndarray, list[str]]:
+    steps: list[str] = []
+    f = float(rng.uniform(0.88, 1.12))
+    word = aug.change_speed(word, f)
+    steps.append(f"speed={f:.2f}")
+    word, fit = _fit_word(word, int(0.97 * CLIP))
+    clip, where = _place(word, rng)
+    if rng.random() < 0.35:
+        rt60 = float(rng.uniform(0.15, 0.8))
+        clip = aug.reverb(clip, rng, rt60)
+        steps.append(f"reverb={rt60:.2f}")
+    if rng.random() < 0.85:
+        speech_rms = aug.rms(clip[where])
+        snr = float(rng.uniform(3, 30))
+        if babble and rng.random() < 0.25:
+            noise = np.zeros(CLIP, np.float32)
+            for b in rng.choice(len(babble), min(3, len(babble)), replace=False):
+                seg = babble[b][:CLIP]
+                off = int(rng.integers(0, CLIP - seg.size + 1))
+                noise[off:off + seg.size] += seg / (aug.rms(seg) + 1e-9)
+            noise += 0.01 * rng.standard_normal(CLIP).astype(np.float32)
+            kind, snr = "babble", max(snr, 8.0)
+        else:
+            kind = str(rng.choice(aug.NOISE_KINDS))
+            noise = aug.make_noise(kind, CLIP, rng)
+        clip = aug.add_noise(clip, noise, snr, signal_rms=speech_rms)
+        steps.append(f"noise={kind}@{snr:.0f}dB")
+    if rng.random() < 0.25:
+        clip = aug.telephone(clip, rng)
+        steps.append("telephone")
+    peak = float(rng.uniform(-35, -1)) if rng.random() > 0.05 else float(rng.uniform(1, 8))
+    clip = aug.set_peak_db(clip, peak)
+    steps.append(f"peak={peak:.0f}dB")
+    return clip, steps
+
+
+def _silence_clip(rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+    r = rng.random()
+    if r < 0.05:
+        return np.zeros(CLIP, np.float32), ["digital-zero"]
+    kind = str(rng.choice(aug.NOISE_KINDS))
+    x = aug.make_noise(kind, CLIP, rng)
+    steps = [f"noise={kind}"]
+    if rng.random() < 0.3:
+        x = aug.telephone(x, rng)
+        steps.append("telephone")
+    level = float(rng.uniform(-75, -15))
+    x = aug.set_peak_db(x, level)
+    steps.append(f"peak={level:.0f}dB")
+    return x, steps
+
+
+def run_task(task: Task, seed: int, out_dir: str, plan: SizePlan) -> list[Row]:
+    rng = np.random.default_rng([seed, task.index])
+    out = Path(out_dir)
+    rows: list[Row] = []
+    if task.voice is None:
+        folder = out / "wav" / task.split / SILENCE
+        folder.mkdir(parents=True, exist_ok=True)
+        for k in range(task.n_silence):
+            clip, steps = _silence_clip(rng)
+            rel = f"wav/{task.split}/{SILENCE}/noise-t{task.index}-{k:04d}.wav"
+            write_wav(out / rel, clip)
+            rows.append(Row(rel, SILENCE, "", "noise", "noise", "noise", ";".join(steps), task.split, 1.0))
+        return rows
+    v = task.voice
+    renders: dict[tuple[str, int], np.ndarray] = {}
+    for word in task.words:
+        for p in range(plan.prosodies):
+            rate = 1.0 if p == 0 else float(rng.uniform(0.75, 1.3))
+            pitch = 1.0 if p == 0 else float(rng.uniform(0.8, 1.25))
+            audio, sr = render(v, word, rate, pitch)
+            if sr != SR:
+                audio = soxr.resample(audio, sr, SR).astype(np.float32)
+            audio = aug.trim_silence(audio)
+            if audio.size == 0 or np.abs(audio).max() == 0:
+                continue
+            renders[(word, p)] = audio / np.abs(audio).max()
+    babble = [a for (w, _), a in renders.items() if w not in DIGITS]
+    for (word, p), audio in renders.items():
+        label = word if word in DIGITS else UNKNOWN
+        folder = out / "wav" / task.split / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for a in range(1 + plan.augmented):
+            if a == 0:
+                fitted, fit = _fit_word(audio, int(0.97 * CLIP))
+                clip, _ = _place(fitted, rng)
+                peak = float(rng.uniform(-20, -1))
+                clip = aug.set_peak_db(clip, peak)
+                steps = ["clean", f"peak={peak:.0f}dB"] + ([f"fit={fit:.2f}"] if fit != 1.0 else [])
+            else:
+                clip, steps = _augment_clip(audio, rng, babble)
+            rel = f"wav/{task.split}/{label}/{v.id}-{word}-p{p}-a{a}.wav"
+            write_wav(out / rel, clip)
+            rows.append(Row(rel, label, word, v.engine, v.name, v.speaker, ";".join(steps), task.split, 1.0))
+    return rows
+
+
+def _run_task_star(args):
+    return run_task(*args)
+
+
+def synth(out: str | Path, size: str = "small", seed: int = 0, jobs: int | None = None,
+          force: bool = False, progress: bool = True, log=print) -> Path:
+    out = Path(out)
+    if size not in SIZES:
+        raise EdgeAsrError(f"unknown --size {size}; use small or full")
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out}: exists; choose another --out or pass --force to replace it")
+    voices, warnings = available_voices()
+    for w in warnings:
+        log(f"warning: {w}")
+    if not voices:
+        raise ToolMissingError("no TTS engine found; install espeak-ng (apt-get install espeak-ng) "
+                               "or another engine listed in the README")
+    tasks = plan_tasks(voices, size, seed)
+    plan = SIZES[size]
+    jobs = jobs or min(len(tasks), os.cpu_count() or 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        rows: list[Row] = []
+        args = [(t, seed, str(tmp), plan) for t in tasks]
+        # Voices with many words first so the last task to finish is a short one.
+        args.sort(key=lambda a: (a[0].voice is None, a[0].voice.engine != "festival" if a[0].voice else 0))
+        bar = tqdm(total=len(tasks), desc="synth", unit="voice", disable=not progress, file=sys.stderr)
+        if jobs > 1:
+            with mp.get_context("fork").Pool(jobs) as pool:
+                for r in pool.imap_unordered(_run_task_star, args):
+                    rows += r
+                    bar.update()
+        else:
+            for a in args:
+                rows += _run_task_star(a)
+                bar.update()
+        bar.close()
+        rows.sort(key=lambda r: r.path)
+        write_manifest(tmp, rows)
+        summary = {
+            "size": size, "seed": seed, "clips": len(rows),
+            "engines_missing": warnings,
+            "per_split": dict(Counter(r.split for r in rows)),
+            "per_label": {s: dict(sorted(Counter(r.label for r in rows if r.split == s).items()))
+                          for s in ("train", "valid", "test")},
+            "per_engine": dict(Counter(r.engine for r in rows)),
+            "speakers": {s: sorted({r.speaker for r in rows if r.split == s and r.speaker != "noise"})
+                         for s in ("train", "valid", "test")},
+        }
+        (tmp / "data.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log(f"wrote {len(rows)} clips to {out} ({', '.join(f'{k}: {v}' for k, v in summary['per_split'].items())})")
+    return out

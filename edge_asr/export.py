@@ -1,0 +1,118 @@
+"""`edge-asr export`: a training run -> model.onnx + model.json, with a parity check.
+
+The exported graph ends in Softmax (the class posteriors), folds BatchNorm into the
+convolutions, and uses the TorchScript exporter (dynamo=False): it yields the plain
+Conv/Relu/MaxPool/Gemm graph hls4ml's ONNX frontend understands. onnxruntime must agree
+with PyTorch to within PARITY_TOL on the validation set, or export fails.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .backends.onnx import OnnxBackend
+from .data.loading import feature_matrix
+from .data.manifest import read_manifest
+from .errors import ExportError, InputError, OutputExistsError
+from .features import FeatureConfig
+from .modeldir import MODEL_SCHEMA_VERSION, load_model_dir
+from .nets import build_net, fold_batchnorm
+
+PARITY_TOL = 1e-5
+OPSET = 13
+
+
+class WithSoftmax(nn.Module):
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return torch.softmax(self.net(x), dim=1)
+
+
+def load_run(run_dir: Path) -> tuple[nn.Module, dict]:
+    meta_path, weights = run_dir / "train.json", run_dir / "best.pt"
+    if not meta_path.is_file() or not weights.is_file():
+        raise InputError(f"{run_dir}: not a training run (want train.json + best.pt); make one with `edge-asr train`")
+    meta = json.loads(meta_path.read_text())
+    model = build_net(meta["net"], **meta["net_kwargs"])
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as exc:
+        raise InputError(f"{weights}: cannot load the weights ({str(exc).splitlines()[0]})") from None
+    return model.eval(), meta
+
+
+def export(run_dir: str | Path, out: str | Path, data_dir: str | Path | None = None, name: str | None = None,
+           opset: int = OPSET, force: bool = False, progress: bool = True, log=print) -> Path:
+    run_dir, out = Path(run_dir), Path(out)
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out}: exists; choose another --out or pass --force to replace it")
+    if opset < 13:
+        raise InputError("--opset must be 13 or newer")
+    model, meta = load_run(run_dir)
+    fcfg = FeatureConfig.from_dict(meta["feature"])
+    data_dir = Path(data_dir or meta["data_dir"])
+    valid_rows = read_manifest(data_dir, "valid")
+    x = feature_matrix(data_dir, valid_rows, fcfg, progress, "features (parity)")
+
+    wrapped = WithSoftmax(fold_batchnorm(model)).eval()
+    with torch.no_grad():
+        ref_unfolded = torch.softmax(load_run(run_dir)[0](torch.from_numpy(x)), 1).numpy()
+        ref = wrapped(torch.from_numpy(x)).numpy()
+    shape = [1, fcfg.n_mels, fcfg.clip_frames]
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        onnx_path = tmp / "model.onnx"
+        torch.onnx.export(wrapped, (torch.zeros(shape),), str(onnx_path), dynamo=False, opset_version=opset,
+                          input_names=["features"], output_names=["probabilities"],
+                          dynamic_axes={"features": {0: "batch"}, "probabilities": {0: "batch"}})
+        import onnx
+        try:
+            onnx.checker.check_model(onnx.load(str(onnx_path)), full_check=True)
+        except Exception as exc:
+            raise ExportError(f"{onnx_path.name}: onnx.checker rejects the export ({exc})") from None
+        meta_out = {
+            "schema_version": MODEL_SCHEMA_VERSION,
+            "name": name or out.name,
+            "net": meta["net"], "net_kwargs": meta["net_kwargs"], "parameters": meta["parameters"],
+            "labels": meta["labels"],
+            "feature": fcfg.to_dict(),
+            "sample_rate": fcfg.sample_rate,
+            "input": {"name": "features", "shape": shape, "layout": "NCW: (batch, mel bin, frame)",
+                      "dtype": "float32"},
+            "output": {"name": "probabilities", "shape": [1, len(meta["labels"])], "kind": "softmax"},
+            "opset": opset,
+            "data": meta.get("data", {}),
+            "metrics": {"valid_accuracy": meta["valid_accuracy"], "best_epoch": meta["best_epoch"]},
+        }
+        (tmp / "model.json").write_text(json.dumps(meta_out, indent=2) + "\n")
+        got = OnnxBackend(load_model_dir(tmp)).run(x)
+        diff = float(np.abs(got - ref).max()) if len(x) else 0.0
+        fold_diff = float(np.abs(ref - ref_unfolded).max()) if len(x) else 0.0
+        if diff > PARITY_TOL or fold_diff > PARITY_TOL:
+            raise ExportError(f"{out}: onnxruntime differs from PyTorch by {max(diff, fold_diff):.2e} "
+                              f"(> {PARITY_TOL:g}) on the validation set; the export is wrong, not written")
+        meta_out["metrics"]["parity_max_abs"] = diff
+        meta_out["metrics"]["parity_n"] = len(x)
+        (tmp / "model.json").write_text(json.dumps(meta_out, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log(f"exported {out}/model.onnx (opset {opset}); onnxruntime vs PyTorch max abs {diff:.2e} "
+        f"on {len(x)} validation clips")
+    return out

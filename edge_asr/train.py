@@ -1,0 +1,200 @@
+"""`edge-asr train`: CPU training with validation each epoch, early stopping and seed control.
+
+A run directory holds `best.pt` (a state dict, loaded with weights_only=True) and
+`train.json` (net, its arguments, labels, feature configuration with the normalisation
+statistics, data summary and the per-epoch history). `edge-asr export` reads both.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .data import LABELS
+from .data.loading import feature_matrix, label_indices
+from .data.manifest import read_manifest
+from .errors import InputError, OutputExistsError
+from .features import FeatureConfig
+from .nets import build_net, count_parameters
+
+
+@dataclass
+class TrainConfig:
+    net: str = "conv1d"
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    patience: int = 8
+    seed: int = 0
+    label_smoothing: float = 0.05
+    threads: int = 0  # 0: torch's default
+
+
+class BucketBatchSampler(torch.utils.data.Sampler):
+    """Batches of similar-length utterances: lengths are sorted into buckets, each batch is
+    drawn from one bucket, batch order is shuffled. Work per batch stays balanced when clip
+    lengths differ; with fixed-length KWS clips it reduces to a plain shuffled sampler."""
+
+    def __init__(self, lengths: list[float], batch_size: int, seed: int, bucket_width: float = 0.25):
+        self.lengths = np.asarray(lengths, dtype=np.float64)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.bucket_width = bucket_width
+        self.epoch = 0
+
+    def batches(self) -> list[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        keys = np.floor(self.lengths / self.bucket_width).astype(np.int64)
+        out: list[list[int]] = []
+        for k in np.unique(keys):
+            idx = np.flatnonzero(keys == k)
+            rng.shuffle(idx)
+            out += [idx[i:i + self.batch_size].tolist() for i in range(0, idx.size, self.batch_size)]
+        order = rng.permutation(len(out))
+        return [out[i] for i in order]
+
+    def __iter__(self):
+        batches = self.batches()
+        self.epoch += 1
+        return iter(batches)
+
+    def __len__(self) -> int:
+        keys = np.floor(self.lengths / self.bucket_width).astype(np.int64)
+        return int(sum(math.ceil(c / self.batch_size) for c in np.unique(keys, return_counts=True)[1]))
+
+
+def _augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """On-the-fly feature augmentation: time shift, level offset, frequency and time masks."""
+    b, f, t = x.shape
+    x = x.clone()
+    shifts = torch.randint(-8, 9, (b,), generator=gen)
+    for i in range(b):
+        s = int(shifts[i])
+        if s:
+            x[i] = torch.roll(x[i], s, dims=1)
+            fill = x[i].min()
+            if s > 0:
+                x[i, :, :s] = fill
+            else:
+                x[i, :, s:] = fill
+    x = x + (torch.rand(b, 1, 1, generator=gen) - 0.5) * 0.6
+    for i in range(b):
+        w = int(torch.randint(0, 7, (1,), generator=gen))
+        f0 = int(torch.randint(0, f - w + 1, (1,), generator=gen))
+        x[i, f0:f0 + w, :] = 0.0
+        w = int(torch.randint(0, 11, (1,), generator=gen))
+        t0 = int(torch.randint(0, t - w + 1, (1,), generator=gen))
+        x[i, :, t0:t0 + w] = 0.0
+    return x
+
+
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> float:
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            correct += int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
+    return correct / max(1, len(x))
+
+
+def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: FeatureConfig | None = None,
+          force: bool = False, progress: bool = True, log=print) -> Path:
+    data_dir, out = Path(data_dir), Path(out)
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out}: exists; choose another --out or pass --force to replace it")
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise InputError("--epochs and --batch-size must be at least 1")
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    fcfg = feature_cfg or FeatureConfig()
+    train_rows = read_manifest(data_dir, "train")
+    valid_rows = read_manifest(data_dir, "valid")
+    labels = list(LABELS)
+
+    raw_cfg = FeatureConfig(**{**fcfg.to_dict(), "mean": [], "std": []})
+    xtr = feature_matrix(data_dir, train_rows, raw_cfg, progress, "features (train)")
+    xva = feature_matrix(data_dir, valid_rows, raw_cfg, progress, "features (valid)")
+    # Per-mel-bin statistics from training data only; saved with the model.
+    mean = xtr.mean(axis=(0, 2))
+    std = xtr.std(axis=(0, 2)) + 1e-3
+    fcfg = FeatureConfig(**{**raw_cfg.to_dict(), "mean": mean.round(6).tolist(), "std": std.round(6).tolist()})
+    m, s = np.asarray(fcfg.mean, np.float32)[None, :, None], np.asarray(fcfg.std, np.float32)[None, :, None]
+    xtr = torch.from_numpy((xtr - m) / s)
+    xva = torch.from_numpy((xva - m) / s)
+    ytr = torch.from_numpy(label_indices(train_rows, labels))
+    yva = torch.from_numpy(label_indices(valid_rows, labels))
+
+    net_kwargs = {"n_mels": fcfg.n_mels, "frames": fcfg.clip_frames, "n_classes": len(labels)}
+    model = build_net(cfg.net, **net_kwargs)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sampler = BucketBatchSampler([r.seconds for r in train_rows], cfg.batch_size, cfg.seed)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * len(sampler))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    log(f"training {cfg.net} ({count_parameters(model)} parameters) on {len(train_rows)} clips, "
+        f"validating on {len(valid_rows)}")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        history = []
+        best, best_epoch, stale = -1.0, 0, 0
+        for epoch in range(1, cfg.epochs + 1):
+            model.train()
+            t0, total, n = time.time(), 0.0, 0
+            bar = tqdm(sampler, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not progress,
+                       file=sys.stderr, leave=False)
+            for idx in bar:
+                xb = _augment_batch(xtr[idx], gen)
+                loss = loss_fn(model(xb), ytr[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                total += loss.item() * len(idx)
+                n += len(idx)
+            acc = _accuracy(model, xva, yva)
+            history.append({"epoch": epoch, "loss": total / n, "valid_accuracy": acc,
+                            "seconds": round(time.time() - t0, 2)})
+            log(f"epoch {epoch}: loss {total / n:.4f}, valid accuracy {acc:.4f} ({time.time() - t0:.1f} s)")
+            if acc > best:
+                best, best_epoch, stale = acc, epoch, 0
+                torch.save(model.state_dict(), tmp / "best.pt")
+            else:
+                stale += 1
+                if stale >= cfg.patience:
+                    log(f"early stop: no gain in {cfg.patience} epochs")
+                    break
+        meta = {
+            "net": cfg.net, "net_kwargs": net_kwargs, "labels": labels,
+            "feature": fcfg.to_dict(), "train_config": cfg.__dict__,
+            "data_dir": str(data_dir.resolve()),
+            "data": json.loads((data_dir / "data.json").read_text()) if (data_dir / "data.json").exists() else {},
+            "parameters": count_parameters(model),
+            "best_epoch": best_epoch, "valid_accuracy": best, "history": history,
+        }
+        (tmp / "train.json").write_text(json.dumps(meta, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log(f"best valid accuracy {best:.4f} at epoch {best_epoch}; run saved to {out}")
+    return out
