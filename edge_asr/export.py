@@ -69,7 +69,7 @@ def export(run_dir: str | Path, out: str | Path, data_dir: str | Path | None = N
     with torch.no_grad():
         ref_unfolded = torch.softmax(load_run(run_dir)[0](torch.from_numpy(x)), 1).numpy()
         ref = wrapped(torch.from_numpy(x)).numpy()
-    shape = [1, fcfg.n_mels, fcfg.clip_frames]
+    shape = [1, fcfg.n_features, fcfg.clip_frames]
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -90,7 +90,7 @@ def export(run_dir: str | Path, out: str | Path, data_dir: str | Path | None = N
             "labels": meta["labels"],
             "feature": fcfg.to_dict(),
             "sample_rate": fcfg.sample_rate,
-            "input": {"name": "features", "shape": shape, "layout": "NCW: (batch, mel bin, frame)",
+            "input": {"name": "features", "shape": shape, "layout": "NCW: (batch, feature, frame)",
                       "dtype": "float32"},
             "output": {"name": "probabilities", "shape": [1, len(meta["labels"])], "kind": "softmax"},
             "opset": opset,

@@ -30,6 +30,13 @@ class FeatureConfig:
     fmax: float = 7600.0
     log_floor: float = 1e-6
     clip_seconds: float = 1.0
+    # n_mfcc > 0: keep that many DCT-II (orthonormal) coefficients of the log-mel frame.
+    # Dropping the upper cepstrum smooths away pitch harmonics, which differ most between
+    # speakers; the model then sees the spectral envelope (formants).
+    n_mfcc: int = 0
+    # Subtract each coefficient's mean over the window (cepstral mean normalisation):
+    # removes a fixed channel colouring (microphone, telephone line) and the input level.
+    cmn: bool = False
     # Per-mel-bin normalisation (x - mean) / std, filled in from training data.
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
@@ -49,6 +56,11 @@ class FeatureConfig:
     @property
     def clip_frames(self) -> int:
         return num_frames(self.clip_samples, self)
+
+    @property
+    def n_features(self) -> int:
+        """Values per frame: mel bins, or cepstral coefficients when n_mfcc > 0."""
+        return self.n_mfcc or self.n_mels
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,8 +82,10 @@ class FeatureConfig:
                              f"than n_fft {self.n_fft}; raise n_fft")
         if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
             raise InputError(f"feature configuration: need 0 <= fmin < fmax <= {self.sample_rate / 2}")
-        if self.mean and (len(self.mean) != self.n_mels or len(self.std) != self.n_mels):
-            raise InputError("feature configuration: mean/std must have n_mels entries")
+        if not 0 <= self.n_mfcc <= self.n_mels:
+            raise InputError(f"feature configuration: n_mfcc must be between 0 and n_mels ({self.n_mels})")
+        if self.mean and (len(self.mean) != self.n_features or len(self.std) != self.n_features):
+            raise InputError("feature configuration: mean/std must have one entry per feature")
 
 
 def num_frames(n_samples: int, cfg: FeatureConfig) -> int:
@@ -122,6 +136,15 @@ def mel_filterbank(cfg: FeatureConfig) -> np.ndarray:
     return fb
 
 
+def dct_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_in, n_out) orthonormal DCT-II basis, the transform librosa's MFCC uses."""
+    k = np.arange(n_out)[None, :]
+    n = np.arange(n_in)[:, None]
+    basis = np.cos(np.pi * k * (2 * n + 1) / (2 * n_in)) * np.sqrt(2.0 / n_in)
+    basis[:, 0] /= np.sqrt(2.0)
+    return basis
+
+
 def _window(cfg: FeatureConfig) -> np.ndarray:
     n = cfg.win_length
     return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)  # periodic Hann
@@ -141,17 +164,37 @@ def log_mel_frames(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     power = spec.real ** 2 + spec.imag ** 2
     mel = power @ mel_filterbank(cfg)
     out = np.log(mel + cfg.log_floor)
+    if cfg.n_mfcc:
+        out = out @ dct_matrix(cfg.n_mels, cfg.n_mfcc)
     if cfg.mean:
         out = (out - np.asarray(cfg.mean)) / np.asarray(cfg.std)
     return out.astype(np.float32)
 
 
 def log_mel(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """(frames, n_mels) float32 features of a 1-D waveform at cfg.sample_rate."""
+    """(frames, n_features) float32 features of a 1-D waveform at cfg.sample_rate.
+
+    With cfg.cmn the mean over these frames is subtracted: pass exactly the window the
+    model sees (clip_features does).
+    """
     audio = np.asarray(audio)
     if audio.ndim != 1:
         raise InputError(f"log_mel wants a 1-D waveform, got shape {audio.shape}")
+    if cfg.cmn:
+        raw = log_mel_frames(frame_signal(audio, cfg), _unnormalised(cfg))
+        raw -= raw.mean(axis=0, keepdims=True)
+        return _normalise(raw, cfg)
     return log_mel_frames(frame_signal(audio, cfg), cfg)
+
+
+def _unnormalised(cfg: FeatureConfig) -> FeatureConfig:
+    return FeatureConfig(**{**cfg.to_dict(), "mean": [], "std": [], "cmn": False})
+
+
+def _normalise(x: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    if cfg.mean:
+        x = (x - np.asarray(cfg.mean, np.float32)) / np.asarray(cfg.std, np.float32)
+    return x.astype(np.float32)
 
 
 def clip_features(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:

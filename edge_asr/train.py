@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,10 @@ class TrainConfig:
     patience: int = 8
     seed: int = 0
     label_smoothing: float = 0.05
+    # Draw training clips with weight (1 / clips of their engine) ** engine_balance: 0 draws
+    # uniformly, 1 gives every TTS engine the same share. espeak-ng alone makes most of a
+    # corpus, and its formant voices are the least like people.
+    engine_balance: float = 0.0
     threads: int = 0  # 0: torch's default
 
 
@@ -48,19 +53,25 @@ class BucketBatchSampler(torch.utils.data.Sampler):
     drawn from one bucket, batch order is shuffled. Work per batch stays balanced when clip
     lengths differ; with fixed-length KWS clips it reduces to a plain shuffled sampler."""
 
-    def __init__(self, lengths: list[float], batch_size: int, seed: int, bucket_width: float = 0.25):
+    def __init__(self, lengths: list[float], batch_size: int, seed: int, bucket_width: float = 0.25,
+                 weights: np.ndarray | None = None):
         self.lengths = np.asarray(lengths, dtype=np.float64)
         self.batch_size = batch_size
         self.seed = seed
         self.bucket_width = bucket_width
+        self.weights = None if weights is None else np.asarray(weights, np.float64) / np.sum(weights)
         self.epoch = 0
 
     def batches(self) -> list[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
         keys = np.floor(self.lengths / self.bucket_width).astype(np.int64)
+        if self.weights is not None:  # an epoch of len(lengths) weighted draws
+            drawn = np.sort(rng.choice(len(keys), len(keys), replace=True, p=self.weights))
+        else:
+            drawn = np.arange(len(keys))
         out: list[list[int]] = []
         for k in np.unique(keys):
-            idx = np.flatnonzero(keys == k)
+            idx = drawn[keys[drawn] == k]
             rng.shuffle(idx)
             out += [idx[i:i + self.batch_size].tolist() for i in range(0, idx.size, self.batch_size)]
         order = rng.permutation(len(out))
@@ -76,8 +87,30 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         return int(sum(math.ceil(c / self.batch_size) for c in np.unique(keys, return_counts=True)[1]))
 
 
+class FrontEnd:
+    """The part of features.log_mel after the log: DCT, CMN, normalisation, on torch batches
+    of (batch, n_mels, frames) log-mel. Equal to the numpy front end (tested)."""
+
+    def __init__(self, cfg: FeatureConfig):
+        from .features import dct_matrix
+        self.cfg = cfg
+        self.dct = torch.from_numpy(dct_matrix(cfg.n_mels, cfg.n_mfcc).astype(np.float32)) if cfg.n_mfcc else None
+        self.mean = torch.tensor(cfg.mean, dtype=torch.float32)[None, :, None] if cfg.mean else None
+        self.std = torch.tensor(cfg.std, dtype=torch.float32)[None, :, None] if cfg.mean else None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dct is not None:
+            x = torch.einsum("bft,fk->bkt", x, self.dct)
+        if self.cfg.cmn:
+            x = x - x.mean(dim=2, keepdim=True)
+        if self.mean is not None:
+            x = (x - self.mean) / self.std
+        return x
+
+
 def _augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """On-the-fly feature augmentation: time shift, level offset, frequency and time masks."""
+    """On-the-fly augmentation of log-mel batches: time shift, level offset, frequency
+    warping, frequency and time masks (filled with the clip's mean)."""
     b, f, t = x.shape
     x = x.clone()
     shifts = torch.randint(-8, 9, (b,), generator=gen)
@@ -90,14 +123,23 @@ def _augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
                 x[i, :, :s] = fill
             else:
                 x[i, :, s:] = fill
-    x = x + (torch.rand(b, 1, 1, generator=gen) - 0.5) * 0.6
+    x = x + (torch.rand(b, 1, 1, generator=gen) - 0.5) * 2.0  # +-1 in natural log: about +-4 dB
+    # Frequency warping (as in VTLP): stretch the mel axis by 0.88-1.12, a cheap stand-in
+    # for speakers with other vocal-tract lengths than the few voices in the corpus.
+    alpha = 0.88 + 0.24 * torch.rand(b, 1, generator=gen)
+    src = (torch.arange(f, dtype=torch.float32)[None, :] * alpha).clamp(0, f - 1)
+    lo = src.floor().long().clamp(max=f - 2)
+    w = (src - lo).unsqueeze(-1)
+    rows = torch.arange(b)[:, None]
+    x = x[rows, lo] * (1 - w) + x[rows, lo + 1] * w
     for i in range(b):
+        fill = x[i].mean()
         w = int(torch.randint(0, 7, (1,), generator=gen))
         f0 = int(torch.randint(0, f - w + 1, (1,), generator=gen))
-        x[i, f0:f0 + w, :] = 0.0
+        x[i, f0:f0 + w, :] = fill
         w = int(torch.randint(0, 11, (1,), generator=gen))
         t0 = int(torch.randint(0, t - w + 1, (1,), generator=gen))
-        x[i, :, t0:t0 + w] = 0.0
+        x[i, :, t0:t0 + w] = fill
     return x
 
 
@@ -127,23 +169,29 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
     valid_rows = read_manifest(data_dir, "valid")
     labels = list(LABELS)
 
-    raw_cfg = FeatureConfig(**{**fcfg.to_dict(), "mean": [], "std": []})
-    xtr = feature_matrix(data_dir, train_rows, raw_cfg, progress, "features (train)")
-    xva = feature_matrix(data_dir, valid_rows, raw_cfg, progress, "features (valid)")
-    # Per-mel-bin statistics from training data only; saved with the model.
-    mean = xtr.mean(axis=(0, 2))
-    std = xtr.std(axis=(0, 2)) + 1e-3
-    fcfg = FeatureConfig(**{**raw_cfg.to_dict(), "mean": mean.round(6).tolist(), "std": std.round(6).tolist()})
-    m, s = np.asarray(fcfg.mean, np.float32)[None, :, None], np.asarray(fcfg.std, np.float32)[None, :, None]
-    xtr = torch.from_numpy((xtr - m) / s)
-    xva = torch.from_numpy((xva - m) / s)
+    # Features are held as log-mel; augmentation works there (a mel axis to warp and mask),
+    # then FrontEnd applies the rest of the front end: DCT, mean normalisation, scaling.
+    mel_cfg = FeatureConfig(**{**fcfg.to_dict(), "mean": [], "std": [], "n_mfcc": 0, "cmn": False})
+    xtr = torch.from_numpy(feature_matrix(data_dir, train_rows, mel_cfg, progress, "features (train)"))
+    xva = torch.from_numpy(feature_matrix(data_dir, valid_rows, mel_cfg, progress, "features (valid)"))
+    front = FrontEnd(FeatureConfig(**{**fcfg.to_dict(), "mean": [], "std": []}))
+    # Per-feature statistics from training data only; saved with the model.
+    plain = front(xtr)
+    fcfg = FeatureConfig(**{**fcfg.to_dict(), "mean": plain.mean(dim=(0, 2)).double().numpy().round(6).tolist(),
+                            "std": (plain.std(dim=(0, 2)).double().numpy() + 1e-3).round(6).tolist()})
+    del plain
+    front = FrontEnd(fcfg)
+    xva = front(xva)
     ytr = torch.from_numpy(label_indices(train_rows, labels))
     yva = torch.from_numpy(label_indices(valid_rows, labels))
 
-    net_kwargs = {"n_mels": fcfg.n_mels, "frames": fcfg.clip_frames, "n_classes": len(labels)}
+    net_kwargs = {"n_features": fcfg.n_features, "frames": fcfg.clip_frames, "n_classes": len(labels)}
     model = build_net(cfg.net, **net_kwargs)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sampler = BucketBatchSampler([r.seconds for r in train_rows], cfg.batch_size, cfg.seed)
+    engine_counts = Counter(r.engine for r in train_rows)
+    weights = np.array([(1.0 / engine_counts[r.engine]) ** cfg.engine_balance for r in train_rows])
+    sampler = BucketBatchSampler([r.seconds for r in train_rows], cfg.batch_size, cfg.seed,
+                                 weights=weights if cfg.engine_balance else None)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * len(sampler))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -161,7 +209,7 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
             bar = tqdm(sampler, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not progress,
                        file=sys.stderr, leave=False)
             for idx in bar:
-                xb = _augment_batch(xtr[idx], gen)
+                xb = front(_augment_batch(xtr[idx], gen))
                 loss = loss_fn(model(xb), ytr[idx])
                 opt.zero_grad()
                 loss.backward()

@@ -24,7 +24,7 @@ class OnnxBackend:
         self.info = info
 
     def run(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
-        """Float features (N, n_mels, frames) -> output probabilities (N, classes)."""
+        """Float features (N, n_features, frames) -> output probabilities (N, classes)."""
         x = np.asarray(x, dtype=np.float32)
         if x.ndim == 2:
             x = x[None]

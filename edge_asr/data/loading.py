@@ -16,9 +16,9 @@ from .manifest import Row
 
 def feature_matrix(data_dir: str | Path, rows: list[Row], cfg: FeatureConfig,
                    progress: bool = True, desc: str = "features") -> np.ndarray:
-    """(len(rows), n_mels, clip_frames) float32 features of each row's clip."""
+    """(len(rows), n_features, clip_frames) float32 features of each row's clip."""
     data_dir = Path(data_dir)
-    out = np.empty((len(rows), cfg.n_mels, cfg.clip_frames), np.float32)
+    out = np.empty((len(rows), cfg.n_features, cfg.clip_frames), np.float32)
     for i, r in enumerate(tqdm(rows, desc=desc, unit="clip", disable=not progress, file=sys.stderr,
                                mininterval=1.0)):
         out[i] = clip_features(read_audio(data_dir / r.path, cfg.sample_rate), cfg)

@@ -1,4 +1,4 @@
-"""The model zoo. Every net takes (batch, n_mels, frames) log-mel features and returns logits.
+"""The model zoo. Every net takes (batch, n_features, frames) features (log-mel or cepstra) and returns logits.
 
 The nets use only layers that hls4ml 1.3's ONNX path maps to its layer library: Conv1d,
 BatchNorm (folded into the convolution before export), ReLU, MaxPool1d, Flatten, Linear.
@@ -17,11 +17,11 @@ from ..errors import InputError
 class Conv1dKWS(nn.Module):
     """1-D CNN over time, mel bins as channels: three conv/ReLU/pool blocks, then two dense layers."""
 
-    def __init__(self, n_mels: int = 40, frames: int = 98, n_classes: int = 12,
+    def __init__(self, n_features: int = 40, frames: int = 98, n_classes: int = 12,
                  channels: int = 48, hidden: int = 64, kernel: int = 3):
         super().__init__()
         layers: list[nn.Module] = []
-        c_in, t = n_mels, frames
+        c_in, t = n_features, frames
         for _ in range(3):
             layers += [nn.Conv1d(c_in, channels, kernel), nn.BatchNorm1d(channels), nn.ReLU(), nn.MaxPool1d(2)]
             c_in, t = channels, (t - kernel + 1) // 2
@@ -38,9 +38,9 @@ class Conv1dKWS(nn.Module):
 class MLP(nn.Module):
     """Dense network over the flattened window; the smallest thing hls4ml can place."""
 
-    def __init__(self, n_mels: int = 40, frames: int = 98, n_classes: int = 12, hidden: int = 14):
+    def __init__(self, n_features: int = 40, frames: int = 98, n_classes: int = 12, hidden: int = 14):
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_mels * frames, hidden), nn.ReLU(),
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_features * frames, hidden), nn.ReLU(),
                                  nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,158 @@
+"""`edge-asr VERB`: one verb per stage, each a thin layer over its module.
+
+Any EdgeAsrError becomes one line on stderr and exit code 2; --debug shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import EdgeAsrError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_MODEL = REPO_ROOT / "models" / "kws-digits"
+
+
+def _cmd_data_synth(a: argparse.Namespace) -> int:
+    from .data.synth import synth
+    synth(a.out, size=a.size, seed=a.seed, jobs=a.jobs, force=a.force, progress=not a.quiet,
+          log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def _cmd_data_human(a: argparse.Namespace) -> int:
+    from .data.human import make_human_set
+    make_human_set(a.out, copies=a.copies, seed=a.seed, force=a.force, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from .features import FeatureConfig
+    from .train import TrainConfig, train
+    cfg = TrainConfig(net=a.net, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, patience=a.patience,
+                      seed=a.seed, threads=a.threads)
+    fcfg = FeatureConfig(n_mels=a.n_mels)
+    fcfg.validate()
+    train(a.data, a.out, cfg, fcfg, force=a.force, progress=not a.quiet, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def _cmd_export(a: argparse.Namespace) -> int:
+    from .export import export
+    export(a.run, a.out, data_dir=a.data, name=a.name, opset=a.opset, force=a.force, progress=not a.quiet,
+           log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def _cmd_eval(a: argparse.Namespace) -> int:
+    from .evaluate import evaluate, format_report, record_metrics
+    res = evaluate(a.model, a.data, split=a.split, progress=not (a.quiet or a.json))
+    if a.record:
+        record_metrics(a.model, res)
+    print(json.dumps(res) if a.json else format_report(res))
+    return 0
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    from .demo import demo
+    return demo(Path(a.model), a.examples)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edge-asr", description="Speech acoustic models to PYNQ FPGA designs, "
+                                "checkable without a board.")
+    p.add_argument("--version", action="version", version=f"edge-asr {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    def verb(name: str, help: str, **kw) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help, **kw)
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+        return sp
+
+    data = verb("data", "make and inspect data sets")
+    data_sub = data.add_subparsers(dest="data_verb", metavar="ACTION", required=True)
+    s = data_sub.add_parser("synth", help="synthesize the spoken-digit corpus from TTS engines",
+                            description="Synthesize 16 kHz one-second clips of the digits, other words "
+                            "(_unknown_) and noise (_silence_) with espeak-ng, flite, festival and piper, "
+                            "augment them, and write WAVs plus manifest.csv split by voice.")
+    s.add_argument("--out", required=True, help="output data directory")
+    s.add_argument("--size", choices=["small", "full"], default="small",
+                   help="small: a few hundred clips for tests; full: the training corpus (default: small)")
+    s.add_argument("--seed", type=int, default=0, help="random seed; same seed, same corpus (default 0)")
+    s.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    s.add_argument("--force", action="store_true", help="replace an existing --out")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_data_synth)
+    h = data_sub.add_parser("human", help="a test set of real human speech from Debian's Asterisk prompts",
+                            description="Make a test-only data directory from the real recordings in "
+                            "asterisk-core-sounds-en-wav (one speaker, 8 kHz telephone band): digits, and "
+                            "numbers, letters, days and months as _unknown_. Never used for training.")
+    h.add_argument("--out", required=True, help="output data directory")
+    h.add_argument("--copies", type=int, default=4, help="augmented copies per recording (default 4)")
+    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--force", action="store_true", help="replace an existing --out")
+    h.set_defaults(func=_cmd_data_human)
+
+    t = verb("train", "train a model from the zoo on a data directory")
+    t.add_argument("data", help="data directory made by `edge-asr data synth`")
+    t.add_argument("--out", required=True, help="run directory to write (best.pt, train.json)")
+    t.add_argument("--net", default="conv1d", help="conv1d (default) or mlp")
+    t.add_argument("--epochs", type=int, default=40)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (one-cycle schedule)")
+    t.add_argument("--patience", type=int, default=8, help="early stop after this many epochs without gain")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--n-mels", type=int, default=40, help="mel bins (default 40)")
+    t.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    t.add_argument("--force", action="store_true", help="replace an existing --out")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(func=_cmd_train)
+
+    e = verb("export", "export a training run to ONNX + model.json, checked against PyTorch")
+    e.add_argument("run", help="run directory made by `edge-asr train`")
+    e.add_argument("--out", required=True, help="model directory to write")
+    e.add_argument("--data", help="data directory for the parity check (default: the one trained on)")
+    e.add_argument("--name", help="model name recorded in model.json (default: the --out folder name)")
+    e.add_argument("--opset", type=int, default=13, help="ONNX opset (>= 13, default 13)")
+    e.add_argument("--force", action="store_true", help="replace an existing --out")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
+    e.set_defaults(func=_cmd_export)
+
+    v = verb("eval", "accuracy and confusion matrix of a model on a data split")
+    v.add_argument("model", help="model directory (model.onnx + model.json)")
+    v.add_argument("data", help="data directory with manifest.csv")
+    v.add_argument("--split", default="test", choices=["train", "valid", "test"], help="default: test")
+    v.add_argument("--json", action="store_true", help="print one JSON object")
+    v.add_argument("--record", action="store_true", help="write the accuracy into the model's model.json")
+    v.add_argument("--quiet", action="store_true", help="no progress bars")
+    v.set_defaults(func=_cmd_eval)
+
+    d = verb("demo", "the main job: classify the shipped example clips with the shipped model")
+    d.add_argument("--model", default=str(SHIPPED_MODEL), help="model directory (default: the shipped kws-digits)")
+    d.add_argument("--examples", default=None, help="folder of WAVs (default: the model's examples/)")
+    d.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except EdgeAsrError as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(f"edge-asr {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("edge-asr: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Shared fixtures. Expensive artifacts (a small synthesized corpus, a trained run) are
+made once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_MODEL = REPO / "models" / "kws-digits"
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory) -> Path:
+    from edge_asr.data.synth import synth
+    out = tmp_path_factory.mktemp("data") / "small"
+    synth(out, size="small", seed=0, progress=False, log=lambda m: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory, small_data) -> Path:
+    from edge_asr.train import TrainConfig, train
+    out = tmp_path_factory.mktemp("runs") / "conv1d"
+    train(small_data, out, TrainConfig(epochs=2, batch_size=32), progress=False, log=lambda m: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory, small_run, small_data) -> Path:
+    from edge_asr.export import export
+    out = tmp_path_factory.mktemp("models") / "small"
+    export(small_run, out, data_dir=small_data, progress=False, log=lambda m: None)
+    return out

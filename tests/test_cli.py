@@ -1,0 +1,54 @@
+import subprocess
+import sys
+
+import pytest
+
+from edge_asr.cli import build_parser, main
+
+from .conftest import SHIPPED_MODEL
+
+VERBS = [["data"], ["data", "synth"], ["train"], ["export"], ["eval"], ["demo"]]
+
+
+@pytest.mark.parametrize("verb", VERBS, ids=" ".join)
+def test_help_for_every_verb(verb, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(verb + ["--help"])
+    assert exc.value.code == 0
+    assert "usage: edge-asr" in capsys.readouterr().out
+
+
+def test_every_verb_is_listed():
+    sub = next(a for a in build_parser()._actions if a.dest == "verb")
+    assert {v[0] for v in VERBS} <= set(sub.choices)
+
+
+def test_console_script_errors_are_one_line():
+    r = subprocess.run([sys.executable, "-m", "edge_asr.cli", "eval", "/no/such/model", "/no/data"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "not a model directory" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "edge_asr.cli", "--debug", "eval", "/no/such/model", "/no/data"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_demo_on_shipped_model(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    wavs = sorted((SHIPPED_MODEL / "examples").glob("*.wav"))
+    assert len(wavs) >= 5
+    # example files are named <label>-<voice>.wav; the shipped model gets them right
+    correct = 0
+    for w in wavs:
+        line = next(l for l in out.splitlines() if l.startswith(w.name))
+        correct += line.split()[1] == w.name.split("-")[0]
+    assert correct >= len(wavs) - 1, out
+
+
+def test_shipped_model_is_small_and_measured():
+    import json
+    size = sum(p.stat().st_size for p in SHIPPED_MODEL.rglob("*") if p.is_file() and p.suffix != ".wav")
+    assert size <= 1_000_000
+    meta = json.loads((SHIPPED_MODEL / "model.json").read_text())
+    assert meta["metrics"]["test_n"] > 1000 and "test_accuracy" in meta["metrics"]

@@ -1,0 +1,67 @@
+"""synth -> train -> export -> eval end to end, through the CLI as a user runs it."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from edge_asr import export as export_mod
+from edge_asr.cli import main
+from edge_asr.errors import ExportError
+from edge_asr.export import export
+from edge_asr.modeldir import load_model_dir
+
+
+def test_cli_end_to_end(tmp_path, small_data, capsys):
+    run, model = tmp_path / "run", tmp_path / "model"
+    assert main(["train", str(small_data), "--out", str(run), "--epochs", "2", "--quiet", "--net", "mlp"]) == 0
+    train_meta = json.loads((run / "train.json").read_text())
+    assert len(train_meta["history"]) == 2 and train_meta["net"] == "mlp"
+    assert main(["export", str(run), "--out", str(model), "--quiet"]) == 0
+    meta = json.loads((model / "model.json").read_text())
+    for key in ("labels", "feature", "input", "sample_rate", "data", "metrics"):
+        assert key in meta
+    assert meta["metrics"]["parity_max_abs"] <= 1e-5
+    graph = onnx.load(str(model / "model.onnx"))
+    onnx.checker.check_model(graph)
+    assert graph.opset_import[0].version >= 13
+    capsys.readouterr()
+    assert main(["eval", str(model), str(small_data), "--json", "--record"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    n = res["n"]
+    assert n == sum(map(sum, res["confusion"])) and 0.0 <= res["accuracy"] <= 1.0
+    assert np.trace(np.array(res["confusion"])) == round(res["accuracy"] * n)
+    assert json.loads((model / "model.json").read_text())["metrics"]["test_accuracy"] == res["accuracy"]
+
+
+def test_export_has_no_batchnorm_and_ends_in_softmax(small_model):
+    graph = onnx.load(str(small_model / "model.onnx")).graph
+    ops = [n.op_type for n in graph.node]
+    assert "BatchNormalization" not in ops and ops[-1] == "Softmax"
+    assert {"Conv", "Relu", "MaxPool"} <= set(ops)
+
+
+def test_export_parity_failure_writes_nothing(tmp_path, small_run, small_data, monkeypatch):
+    monkeypatch.setattr(export_mod, "PARITY_TOL", -1.0)  # any difference, even 0, now fails
+    with pytest.raises(ExportError, match="differs from PyTorch"):
+        export(small_run, tmp_path / "m", data_dir=small_data, progress=False, log=lambda m: None)
+    assert not any(tmp_path.iterdir())
+
+
+def test_export_refuses_overwrite_and_bad_run(tmp_path, small_model, small_run, capsys):
+    assert main(["export", str(small_run), "--out", str(small_model), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--force" in err
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
+    assert "not a training run" in capsys.readouterr().err
+
+
+def test_eval_without_labels_in_model(tmp_path, small_model, small_data, capsys):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "model.onnx").write_bytes((small_model / "model.onnx").read_bytes())
+    (bad / "model.json").write_text("{not json")
+    assert main(["eval", str(bad), str(small_data)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert load_model_dir(small_model).labels[-2:] == ["_unknown_", "_silence_"]

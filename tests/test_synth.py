@@ -1,0 +1,122 @@
+"""`data synth`: manifest, voice-disjoint splits, determinism, missing engines."""
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from edge_asr.data import LABELS
+from edge_asr.data import augment as aug
+from edge_asr.data.manifest import read_manifest
+from edge_asr.data.synth import speaker_split, synth
+from edge_asr.data.tts import available_voices
+from edge_asr.errors import InputError, OutputExistsError
+
+
+def test_manifest_and_clips(small_data):
+    rows = read_manifest(small_data)
+    assert {r.split for r in rows} == {"train", "valid", "test"}
+    for split in ("train", "valid", "test"):
+        assert {r.label for r in rows if r.split == split} == set(LABELS)
+    for r in rows[:: max(1, len(rows) // 40)]:
+        info = sf.info(str(small_data / r.path))
+        assert info.samplerate == 16000 and info.channels == 1 and info.frames == 16000
+    summary = json.loads((small_data / "data.json").read_text())
+    assert summary["clips"] == len(rows)
+    # every engine installed here took part
+    assert set(summary["per_engine"]) >= {"espeak-ng", "flite", "festival", "piper", "noise"}
+
+
+def test_splits_are_speaker_disjoint(small_data):
+    rows = read_manifest(small_data)
+    speakers = {s: {r.speaker for r in rows if r.split == s and r.speaker != "noise"} for s in ("train", "valid", "test")}
+    assert not speakers["train"] & speakers["test"]
+    assert not speakers["train"] & speakers["valid"]
+    assert not speakers["valid"] & speakers["test"]
+    # one speaker behind two engines shares one split
+    assert speaker_split("slt") == "test"
+    voices, _ = available_voices()
+    for v in voices:
+        assert speaker_split(v.speaker) == speaker_split(next(w.speaker for w in voices if w.speaker == v.speaker))
+
+
+def _digest(folder):
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != "data.json":
+            h.update(p.relative_to(folder).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_deterministic_for_a_seed(tmp_path, small_data):
+    a = synth(tmp_path / "a", "small", seed=0, jobs=1, progress=False, log=lambda m: None)
+    assert _digest(a) == _digest(small_data)  # one worker vs all cores, same bytes
+    b = synth(tmp_path / "b", "small", seed=1, jobs=2, progress=False, log=lambda m: None)
+    assert _digest(b) != _digest(a)
+
+
+def test_refuses_to_overwrite(small_data):
+    with pytest.raises(OutputExistsError, match="--force"):
+        synth(small_data, "small", progress=False, log=lambda m: None)
+
+
+def test_missing_engine_is_named_and_skipped(tmp_path, monkeypatch):
+    # A PATH with every engine but espeak-ng: the run says how to install it and goes on.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("flite", "text2wave", "festival"):
+        path = shutil.which(tool)
+        if path:
+            (bindir / tool).symlink_to(path)
+    monkeypatch.setenv("PATH", str(bindir))
+    messages = []
+    out = synth(tmp_path / "d", "small", progress=False, log=messages.append)
+    assert any("espeak-ng not found" in m and "apt-get install espeak-ng" in m for m in messages)
+    engines = {r.engine for r in read_manifest(out)}
+    assert "espeak-ng" not in engines and "flite" in engines
+
+
+def test_bad_manifest(tmp_path):
+    with pytest.raises(InputError, match="no manifest.csv"):
+        read_manifest(tmp_path)
+    (tmp_path / "manifest.csv").write_text("path,label\nx.wav,one\n")
+    with pytest.raises(InputError, match="missing columns"):
+        read_manifest(tmp_path)
+
+
+def test_augmentations():
+    rng = np.random.default_rng(0)
+    x = np.zeros(16000, np.float32)
+    x[4000:12000] = 0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000)
+    noise = aug.make_noise("pink", 16000, rng)
+    for snr in (0.0, 10.0, 20.0):
+        y = aug.add_noise(x, noise, snr)
+        measured = 20 * np.log10(aug.rms(x) / aug.rms(y - x))
+        assert abs(measured - snr) < 0.01
+    faster = aug.change_speed(x, 1.25)
+    assert abs(faster.size - 16000 / 1.25) <= 2
+    tel = aug.telephone(x, rng)
+    spec = np.abs(np.fft.rfft(tel + 0.0 * x))
+    freqs = np.fft.rfftfreq(tel.size, 1 / 16000)
+    assert spec[freqs > 4200].max() < 1e-2 * spec.max()  # nothing above the 8 kHz Nyquist
+    assert np.abs(aug.set_peak_db(x, -6.0)).max() == pytest.approx(10 ** (-6 / 20), rel=1e-5)
+    assert np.abs(aug.set_peak_db(x, 6.0)).max() == 1.0  # overdriven: clipped
+    trimmed = aug.trim_silence(x)
+    assert 8000 <= trimmed.size <= 8000 + 2 * 480 + 160
+    r = aug.reverb(x, rng, 0.5)
+    assert r.shape == x.shape and np.abs(r[12000:]).max() > 0  # a tail after the tone ends
+
+
+def test_human_set(tmp_path):
+    from edge_asr.data.human import make_human_set
+    out = make_human_set(tmp_path / "h", copies=1, log=lambda m: None)
+    rows = read_manifest(out)
+    assert {r.split for r in rows} == {"test"} and {r.speaker for r in rows} == {"allison"}
+    digits = [r for r in rows if r.label != "_unknown_"]
+    assert {r.label for r in digits} == set(LABELS[:10])
+    assert len(digits) == 19 * 2  # 0-9 plus the "h-" readings of 1-9, clean and one augmented copy
+    assert sf.info(str(out / rows[0].path)).frames == 16000
