@@ -34,8 +34,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from .features import FeatureConfig
     from .train import TrainConfig, train
     cfg = TrainConfig(net=a.net, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, patience=a.patience,
-                      seed=a.seed, threads=a.threads)
-    fcfg = FeatureConfig(n_mels=a.n_mels)
+                      seed=a.seed, threads=a.threads, engine_balance=a.engine_balance)
+    fcfg = FeatureConfig(n_mels=a.n_mels, fmax=a.fmax, n_mfcc=a.n_mfcc, cmn=a.cmn)
     fcfg.validate()
     train(a.data, a.out, cfg, fcfg, force=a.force, progress=not a.quiet, log=lambda m: print(m, file=sys.stderr))
     return 0
@@ -108,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--patience", type=int, default=8, help="early stop after this many epochs without gain")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--n-mels", type=int, default=40, help="mel bins (default 40)")
+    t.add_argument("--fmax", type=float, default=7600.0, help="highest mel frequency in Hz (default 7600)")
+    t.add_argument("--n-mfcc", type=int, default=0, help="cepstral coefficients per frame; 0: log-mel (default)")
+    t.add_argument("--cmn", action="store_true", help="subtract each feature's mean over the window")
+    t.add_argument("--engine-balance", type=float, default=0.0,
+                   help="0: draw clips uniformly; 1: every TTS engine gets the same share (default 0)")
     t.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     t.add_argument("--force", action="store_true", help="replace an existing --out")
     t.add_argument("--quiet", action="store_true", help="no progress bars")

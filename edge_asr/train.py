@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from .nets import build_net, count_parameters
 @dataclass
 class TrainConfig:
     net: str = "conv1d"
+    net_options: dict = field(default_factory=dict)  # extra constructor arguments of the net
     epochs: int = 40
     batch_size: int = 64
     lr: float = 3e-3
@@ -185,7 +186,8 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
     ytr = torch.from_numpy(label_indices(train_rows, labels))
     yva = torch.from_numpy(label_indices(valid_rows, labels))
 
-    net_kwargs = {"n_features": fcfg.n_features, "frames": fcfg.clip_frames, "n_classes": len(labels)}
+    net_kwargs = {"n_features": fcfg.n_features, "frames": fcfg.clip_frames, "n_classes": len(labels),
+                  **cfg.net_options}
     model = build_net(cfg.net, **net_kwargs)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     engine_counts = Counter(r.engine for r in train_rows)

@@ -15,18 +15,18 @@ from ..errors import InputError
 
 
 class Conv1dKWS(nn.Module):
-    """1-D CNN over time, mel bins as channels: three conv/ReLU/pool blocks, then two dense layers."""
+    """1-D CNN over time, features as channels: conv/BatchNorm/ReLU/pool blocks, then two dense layers."""
 
     def __init__(self, n_features: int = 40, frames: int = 98, n_classes: int = 12,
-                 channels: int = 48, hidden: int = 64, kernel: int = 3):
+                 channels: int = 64, hidden: int = 32, kernel: int = 3, blocks: int = 4):
         super().__init__()
         layers: list[nn.Module] = []
         c_in, t = n_features, frames
-        for _ in range(3):
+        for _ in range(blocks):
             layers += [nn.Conv1d(c_in, channels, kernel), nn.BatchNorm1d(channels), nn.ReLU(), nn.MaxPool1d(2)]
             c_in, t = channels, (t - kernel + 1) // 2
         if t < 1:
-            raise InputError(f"conv1d: {frames} frames are too few for three conv/pool blocks")
+            raise InputError(f"conv1d: {frames} frames are too few for {blocks} conv/pool blocks")
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(channels * t, hidden),
                                         nn.ReLU(), nn.Linear(hidden, n_classes))

@@ -1,0 +1,227 @@
+"""`edge-asr convert`: (Q)ONNX -> hls4ml dataflow design with design.json.
+
+    MODEL (dir or .onnx) -> onnxprep.prepare -> quantize (calibrate, choose types)
+        -> hls4ml 1.3 (Vitis, or VivadoAccelerator for a board) -> weights put on their grid
+        -> DESIGN_DIR/{hls/, hls4ml_model.fml, design.json, model.json, manifest.json}
+
+The design directory is written to a temporary folder beside it and renamed at the end,
+so an interrupted or failed conversion leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, hls4ml_fixes, onnxprep, quantize
+from .errors import InputError, OutputExistsError
+from .integrity import write_manifest
+
+# board -> (hls4ml backend, FPGA part). hls4ml 1.3 has board files (block design, DMA,
+# driver) for pynq-z2 but not for zcu104: there the design is the HLS IP alone.
+BOARDS = {
+    "pynq-z2": ("VivadoAccelerator", "xc7z020clg400-1"),
+    "zcu104": ("Vitis", "xczu7ev-ffvc1156-2-e"),
+    "none": ("Vitis", "xc7z020clg400-1"),
+}
+PROJECT_NAME = "edge_asr_net"
+FML = "hls4ml_model.fml"
+
+
+@dataclass
+class ConvertOptions:
+    board: str = "pynq-z2"
+    io: str = "stream"
+    reuse: int = 1
+    bits: int = 16
+    clock_ns: float = 10.0
+    calib: str | None = None
+    config: str | None = None
+    max_calib: int = 512
+
+
+def resolve_model(path: str | Path) -> tuple[Path, dict | None]:
+    path = Path(path)
+    if path.is_dir():
+        onnx_path = path / "model.onnx"
+        if not onnx_path.is_file():
+            raise InputError(f"{path}: no model.onnx; give a model directory or an .onnx file")
+        meta_path = path / "model.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+        return onnx_path, meta
+    if path.suffix == ".onnx" and path.is_file():
+        meta_path = path.with_name("model.json")
+        return path, (json.loads(meta_path.read_text()) if meta_path.is_file() else None)
+    raise InputError(f"{path}: not a model directory or an .onnx file")
+
+
+def load_calibration(calib: str | None, meta: dict | None, input_shape: list[int], limit: int) -> np.ndarray | None:
+    """Calibration inputs from a .npy of inputs, a data directory (manifest.csv) or a folder of audio."""
+    if calib is None:
+        return None
+    path = Path(calib)
+    want = tuple(input_shape[1:])
+    if path.suffix == ".npy":
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+        x = np.load(path, allow_pickle=False).astype(np.float32)
+        if tuple(x.shape[1:]) != want:
+            raise InputError(f"{path}: inputs of shape {x.shape[1:]}, the model takes {want}")
+        return x[:limit]
+    if not path.is_dir():
+        raise InputError(f"{path}: --calib wants an .npy of inputs or a folder of audio")
+    if meta is None:
+        raise InputError(f"{path}: audio calibration needs the model's model.json (its feature configuration)")
+    from .audio import read_audio
+    from .features import FeatureConfig, clip_features
+    cfg = FeatureConfig.from_dict(meta["feature"])
+    if (path / "manifest.csv").is_file():
+        from .data.manifest import read_manifest
+        rows = read_manifest(path)
+        rows = [r for r in rows if r.split == "train"] or rows
+        step = max(1, len(rows) // limit)
+        files = [path / r.path for r in rows[::step]][:limit]
+    else:
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".wav", ".flac", ".ogg"))[:limit]
+    if not files:
+        raise InputError(f"{path}: no audio files for calibration")
+    x = np.stack([clip_features(read_audio(f, cfg.sample_rate), cfg) for f in files])
+    if tuple(x.shape[1:]) != want:
+        raise InputError(f"{path}: features of shape {x.shape[1:]}, the model takes {want}")
+    return x
+
+
+def _merge_user_config(layers: dict, model_cfg: dict, user: dict) -> None:
+    for name, cfg in (user.get("LayerName") or {}).items():
+        dst = layers.setdefault(name, {})
+        for k, v in cfg.items():
+            if k == "Precision" and isinstance(v, dict):
+                dst.setdefault("Precision", {}).update(v)
+            else:
+                dst[k] = v
+    for k, v in (user.get("Model") or {}).items():
+        model_cfg[k] = v
+
+
+def _read_user_config(path: str | None) -> dict:
+    if path is None:
+        return {}
+    import yaml
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such configuration file")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict) or not set(data) <= {"LayerName", "Model"}:
+        raise InputError(f"{p}: want an hls4ml-style mapping with LayerName and/or Model sections")
+    return data
+
+
+def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: bool = False, log=print) -> Path:
+    t0 = time.time()
+    out = Path(out)
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out}: exists; choose another --out or pass --force to replace it")
+    if opts.board not in BOARDS:
+        raise InputError(f"unknown --board {opts.board}; choose one of {', '.join(BOARDS)}")
+    if opts.io not in ("stream", "parallel"):
+        raise InputError("--io must be stream or parallel")
+    if not 4 <= opts.bits <= 32:
+        raise InputError("--bits must be between 4 and 32")
+    if opts.reuse < 1:
+        raise InputError("--reuse must be at least 1")
+    onnx_path, meta = resolve_model(model)
+    user_cfg = _read_user_config(opts.config)
+
+    prepared, float_model = onnxprep.prepare(onnxprep.load(onnx_path), str(onnx_path))
+    input_shape = [d.dim_value for d in float_model.graph.input[0].type.tensor_type.shape.dim]
+    x_cal = load_calibration(opts.calib, meta, input_shape, opts.max_calib)
+    cal = quantize.calibrate(float_model, x_cal) if x_cal is not None else None
+    layers, rows = quantize.choose_precision(prepared, cal, opts.bits)
+    log(quantize.format_table(rows, cal is not None))
+
+    backend, part = BOARDS[opts.board]
+    strategy = "Latency" if opts.reuse == 1 else "Resource"
+    hls4ml_fixes.apply()
+    import hls4ml
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        hls_log = io.StringIO()
+        with contextlib.redirect_stdout(hls_log):
+            cfg = hls4ml.utils.config_from_onnx_model(prepared, granularity="name", backend=backend,
+                                                      default_precision=f"fixed<{opts.bits},6>",
+                                                      default_reuse_factor=opts.reuse)
+            cfg["Model"]["Strategy"] = strategy
+            _merge_user_config(layers, cfg["Model"], user_cfg)
+            for name, lc in layers.items():
+                dst = cfg["LayerName"].setdefault(name, {})
+                for k, v in lc.items():
+                    if k == "Precision":
+                        dst.setdefault("Precision", {}).update(v)
+                    else:
+                        dst[k] = v
+            kwargs = dict(output_dir=str(tmp / "hls"), project_name=PROJECT_NAME, backend=backend,
+                          io_type=f"io_{opts.io}", hls_config=cfg, part=part, clock_period=opts.clock_ns)
+            if backend == "VivadoAccelerator":
+                in_t = rows[0]["result"]
+                out_t = rows[-1]["result"]
+                kwargs.update(board=opts.board, interface="axi_stream", driver="python",
+                              input_type=_accel_type(in_t), output_type=_accel_type(out_t))
+            hm = hls4ml.converters.convert_from_onnx_model(prepared, **kwargs)
+            from .design_ir import design_record, quantize_weights_in_place
+            quantize_weights_in_place(hm)
+            hls4ml_fixes.write_project(hm)
+            from hls4ml.utils.serialization import serialize_model
+            serialize_model(hm, tmp / FML)
+        (tmp / "hls4ml.log").write_text(hls_log.getvalue())
+        versions = {"edge_asr": __version__, "hls4ml": hls4ml.__version__}
+        record = design_record(
+            hm, backend=backend, board=opts.board if opts.board != "none" else None, io_type=f"io_{opts.io}",
+            reuse_factor=opts.reuse, strategy=strategy, model_meta=meta, onnx_input_shape=input_shape,
+            calibration={"n": cal.n if cal else 0, "source": str(opts.calib) if opts.calib else None,
+                         "margin": quantize.MARGIN, "bits": opts.bits,
+                         "user_config": str(opts.config) if opts.config else None},
+            versions=versions)
+        record["options"] = asdict(opts)
+        (tmp / "design.json").write_text(json.dumps(record) + "\n")
+        model_out = dict(meta or {"labels": None, "feature": None})
+        model_out["source_onnx"] = str(onnx_path)
+        (tmp / "model.json").write_text(json.dumps(model_out, indent=2) + "\n")
+        shutil.copyfile(onnx_path, tmp / "model.onnx")
+        write_manifest(tmp, "design")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log(f"wrote {out} ({backend}, {opts.board}, io_{opts.io}, reuse {opts.reuse}) in {time.time() - t0:.1f} s")
+    return out
+
+
+def _accel_type(t) -> str:
+    # The board wrapper's stream types: the design's own input and output types, so the
+    # DMA moves the exact fixed-point codes and the host does the coding.
+    base = "ap_fixed" if t.signed else "ap_ufixed"
+    return f"{base}<{t.width},{t.integer}>"
+
+
+def main_check(path: str | Path) -> str:
+    from .integrity import verify_manifest
+    m = verify_manifest(path)
+    return f"{path}: ok ({m.get('kind')}, {len(m['files'])} files)"
+
+
+

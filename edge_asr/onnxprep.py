@@ -1,0 +1,92 @@
+"""Prepare a float ONNX graph for hls4ml's ONNX frontend, as small named passes.
+
+Each pass takes a qonnx ModelWrapper and returns a new one. `prepare()` composes them:
+fix the batch size to 1, QONNX cleanup, channels-last conversion, Gemm -> MatMul + Add,
+cleanup again. `check_supported()` runs first and names every node hls4ml cannot take.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import InputError
+
+# Ops that the passes below remove or rewrite before hls4ml sees the graph.
+REWRITTEN_OPS = {"Gemm", "Identity", "Dropout", "Constant"}
+
+
+class UnsupportedOpsError(InputError):
+    """The graph has ops hls4ml 1.3 cannot convert; the message names every one."""
+
+
+def load(path: str | Path):
+    import onnx
+    from qonnx.core.modelwrapper import ModelWrapper
+    try:
+        return ModelWrapper(onnx.load(str(path)))
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
+
+
+def fix_batch_size(model):
+    """Set a symbolic or missing batch dimension to 1 on graph inputs and outputs."""
+    graph = model.model.graph
+    for vi in list(graph.input) + list(graph.output):
+        dims = vi.type.tensor_type.shape.dim
+        if dims and (dims[0].dim_param or dims[0].dim_value <= 0):
+            dims[0].ClearField("dim_param")
+            dims[0].dim_value = 1
+    # intermediate shapes recorded with the symbolic batch are re-inferred by cleanup
+    del graph.value_info[:]
+    return model
+
+
+def cleanup(model):
+    from qonnx.util.cleanup import cleanup_model
+    return cleanup_model(model)
+
+
+def to_channels_last(model):
+    from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
+    return model.transform(ConvertToChannelsLastAndClean())
+
+
+def gemm_to_matmul(model):
+    import warnings
+
+    from qonnx.transformation.gemm_to_matmul import GemmToMatMul
+    with warnings.catch_warnings():
+        # it warns for any Gemm newer than opset 9; opset 13's Gemm has the same semantics
+        warnings.filterwarnings("ignore", message="The GemmToMatMul transformation only offers")
+        return model.transform(GemmToMatMul())
+
+
+def supported_ops() -> set[str]:
+    from hls4ml.converters import get_supported_onnx_layers
+    return set(get_supported_onnx_layers()) | REWRITTEN_OPS
+
+
+def check_supported(model, source: str) -> None:
+    """Raise one error naming every node whose op neither our passes nor hls4ml handle."""
+    ok = supported_ops()
+    bad = [(n.name or f"#{i}", n.op_type) for i, n in enumerate(model.graph.node) if n.op_type not in ok]
+    if bad:
+        listed = ", ".join(f"{name} ({op})" for name, op in bad)
+        raise UnsupportedOpsError(f"{source}: hls4ml 1.3 cannot convert {len(bad)} node(s): {listed}; "
+                                  "replace these layers (GRU/LSTM -> Conv1d over time, for example)")
+
+
+def input_shape(model) -> list[int]:
+    graph = model.graph
+    if len(graph.input) != 1 or len(graph.output) != 1:
+        raise InputError("only graphs with one input and one output are supported")
+    return [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+
+
+def prepare(model, source: str):
+    """The whole preparation; returns (prepared model, cleaned float model for calibration)."""
+    model = cleanup(fix_batch_size(model))
+    check_supported(model, source)
+    float_model = model
+    model = cleanup(gemm_to_matmul(to_channels_last(float_model)))
+    return model, float_model

@@ -1,0 +1,1 @@
+"""The bit-exact simulator of a converted design. Needs numpy only."""

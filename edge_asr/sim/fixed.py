@@ -1,0 +1,189 @@
+"""ap_fixed<W,I,Q,O,N> / ap_ufixed / ap_int arithmetic on numpy arrays, carried as int64 codes.
+
+A value of type T is held as its integer code c, meaning c * 2**-F with F = W - I
+fractional bits. Quantization (Q) decides what happens to dropped fractional bits,
+overflow (O) what happens to values outside the W-bit range; rounding happens first and
+may itself overflow, as in Vivado/Vitis HLS's ap_fixed_base.
+
+Codes are int64, so widths up to 64 bits are held exactly; conversions from float64 are
+exact while |value| * 2**F < 2**52 (checked: a larger value raises).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+QUANTIZATION = ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_INF", "AP_RND_MIN_INF", "AP_RND_CONV")
+OVERFLOW = ("AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM")
+_EXACT_FLOAT = 2.0 ** 52
+
+
+@dataclass(frozen=True)
+class FixedType:
+    width: int
+    integer: int
+    signed: bool = True
+    rounding: str = "AP_TRN"
+    saturation: str = "AP_WRAP"
+    saturation_bits: int = 0
+
+    def __post_init__(self):
+        if not 1 <= self.width <= 64:
+            raise ValueError(f"width {self.width} outside 1..64")
+        if self.rounding not in QUANTIZATION:
+            raise ValueError(f"unknown quantization mode {self.rounding}")
+        if self.saturation not in OVERFLOW:
+            raise ValueError(f"unknown overflow mode {self.saturation}")
+        if self.saturation_bits:
+            raise ValueError("saturation bits (N) other than 0 are not supported")
+
+    @property
+    def fractional(self) -> int:
+        return self.width - self.integer
+
+    @property
+    def min_code(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def max_code(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    @property
+    def lsb(self) -> float:
+        return 2.0 ** -self.fractional
+
+    @property
+    def min_value(self) -> float:
+        return self.min_code * self.lsb
+
+    @property
+    def max_value(self) -> float:
+        return self.max_code * self.lsb
+
+    def cpp(self) -> str:
+        base = "ap_fixed" if self.signed else "ap_ufixed"
+        if self.rounding == "AP_TRN" and self.saturation == "AP_WRAP":
+            return f"{base}<{self.width},{self.integer}>"
+        return f"{base}<{self.width},{self.integer},{self.rounding},{self.saturation}>"
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"cpp": self.cpp()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FixedType":
+        return cls(**{k: v for k, v in d.items() if k != "cpp"})
+
+    @classmethod
+    def parse(cls, text: str) -> "FixedType":
+        """hls4ml or HLS spelling: fixed<16,6,RND,SAT>, ufixed<8,0>, ap_fixed<...>, int<8>, uint<4>."""
+        m = re.fullmatch(r"\s*(ap_)?(u?)(fixed|int)<\s*(\d+)\s*(?:,\s*(-?\d+))?\s*(?:,\s*(\w+))?\s*(?:,\s*(\w+))?"
+                         r"\s*(?:,\s*(\d+))?\s*>\s*", text)
+        if not m:
+            raise ValueError(f"not a fixed-point type: {text!r}")
+        _, u, kind, w, i, q, o, n = m.groups()
+        width = int(w)
+        integer = width if kind == "int" else int(i if i is not None else width)
+        q = q or "AP_TRN"
+        o = o or "AP_WRAP"
+        q = q if q.startswith("AP_") else "AP_" + q
+        o = o if o.startswith("AP_") else "AP_" + o
+        return cls(width, integer, signed=not u, rounding=q, saturation=o, saturation_bits=int(n or 0))
+
+
+def _round_shifted(q: np.ndarray, rem_num: np.ndarray, rem_den, negative: np.ndarray, mode: str) -> np.ndarray:
+    """Apply quantization mode: value = q + rem_num/rem_den with 0 <= rem_num < rem_den, q = floor."""
+    if mode == "AP_TRN":
+        return q
+    nonzero = rem_num != 0
+    if mode == "AP_TRN_ZERO":
+        return q + (negative & nonzero)
+    twice = 2 * rem_num
+    above, tie = twice > rem_den, twice == rem_den
+    up = above.copy()
+    if mode == "AP_RND":
+        up |= tie
+    elif mode == "AP_RND_ZERO":
+        up |= tie & negative
+    elif mode == "AP_RND_INF":
+        up |= tie & ~negative
+    elif mode == "AP_RND_MIN_INF":
+        pass
+    elif mode == "AP_RND_CONV":
+        up |= tie & (q % 2 != 0)
+    return q + up
+
+
+def overflow(codes: np.ndarray, t: FixedType) -> np.ndarray:
+    """Bring integer codes (already at t's fractional bits) into t's range by its overflow mode."""
+    codes = np.asarray(codes, dtype=np.int64)
+    lo, hi = t.min_code, t.max_code
+    if t.saturation == "AP_WRAP":
+        if t.width == 64:
+            return codes
+        mask = (1 << t.width) - 1
+        wrapped = codes & mask
+        if t.signed:
+            wrapped = np.where(wrapped > hi, wrapped - (1 << t.width), wrapped)
+        return wrapped.astype(np.int64)
+    if t.saturation == "AP_SAT":
+        return np.clip(codes, lo, hi)
+    if t.saturation == "AP_SAT_ZERO":
+        return np.where((codes < lo) | (codes > hi), 0, codes).astype(np.int64)
+    # AP_SAT_SYM: a signed type saturates to +-max (the most negative code is not produced
+    # by saturation); an unsigned type saturates as AP_SAT.
+    if t.signed:
+        return np.where(codes > hi, hi, np.where(codes < lo, lo + 1, codes)).astype(np.int64)
+    return np.clip(codes, lo, hi)
+
+
+def quantize(x, t: FixedType) -> np.ndarray:
+    """float64 values -> int64 codes of type t (quantization, then overflow)."""
+    x = np.asarray(x, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError("cannot quantize NaN or Inf")
+    scaled = np.ldexp(x, t.fractional)
+    if np.abs(scaled).max(initial=0.0) >= _EXACT_FLOAT:
+        raise ValueError(f"value too large to convert exactly to {t.cpp()}")
+    q = np.floor(scaled)
+    # rem = scaled - q is exact; compare 2*rem with 1 for the tie/above tests
+    rem = scaled - q
+    codes = _round_shifted(q.astype(np.int64), rem, 1.0, x < 0, t.rounding)
+    return overflow(codes, t)
+
+
+def requantize(codes, frac_bits: int, t: FixedType) -> np.ndarray:
+    """Exact fixed-point codes with `frac_bits` fractional bits -> codes of type t."""
+    codes = np.asarray(codes, dtype=np.int64)
+    shift = frac_bits - t.fractional
+    if shift <= 0:
+        if shift < 0:
+            if np.abs(codes).max(initial=0) >= (1 << (62 + shift)):
+                raise OverflowError("value too large for exact int64 arithmetic")
+            codes = codes << (-shift)
+        return overflow(codes, t)
+    if shift >= 63:
+        raise OverflowError("requantize shift of 63 or more bits is not supported")
+    q = codes >> shift  # floor division by 2**shift
+    rem = codes - (q << shift)
+    return overflow(_round_shifted(q, rem, 1 << shift, codes < 0, t.rounding), t)
+
+
+def to_float(codes, t: FixedType) -> np.ndarray:
+    return np.ldexp(np.asarray(codes, dtype=np.float64), -t.fractional)
+
+
+def cast(x, t: FixedType) -> np.ndarray:
+    """float64 -> exact float64 values of type t (quantize, then back)."""
+    return to_float(quantize(x, t), t)
+
+
+def integer_bits_for(max_abs: float, signed: bool) -> int:
+    """Integer bits (sign included when signed) for magnitudes up to max_abs."""
+    if max_abs <= 0:
+        return 1 if signed else 0
+    bits = int(np.floor(np.log2(max_abs))) + 1
+    return bits + (1 if signed else 0)

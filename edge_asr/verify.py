@@ -1,0 +1,96 @@
+"""`edge-asr verify`: the design's fixed point against the float model.
+
+Float reference: onnxruntime on the model.onnx inside the design. Fixed point: hls4ml's
+C simulation (--against csim, the default) . Reports max and mean absolute error, top-1
+agreement and, where labels exist, the accuracy of both.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+
+def load_inputs(design_dir: Path, data: str | None, n: int, split: str = "test") -> tuple[np.ndarray, np.ndarray | None]:
+    """Inputs (and label indices when known) from an .npy, a data directory or a folder of audio."""
+    design = json.loads((design_dir / "design.json").read_text())
+    meta = json.loads((design_dir / "model.json").read_text())
+    shape = tuple(design["input"]["onnx_shape"][1:])
+    if data is None:
+        rng = np.random.default_rng(0)
+        return rng.standard_normal((n,) + shape).astype(np.float32), None
+    path = Path(data)
+    if path.suffix == ".npy":
+        x = np.load(path, allow_pickle=False).astype(np.float32)[:n]
+        if tuple(x.shape[1:]) != shape:
+            raise InputError(f"{path}: inputs of shape {x.shape[1:]}, the design takes {shape}")
+        return x, None
+    if not meta.get("feature"):
+        raise InputError(f"{design_dir}: the design has no feature configuration; pass inputs as --data X.npy")
+    from .data.loading import feature_matrix, label_indices
+    from .data.manifest import read_manifest
+    from .features import FeatureConfig
+    cfg = FeatureConfig.from_dict(meta["feature"])
+    if (path / "manifest.csv").is_file():
+        rows = read_manifest(path, split)
+        if n and len(rows) > n:
+            rows = [rows[i] for i in np.linspace(0, len(rows) - 1, n).astype(int)]
+        x = feature_matrix(path, rows, cfg, progress=False)
+        y = label_indices(rows, meta["labels"]) if meta.get("labels") else None
+        return x, y
+    from .audio import read_audio
+    from .features import clip_features
+    files = sorted(p for p in path.rglob("*.wav"))[:n]
+    if not files:
+        raise InputError(f"{path}: no manifest.csv and no .wav files")
+    return np.stack([clip_features(read_audio(f, cfg.sample_rate), cfg) for f in files]), None
+
+
+def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: str | None = None,
+           log=print) -> dict:
+    from .backends.csim import CsimBackend
+    from .integrity import verify_manifest
+    design_dir = Path(design_dir)
+    verify_manifest(design_dir, "design")
+    if against not in ("csim", "onnx"):
+        raise InputError("--against must be csim or onnx")
+    x, y = load_inputs(design_dir, data, n)
+    import onnxruntime as ort
+    sess = ort.InferenceSession(str(design_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    in_name = sess.get_inputs()[0].name
+    t0 = time.time()
+    ref = np.concatenate([sess.run(None, {in_name: x[i:i + 1]})[0] for i in range(len(x))])
+    seconds_onnx = time.time() - t0
+    if against == "onnx":
+        fixed, seconds_fixed = ref, seconds_onnx
+    else:
+        backend = CsimBackend(design_dir, log=log)
+        t0 = time.time()
+        fixed = backend.run(x)
+        seconds_fixed = time.time() - t0
+    err = np.abs(fixed - ref)
+    res = {
+        "design": str(design_dir), "against": against, "n": int(len(x)),
+        "top1_agreement": float((fixed.argmax(1) == ref.argmax(1)).mean()),
+        "max_abs_error": float(err.max()), "mean_abs_error": float(err.mean()),
+        "accuracy_float": float((ref.argmax(1) == y).mean()) if y is not None else None,
+        "accuracy_fixed": float((fixed.argmax(1) == y).mean()) if y is not None else None,
+        "seconds_onnx": round(seconds_onnx, 4), f"seconds_{against}": round(seconds_fixed, 4),
+    }
+    return res
+
+
+def format_result(res: dict) -> str:
+    lines = [f"{res['design']}: {res['n']} inputs, onnxruntime (float) vs {res['against']} (fixed point)",
+             f"  top-1 agreement   {res['top1_agreement']:.4f}",
+             f"  max |error|       {res['max_abs_error']:.6f}",
+             f"  mean |error|      {res['mean_abs_error']:.6f}"]
+    if res["accuracy_float"] is not None:
+        lines.append(f"  accuracy float    {res['accuracy_float']:.4f}")
+        lines.append(f"  accuracy fixed    {res['accuracy_fixed']:.4f}")
+    return "\n".join(lines)
