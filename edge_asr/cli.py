@@ -57,6 +57,38 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(a: argparse.Namespace) -> int:
+    from .convert import ConvertOptions, convert
+    opts = ConvertOptions(board=a.board, io=a.io, reuse=a.reuse, bits=a.bits, clock_ns=a.clock_ns,
+                          calib=a.calib, config=a.config)
+    convert(a.model, a.out, opts, force=a.force, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def _cmd_check(a: argparse.Namespace) -> int:
+    from .integrity import verify_manifest
+    m = verify_manifest(a.dir)
+    print(f"{a.dir}: ok ({m.get('kind')}, {len(m['files'])} files match manifest.json)")
+    return 0
+
+
+def _cmd_verify(a: argparse.Namespace) -> int:
+    from .verify import format_result, verify
+    res = verify(a.design, against=a.against, n=a.n, data=a.data, log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps(res) if a.json else format_result(res))
+    if res["top1_agreement"] < a.min_agreement:
+        print(f"edge-asr verify: top-1 agreement {res['top1_agreement']:.4f} is below --min-agreement "
+              f"{a.min_agreement}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_build(a: argparse.Namespace) -> int:
+    from .build import build
+    build(a.design, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
 def _cmd_demo(a: argparse.Namespace) -> int:
     from .demo import demo
     return demo(Path(a.model), a.examples)
@@ -136,6 +168,39 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--record", action="store_true", help="write the accuracy into the model's model.json")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
     v.set_defaults(func=_cmd_eval)
+
+    c = verb("convert", "convert a (Q)ONNX model to an hls4ml dataflow design with design.json")
+    c.add_argument("model", help="model directory (model.onnx + model.json) or a bare .onnx file")
+    c.add_argument("--out", required=True, help="design directory to write")
+    c.add_argument("--board", default="pynq-z2", choices=["pynq-z2", "zcu104", "none"],
+                   help="pynq-z2: board project (VivadoAccelerator); zcu104/none: HLS IP only (default pynq-z2)")
+    c.add_argument("--io", default="stream", choices=["stream", "parallel"], help="dataflow io type (default stream)")
+    c.add_argument("--reuse", type=int, default=1, help="reuse factor; above 1 uses the Resource strategy")
+    c.add_argument("--bits", type=int, default=16, help="width of activations and weights (default 16)")
+    c.add_argument("--clock-ns", type=float, default=10.0, help="clock period in ns (default 10: 100 MHz)")
+    c.add_argument("--calib", help="calibration inputs: a data directory, a folder of audio, or X.npy; "
+                   "without it activations get a default 6 integer bits")
+    c.add_argument("--config", help="hls4ml-style YAML (LayerName/Model sections) overriding chosen types")
+    c.add_argument("--force", action="store_true", help="replace an existing --out")
+    c.set_defaults(func=_cmd_convert)
+
+    k = verb("check", "verify a design or bundle directory against its manifest.json")
+    k.add_argument("dir", help="design or bundle directory")
+    k.set_defaults(func=_cmd_check)
+
+    vf = verb("verify", "compare a design's fixed point (C simulation) with the float model")
+    vf.add_argument("design", help="design directory made by `edge-asr convert`")
+    vf.add_argument("--against", default="csim", choices=["csim", "onnx"], help="fixed-point side (default csim)")
+    vf.add_argument("--n", type=int, default=200, help="number of inputs (default 200)")
+    vf.add_argument("--data", help="data directory (its test split), folder of WAVs, or X.npy; default: "
+                    "random inputs")
+    vf.add_argument("--min-agreement", type=float, default=0.99, help="exit 1 below this top-1 agreement")
+    vf.add_argument("--json", action="store_true", help="print one JSON object")
+    vf.set_defaults(func=_cmd_verify)
+
+    b = verb("build", "run the vendor flow (Vivado/Vitis) to a bitstream")
+    b.add_argument("design", help="design directory")
+    b.set_defaults(func=_cmd_build)
 
     d = verb("demo", "the main job: classify the shipped example clips with the shipped model")
     d.add_argument("--model", default=str(SHIPPED_MODEL), help="model directory (default: the shipped kws-digits)")
