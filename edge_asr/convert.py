@@ -181,6 +181,7 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
                               input_type=_accel_type(in_t), output_type=_accel_type(out_t))
             hm = hls4ml.converters.convert_from_onnx_model(prepared, **kwargs)
             from .design_ir import design_record, quantize_weights_in_place
+            hls4ml_fixes.apply_softmax_types(hm, layers)
             quantize_weights_in_place(hm)
             hls4ml_fixes.write_project(hm)
             from hls4ml.utils.serialization import serialize_model

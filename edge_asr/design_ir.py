@@ -47,6 +47,8 @@ def quantize_weights_in_place(hls_model) -> None:
             exact = FixedType(t.width, t.integer, t.signed, "AP_RND_CONV", "AP_SAT")
             var.data = to_float(quantize(np.asarray(var.data, dtype=np.float64), exact), t).astype(np.float64)
             var.min, var.max = np.min(var.data), np.max(var.data)
+            var.nonzeros = int(np.count_nonzero(var.data))
+            var.nzeros = var.data_length - var.nonzeros
 
 
 _SCALAR = (bool, int, float, str)

@@ -31,6 +31,7 @@ def _fixed_pool_parser(original):
         return layer
 
     parse.edge_asr_fixed = True
+    parse.__wrapped__ = original
     return parse
 
 
@@ -74,7 +75,57 @@ def fix_written_project(hls_dir: str | Path, project_name: str) -> list[str]:
     return fixed
 
 
+def _fix_softmax_inp_norm(hls_model) -> list[str]:
+    """Make each softmax config use the inp_norm_t we set (apply_softmax_types): hls4ml's
+    template writes its own ap_ufixed<W-1,I-1>, too narrow for x_max - x_i."""
+    params = Path(hls_model.config.get_output_dir()) / "firmware" / "parameters.h"
+    if not params.is_file():
+        return []
+    text = params.read_text()
+    fixed = []
+    for layer in hls_model.get_layers():
+        t = layer.get_attr("inp_norm_t") if layer.class_name == "Softmax" else None
+        if t is None:
+            continue
+        pattern = re.compile(r"(struct softmax_config%d\b.*?typedef\s+)[^;]*?(\s+inp_norm_t;)" % layer.index, re.S)
+        text, n = pattern.subn(lambda m: m.group(1) + t.name + m.group(2), text, count=1)
+        if n:
+            fixed.append(f"parameters.h: {layer.name} inp_norm_t")
+    params.write_text(text)
+    return fixed
+
+
 def write_project(hls_model) -> list[str]:
-    """hls_model.write() followed by fix_written_project()."""
+    """hls_model.write() followed by our repairs of what it wrote."""
     hls_model.write()
-    return fix_written_project(hls_model.config.get_output_dir(), hls_model.config.get_project_name())
+    return (fix_written_project(hls_model.config.get_output_dir(), hls_model.config.get_project_name())
+            + _fix_softmax_inp_norm(hls_model))
+
+
+SOFTMAX_TYPE_KEYS = ("exp_table", "inv_table", "inv_inp", "inp_norm")
+
+
+def apply_softmax_types(hls_model, layer_config: dict) -> list[str]:
+    """Give Softmax layers the table types their configuration asks for.
+
+    hls4ml 1.3 takes a Softmax's `accum` from the configuration but leaves `exp_table`,
+    `inv_table` and `inv_inp` at the backend defaults (fixed<18,8,RND,SAT>) whatever the
+    configuration says, and derives `inp_norm_t` from the input type by itself.
+    """
+    from hls4ml.backends.fpga.fpga_types import APTypeConverter, HLSTypeConverter
+    from hls4ml.model.types import NamedType
+    to_hls = HLSTypeConverter(precision_converter=APTypeConverter())
+    fixed = []
+    backend = hls_model.config.backend
+    for layer in hls_model.get_layers():
+        if layer.class_name != "Softmax":
+            continue
+        source = layer.name if layer.name in layer_config else next(
+            (n for n in layer_config if layer.name.endswith(n)), None)
+        precision = (layer_config.get(source) or {}).get("Precision", {})
+        for key in SOFTMAX_TYPE_KEYS:
+            if key in precision and precision[key] != "auto":  # 'auto': leave hls4ml's own choice
+                p = backend.convert_precision_string(precision[key])
+                layer.set_attr(f"{key}_t", to_hls.convert(NamedType(f"{layer.name}_{key}_t", p)))
+                fixed.append(f"{layer.name}.{key}_t")
+    return fixed

@@ -66,10 +66,16 @@ def supported_ops() -> set[str]:
     return set(get_supported_onnx_layers()) | REWRITTEN_OPS
 
 
-def check_supported(model, source: str) -> None:
-    """Raise one error naming every node whose op neither our passes nor hls4ml handle."""
+def check_supported(model, source: str, original=None) -> None:
+    """Raise one error naming every node whose op neither our passes nor hls4ml handle.
+
+    `model` is the cleaned graph (constant subgraphs folded away); nodes are named as in
+    `original`, the user's graph, where one is given.
+    """
     ok = supported_ops()
-    bad = [(n.name or f"#{i}", n.op_type) for i, n in enumerate(model.graph.node) if n.op_type not in ok]
+    bad_ops = {n.op_type for n in model.graph.node if n.op_type not in ok}
+    nodes = original.graph.node if original is not None else model.graph.node
+    bad = [(n.name or f"#{i}", n.op_type) for i, n in enumerate(nodes) if n.op_type in bad_ops]
     if bad:
         listed = ", ".join(f"{name} ({op})" for name, op in bad)
         raise UnsupportedOpsError(f"{source}: hls4ml 1.3 cannot convert {len(bad)} node(s): {listed}; "
@@ -85,8 +91,10 @@ def input_shape(model) -> list[int]:
 
 def prepare(model, source: str):
     """The whole preparation; returns (prepared model, cleaned float model for calibration)."""
+    import copy
+    original = copy.deepcopy(model)
     model = cleanup(fix_batch_size(model))
-    check_supported(model, source)
+    check_supported(model, source, original)
     float_model = model
     model = cleanup(gemm_to_matmul(to_channels_last(float_model)))
     return model, float_model

@@ -10,7 +10,8 @@ Rules (W = --bits, default 16):
   largest sum the input *type* allows (sum |w| * max|x| + |b|): no overflow is possible.
 - ReLU: the unsigned half of its input type (one bit narrower, same lsb): exact.
 - MaxPool, Flatten/Reshape, Transpose: their input's type (they only move values).
-- Softmax: probabilities as ufixed<W,1>; hls4ml's table types for exp and 1/sum.
+- Softmax: probabilities as ufixed<W,1>; table types sized for the class count
+  (softmax_types; hls4ml's defaults are off by up to ~0.2).
 Without calibration data every activation gets DEFAULT_INTEGER_BITS integer bits (said
 in the printed table); weights, biases and accumulators are sized as above.
 """
@@ -179,7 +180,7 @@ def choose_precision(model, cal: Calibration | None, bits: int = 16) -> tuple[di
             tensor_type[out] = t_res
         elif node.op_type == "Softmax":
             t_res = FixedType(bits, 1, False, "AP_RND_CONV", "AP_SAT")
-            cfg["Precision"] = {"result": str_type(t_res)}
+            cfg["Precision"] = {"result": str_type(t_res), **softmax_types(model.get_tensor_shape(node.input[0])[-1])}
             cfg["Implementation"] = "stable"
             row.update(result=t_res)
             tensor_type[out] = t_res
@@ -192,6 +193,25 @@ def choose_precision(model, cal: Calibration | None, bits: int = 16) -> tuple[di
         layers[node.name] = cfg
         rows.append(row)
     return layers, rows
+
+
+def softmax_types(n: int) -> dict[str, str]:
+    """Table types for hls4ml's 'stable' softmax, sized for n classes.
+
+    hls4ml indexes its exp and 1/x tables with the top 10 bits of their input types. Its
+    defaults make both indexes coarse (x_max - x_i as ufixed<W-1,I-1>, which also wraps
+    once the spread reaches 2**(I-1); the sum of exponentials as fixed<18,8>, steps of
+    0.25): outputs off by up to ~0.2. Here: x_max - x_i saturates at 8 (exp(-8) ~ 3e-4)
+    in steps of 1/128, the sum is unsigned over [1, n] and the tables hold values in (0, 1].
+    """
+    sum_int = int(np.ceil(np.log2(n + 1)))
+    return {
+        "inp_norm": str_type(FixedType(16, 3, False, "AP_TRN", "AP_SAT")),
+        "exp_table": str_type(FixedType(18, 1, False, "AP_RND", "AP_SAT")),
+        "inv_table": str_type(FixedType(18, 1, False, "AP_RND", "AP_SAT")),
+        "accum": str_type(FixedType(17 + sum_int, sum_int, False, "AP_TRN", "AP_SAT")),
+        "inv_inp": str_type(FixedType(16, sum_int, False, "AP_TRN", "AP_SAT")),
+    }
 
 
 def str_type(t: FixedType) -> str:

@@ -33,3 +33,29 @@ def small_model(tmp_path_factory, small_run, small_data) -> Path:
     out = tmp_path_factory.mktemp("models") / "small"
     export(small_run, out, data_dir=small_data, progress=False, log=lambda m: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def small_design(tmp_path_factory, small_model, small_data) -> Path:
+    from edge_asr.convert import ConvertOptions, convert
+    out = tmp_path_factory.mktemp("designs") / "small"
+    convert(small_model, out, ConvertOptions(calib=str(small_data)), log=lambda m: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def shipped_design(tmp_path_factory) -> Path:
+    """The shipped model converted for pynq-z2 with its shipped calibration inputs."""
+    from edge_asr.convert import ConvertOptions, convert
+    out = tmp_path_factory.mktemp("designs") / "kws"
+    convert(SHIPPED_MODEL, out, ConvertOptions(calib=str(SHIPPED_MODEL / "calib.npy")), log=lambda m: None)
+    return out
+
+
+def torch_to_onnx(module, shape, path: Path) -> Path:
+    """Export a small torch module the way `edge-asr export` does (TorchScript exporter, opset 13)."""
+    import torch
+    module.eval()
+    torch.onnx.export(module, (torch.zeros(shape),), str(path), dynamo=False, opset_version=13,
+                      input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "b"}, "y": {0: "b"}})
+    return path

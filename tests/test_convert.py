@@ -1,0 +1,217 @@
+"""convert / check / verify / build, with real hls4ml and real g++ C simulation."""
+
+import json
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from edge_asr import hls4ml_fixes, onnxprep
+from edge_asr.cli import main
+from edge_asr.convert import ConvertOptions, convert
+from edge_asr.errors import OutputExistsError
+from edge_asr.integrity import verify_manifest
+from edge_asr.onnxprep import UnsupportedOpsError
+from edge_asr.verify import verify
+
+from .conftest import torch_to_onnx
+
+QUIET = dict(log=lambda m: None)
+
+
+def test_shipped_model_converts_and_agrees_with_float(shipped_design, capsys):
+    design = json.loads((shipped_design / "design.json").read_text())
+    assert design["backend"] == "VivadoAccelerator" and design["board"] == "pynq-z2"
+    assert design["io_type"] == "io_stream" and design["schema_version"] == 1
+    kinds = [layer["class_name"] for layer in design["layers"]]
+    assert kinds.count("Conv1D") == 4 and kinds.count("Pooling1D") == 4 and kinds[-1] == "Softmax"
+    for layer in design["layers"]:
+        assert "cpp" in layer["output_type"], layer["name"]
+        for w in layer["weights"].values():
+            t = w["type"]
+            codes = np.array(w["codes"])
+            lo = -(1 << (t["width"] - 1)) if t["signed"] else 0
+            hi = (1 << (t["width"] - 1)) - 1 if t["signed"] else (1 << t["width"]) - 1
+            assert codes.size == np.prod(w["shape"]) and lo <= codes.min() and codes.max() <= hi
+    # agreement with onnxruntime over the shipped calibration windows (real g++ C-sim)
+    from .conftest import SHIPPED_MODEL
+    res = verify(shipped_design, n=128, data=str(SHIPPED_MODEL / "calib.npy"), **QUIET)
+    assert res["top1_agreement"] >= 0.99 and res["max_abs_error"] < 0.25
+
+
+def test_verify_json_keys(small_design, small_data, capsys):
+    rc = main(["verify", str(small_design), "--data", str(small_data), "--n", "30", "--json",
+               "--min-agreement", "0"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    for key in ("n", "top1_agreement", "max_abs_error", "accuracy_float", "accuracy_fixed"):
+        assert key in res
+    assert res["n"] == 30 and res["accuracy_fixed"] is not None
+    # unlabeled inputs: accuracies are null
+    rc = main(["verify", str(small_design), "--n", "5", "--json", "--min-agreement", "0"])
+    res = json.loads(capsys.readouterr().out)
+    assert res["accuracy_float"] is None and res["accuracy_fixed"] is None
+    # an impossible bar exits 1
+    assert main(["verify", str(small_design), "--n", "5", "--min-agreement", "1.01"]) == 1
+
+
+def test_mlp_converts(tmp_path):
+    from edge_asr.nets import build_net
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(build_net("mlp", n_features=8, frames=10, n_classes=5), torch.nn.Softmax(dim=1))
+    path = torch_to_onnx(net, (1, 8, 10), tmp_path / "mlp.onnx")
+    x = np.random.default_rng(0).standard_normal((64, 8, 10)).astype(np.float32) * 2
+    np.save(tmp_path / "x.npy", x)
+    design = convert(path, tmp_path / "d", ConvertOptions(board="none", calib=str(tmp_path / "x.npy")), **QUIET)
+    kinds = [l["class_name"] for l in json.loads((design / "design.json").read_text())["layers"]]
+    assert kinds.count("Dense") == 3
+    res = verify(design, n=64, data=str(tmp_path / "x.npy"), **QUIET)
+    assert res["max_abs_error"] < 0.05 and res["top1_agreement"] >= 0.95  # softmax tables: ~1-3% steps
+
+
+class _PoolNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(6, 4, 3)
+        self.pool = torch.nn.MaxPool1d(3, stride=2)
+        self.fc = torch.nn.Linear(4 * 8, 3)
+
+    def forward(self, x):
+        return torch.softmax(self.fc(torch.flatten(self.pool(torch.relu(self.conv(x))), 1)), 1)
+
+
+def test_maxpool1d_fix(tmp_path):
+    torch.manual_seed(1)
+    path = torch_to_onnx(_PoolNet(), (1, 6, 20), tmp_path / "pool.onnx")
+    prepared, _ = onnxprep.prepare(onnxprep.load(path), "pool")
+    hls4ml_fixes.apply()
+    handlers = sys.modules["hls4ml.converters.onnx_to_hls"].layer_handlers
+    node = next(n for n in prepared.graph.node if n.op_type == "MaxPool")
+    shapes = [[1, 18, 4]]  # channels-last (N, W, C) after the 3-tap convolution
+    original = handlers["MaxPool"].__wrapped__(node, ["c"], shapes, prepared.graph)
+    assert "pad_left" not in original  # hls4ml 1.3's parser: "pad_left ... not set"
+    assert original["n_in"] == 4  # ... and width/channels swapped
+    fixed = handlers["MaxPool"](node, ["c"], shapes, prepared.graph)
+    assert fixed["pad_left"] == fixed["pad_right"] == 0
+    assert (fixed["n_in"], fixed["n_filt"], fixed["n_out"]) == (18, 4, 8)
+    x = np.random.default_rng(1).standard_normal((40, 6, 20)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    design = convert(path, tmp_path / "d", ConvertOptions(board="none", calib=str(tmp_path / "x.npy")), **QUIET)
+    res = verify(design, n=40, data=str(tmp_path / "x.npy"), **QUIET)
+    assert res["max_abs_error"] < 0.05 and res["top1_agreement"] >= 0.95  # softmax tables: ~1-3% steps
+
+
+def test_softmax_collapse_workaround(tmp_path, small_model, small_design, small_data):
+    """hls4ml alone ('auto' types everywhere) turns every output into 1/N; our types do not."""
+    import hls4ml
+
+    from edge_asr.backends.csim import CsimBackend
+    from edge_asr.verify import load_inputs
+    x, _ = load_inputs(small_design, str(small_data), 20)
+    prepared, _ = onnxprep.prepare(onnxprep.load(small_model / "model.onnx"), "m")
+    hls4ml_fixes.apply()
+    cfg = hls4ml.utils.config_from_onnx_model(prepared, granularity="name", backend="Vitis",
+                                              default_precision="fixed<16,6>")
+    hm = hls4ml.converters.convert_from_onnx_model(prepared, output_dir=str(tmp_path / "prj"), backend="Vitis",
+                                                   io_type="io_stream", hls_config=cfg)
+    hm.compile()
+    y_auto = hm.predict(np.ascontiguousarray(x.reshape(len(x), -1)))
+    assert np.allclose(y_auto, 1 / 12, atol=2e-3)  # the collapse
+    import onnxruntime as ort
+    ref = ort.InferenceSession(str(small_model / "model.onnx")).run(None, {"features": x})[0]
+    y = CsimBackend(small_design).run(x)
+    assert np.abs(y - ref).max() < 0.02
+    assert np.abs(ref - 1 / 12).max() > 0.01  # the float outputs are not uniform, and ours follow them
+
+
+def _graph_with(ops, path):
+    nodes, prev = [], "x"
+    inits = []
+    for i, op in enumerate(ops):
+        out = f"t{i}"
+        if op == "GRU":
+            w = helper.make_tensor(f"W{i}", TensorProto.FLOAT, [1, 12, 4], np.zeros(48, np.float32))
+            r = helper.make_tensor(f"R{i}", TensorProto.FLOAT, [1, 12, 4], np.zeros(48, np.float32))
+            inits += [w, r]
+            nodes.append(helper.make_node("GRU", [prev, f"W{i}", f"R{i}"], [out], name=f"gru{i}", hidden_size=4))
+            nodes.append(helper.make_node("Squeeze", [out], [out + "s"], name=f"sq{i}", axes=[1]))
+            prev = out + "s"
+        else:
+            nodes.append(helper.make_node(op, [prev], [out], name=f"{op.lower()}{i}"))
+            prev = out
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 1, 4])],
+                              [helper.make_tensor_value_info(prev, TensorProto.FLOAT, None)], initializer=inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), path)
+    return path
+
+
+def test_unsupported_ops_named_before_writing(tmp_path, capsys):
+    path = _graph_with(["GRU", "Erf", "Relu"], tmp_path / "bad.onnx")
+    with pytest.raises(UnsupportedOpsError) as exc:
+        convert(path, tmp_path / "out", ConvertOptions(board="none"), **QUIET)
+    msg = str(exc.value)
+    assert "gru0 (GRU)" in msg and "sq0 (Squeeze)" in msg and "erf1 (Erf)" in msg and "relu" not in msg
+    assert not (tmp_path / "out").exists()
+    assert main(["convert", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "GRU" in err
+
+
+def test_interrupted_convert_leaves_nothing(tmp_path, small_model, monkeypatch):
+    import edge_asr.convert as conv
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(conv, "write_manifest", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        convert(small_model, tmp_path / "d", ConvertOptions(), **QUIET)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refuses_overwrite(small_design, small_model):
+    with pytest.raises(OutputExistsError):
+        convert(small_model, small_design, ConvertOptions(), **QUIET)
+
+
+def test_bare_onnx_without_calibration(tmp_path, small_model):
+    bare = tmp_path / "net.onnx"
+    bare.write_bytes((small_model / "model.onnx").read_bytes())
+    messages = []
+    design = convert(bare, tmp_path / "d", ConvertOptions(board="none"), log=messages.append)
+    assert any("no calibration data" in m for m in messages)
+    d = json.loads((design / "design.json").read_text())
+    assert d["calibration"]["n"] == 0 and d["labels"] is None and d["backend"] == "Vitis"
+
+
+def test_check_tampering(tmp_path, small_design, capsys):
+    import shutil
+    copy = tmp_path / "d"
+    shutil.copytree(small_design, copy)
+    assert main(["check", str(copy)]) == 0
+    capsys.readouterr()
+    target = copy / "design.json"
+    target.write_text(target.read_text().replace('"io_stream"', '"io_parallel"'))
+    assert main(["check", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "design.json" in err and "altered" in err
+    shutil.rmtree(copy)
+    shutil.copytree(small_design, copy)
+    (copy / "extra.txt").write_text("x")
+    assert main(["check", str(copy)]) == 2
+    assert "extra.txt" in capsys.readouterr().err
+    (copy / "extra.txt").unlink()
+    (copy / "model.onnx").unlink()
+    assert main(["check", str(copy)]) == 2
+    assert "model.onnx: missing" in capsys.readouterr().err
+
+
+def test_build_without_vivado(small_design, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert main(["build", str(small_design)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not found on PATH" in err and str(small_design / "hls") in err
+    verify_manifest(small_design)  # nothing was changed
