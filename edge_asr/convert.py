@@ -213,16 +213,8 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
 
 
 def _accel_type(t) -> str:
-    # The board wrapper's stream types: the design's own input and output types, so the
-    # DMA moves the exact fixed-point codes and the host does the coding.
-    base = "ap_fixed" if t.signed else "ap_ufixed"
-    return f"{base}<{t.width},{t.integer}>"
-
-
-def main_check(path: str | Path) -> str:
-    from .integrity import verify_manifest
-    m = verify_manifest(path)
-    return f"{path}: ok ({m.get('kind')}, {len(m['files'])} files)"
-
-
-
+    # The board wrapper's stream types: the design's own input and output types, modes
+    # included, so the DMA moves exact fixed-point codes and the C simulation's float ->
+    # T_in conversion rounds as the host's coding into the input type does (hls4ml would
+    # otherwise truncate and wrap there).
+    return quantize.str_type(t)

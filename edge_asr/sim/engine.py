@@ -1,0 +1,296 @@
+"""Run a design.json on numpy, bit for bit as hls4ml 1.3's C++ kernels compute it.
+
+Every tensor is carried as int64 codes plus its FixedType. Each layer function follows
+its kernel's order of casts: Dense/Conv (io_stream, latency and resource strategies):
+product -> accum_t, bias -> accum_t, sum in accum_t, then cast to the result type;
+ApplyAlpha: x * scale + bias exactly, then cast; ReLU: x or 0, cast; max/average pooling;
+the stable softmax with its lookup tables. Layers are batched over inputs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .fixed import FixedType, overflow, quantize, requantize, to_float
+from .tables import idx_from_codes, softmax_exp_table, softmax_inv_table
+
+_EXACT = 2 ** 52
+
+
+class SimError(Exception):
+    """A design the simulator cannot run (unknown layer kind, unsupported option)."""
+
+
+@dataclass
+class Tensor:
+    codes: np.ndarray        # int64, shape (batch, ...)
+    type: FixedType
+
+    @property
+    def values(self) -> np.ndarray:
+        return to_float(self.codes, self.type)
+
+
+@dataclass
+class Design:
+    path: Path | None
+    data: dict
+    layers: list[dict] = field(default_factory=list)
+
+    @property
+    def input_type(self) -> FixedType:
+        return FixedType.from_dict(self.data["input"]["type"])
+
+    @property
+    def output_type(self) -> FixedType:
+        return FixedType.from_dict(self.data["output"]["type"])
+
+
+def load_design(path: str | Path) -> Design:
+    path = Path(path)
+    file = path / "design.json" if path.is_dir() else path
+    data = json.loads(file.read_text())
+    if data.get("schema_version") != 1:
+        raise SimError(f"{file}: design schema version {data.get('schema_version')} is not 1")
+    return Design(file.parent, data, data["layers"])
+
+
+@dataclass
+class SimResult:
+    outputs: np.ndarray                 # exact output values, float64 (batch, n_out)
+    codes: np.ndarray                   # their integer codes
+    output_type: FixedType
+    trace: dict[str, np.ndarray] | None = None       # layer name -> output values
+    saturation: dict[str, int] = field(default_factory=dict)   # layer -> values at the edge of their type
+
+
+def _t(d: dict) -> FixedType:
+    return FixedType.from_dict(d)
+
+
+def _weights(layer: dict, name: str) -> tuple[np.ndarray, FixedType]:
+    w = layer["weights"][name]
+    return np.asarray(w["codes"], dtype=np.int64).reshape(w["shape"]), _t(w["type"])
+
+
+def _cast(codes: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
+    return requantize(codes, frac, t)
+
+
+def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Integer matrix product, on BLAS (float64) when every partial sum stays below 2**52."""
+    bound = float(np.abs(a).max(initial=0)) * float(np.abs(b).sum(axis=0).max(initial=0))
+    if bound < _EXACT:
+        return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a @ b
+
+
+def dense_codes(x: Tensor, w: np.ndarray, wt: FixedType, b: np.ndarray | None, bt: FixedType | None,
+                acc_t: FixedType) -> tuple[np.ndarray, int]:
+    """hls4ml's DenseLatency/DenseResource arithmetic. x.codes (N, n_in), w (n_in, n_out).
+
+    Returns accumulator codes (N, n_out) with acc_t's fractional bits.
+    """
+    prod_frac = x.type.fractional + wt.fractional
+    n_out = w.shape[1]
+    if b is not None:
+        acc0 = _cast(b, bt.fractional, acc_t)
+    else:
+        acc0 = np.zeros(n_out, dtype=np.int64)
+    exact_products = acc_t.fractional >= prod_frac
+    if exact_products and acc_t.saturation == "AP_WRAP":
+        # every product fits the accumulator's lsb; wrapping sums are modular, so one wrap at
+        # the end equals a wrap after every addition. Overflow of a single product into the
+        # accumulator type also wraps, which the same final wrap covers.
+        shift = acc_t.fractional - prod_frac
+        s = _exact_matmul(x.codes, w)
+        if np.abs(s).max(initial=0) >= (1 << (62 - shift)):
+            raise SimError("accumulator sum exceeds exact int64 range")
+        return overflow((s << shift) + acc0[None, :], acc_t), acc_t.fractional
+    # General path: each product is cast into accum_t, then summed in order ii = 0..n_in-1
+    # with the accumulator's overflow mode applied after every addition.
+    acc = np.broadcast_to(acc0, (x.codes.shape[0], n_out)).copy()
+    for ii in range(w.shape[0]):
+        p = x.codes[:, ii:ii + 1] * w[ii][None, :]
+        p = _cast(p, prod_frac, acc_t)
+        acc = overflow(acc + p, acc_t)
+    return acc, acc_t.fractional
+
+
+def _layer_dense(layer: dict, x: Tensor) -> Tensor:
+    w, wt = _weights(layer, "weight")
+    b, bt = _weights(layer, "bias") if "bias" in layer["weights"] else (None, None)
+    acc_t = _t(layer["types"]["accum_t"])
+    res_t = _t(layer["output_type"])
+    flat = Tensor(x.codes.reshape(len(x.codes), -1), x.type)
+    acc, frac = dense_codes(flat, w.reshape(-1, w.shape[-1]), wt, b, bt, acc_t)
+    return Tensor(_cast(acc, frac, res_t), res_t)
+
+
+def _layer_conv1d(layer: dict, x: Tensor) -> Tensor:
+    a = layer["attributes"]
+    width, n_chan, n_filt = a["in_width"], a["n_chan"], a["n_filt"]
+    k, stride, out_w = a["filt_width"], a["stride_width"], a["out_width"]
+    pl, pr = a.get("pad_left", 0), a.get("pad_right", 0)
+    if a.get("dilation_width", a.get("dilation", 1)) not in (1, None):
+        raise SimError(f"{layer['name']}: dilated Conv1D is not simulated")
+    codes = x.codes.reshape(len(x.codes), width, n_chan)
+    if pl or pr:
+        codes = np.pad(codes, ((0, 0), (pl, pr), (0, 0)))
+    idx = np.arange(out_w)[:, None] * stride + np.arange(k)[None, :]       # (out_w, k)
+    windows = codes[:, idx, :].reshape(len(codes) * out_w, k * n_chan)      # im2col: [k][c]
+    w, wt = _weights(layer, "weight")                                        # (k, n_chan, n_filt)
+    b, bt = _weights(layer, "bias") if "bias" in layer["weights"] else (None, None)
+    acc_t = _t(layer["types"]["accum_t"])
+    res_t = _t(layer["output_type"])
+    acc, frac = dense_codes(Tensor(windows, x.type), w.reshape(k * n_chan, n_filt), wt, b, bt, acc_t)
+    return Tensor(_cast(acc, frac, res_t).reshape(len(codes), out_w, n_filt), res_t)
+
+
+def _layer_apply_alpha(layer: dict, x: Tensor) -> Tensor:
+    s, st = _weights(layer, "scale")
+    b, bt = _weights(layer, "bias")
+    res_t = _t(layer["output_type"])
+    shape = x.codes.shape
+    flat = x.codes.reshape(shape[0], -1)
+    n = flat.shape[1]
+    s = np.broadcast_to(s.reshape(-1), (n,)) if s.size in (1, n) else np.resize(s.reshape(-1), n)
+    b = np.broadcast_to(b.reshape(-1), (n,)) if b.size in (1, n) else np.resize(b.reshape(-1), n)
+    prod_frac = x.type.fractional + st.fractional
+    frac = max(prod_frac, bt.fractional)
+    total = (flat * s[None, :]) * (1 << (frac - prod_frac)) + (b[None, :] << (frac - bt.fractional))
+    return Tensor(_cast(total, frac, res_t).reshape(shape), res_t)
+
+
+def _layer_activation(layer: dict, x: Tensor) -> Tensor:
+    kind = layer["attributes"].get("activation", "linear").lower()
+    res_t = _t(layer["output_type"])
+    if kind == "relu":
+        codes = np.where(x.codes > 0, x.codes, 0)
+        return Tensor(_cast(codes, x.type.fractional, res_t), res_t)
+    if kind == "linear":
+        return Tensor(_cast(x.codes, x.type.fractional, res_t), res_t)
+    raise SimError(f"{layer['name']}: activation '{kind}' is not simulated yet")
+
+
+def _layer_pool1d(layer: dict, x: Tensor) -> Tensor:
+    a = layer["attributes"]
+    n_in, n_filt, n_out = a["n_in"], a["n_filt"], a["n_out"]
+    pw, stride = a["pool_width"], a["stride_width"]
+    if a.get("pad_left", 0) or a.get("pad_right", 0):
+        raise SimError(f"{layer['name']}: padded pooling is not simulated")
+    codes = x.codes.reshape(len(x.codes), n_in, n_filt)
+    idx = np.arange(n_out)[:, None] * stride + np.arange(pw)[None, :]
+    win = codes[:, idx, :]                                # (N, n_out, pw, C)
+    res_t = _t(layer["output_type"])
+    op = a.get("pool_op", "Max")
+    if op == "Max":
+        return Tensor(_cast(win.max(axis=2), x.type.fractional, res_t), res_t)
+    # Average: sum in accum_t, then divide by the window size; hls4ml 1.3 computes
+    # sum / n in the accumulator type.
+    raise SimError(f"{layer['name']}: average pooling is not simulated yet")
+
+
+def _reduce_add(values: list[np.ndarray], t: FixedType, frac: int) -> np.ndarray:
+    """hls4ml's reduce<T, N, Op_add<T>>: a binary tree, each addition cast to T."""
+    n = len(values)
+    if n == 1:
+        return values[0]
+    if n == 2:
+        return _cast(values[0] + values[1], frac, t)
+    left = 1 << int(np.floor(np.log2(n - 1)))
+    return _cast(_reduce_add(values[:left], t, frac) + _reduce_add(values[left:], t, frac), frac, t)
+
+
+def softmax_tables(layer: dict) -> tuple[np.ndarray, np.ndarray]:
+    tables = layer.get("tables")
+    if tables:
+        return np.asarray(tables["exp"], np.int64), np.asarray(tables["inv"], np.int64)
+    ty, a = layer["types"], layer["attributes"]
+    exp_size = int(a.get("exp_table_size", a.get("table_size", 1024)))
+    inv_size = int(a.get("inv_table_size", a.get("table_size", 1024)))
+    exp = softmax_exp_table(_t(ty["inp_norm_t"]), _t(ty["exp_table_t"]), exp_size, negative=True,
+                            scale=float(a.get("exp_scale", 1.0)))
+    inv = softmax_inv_table(_t(ty["inv_inp_t"]), _t(ty["inv_table_t"]), inv_size)
+    return exp, inv
+
+
+def _layer_softmax(layer: dict, x: Tensor) -> Tensor:
+    a, ty = layer["attributes"], layer["types"]
+    if a.get("implementation", "stable") != "stable":
+        raise SimError(f"{layer['name']}: softmax implementation {a.get('implementation')} is not simulated")
+    norm_t, exp_t = _t(ty["inp_norm_t"]), _t(ty["exp_table_t"])
+    inv_inp_t, inv_t = _t(ty["inv_inp_t"]), _t(ty["inv_table_t"])
+    acc_t, res_t = _t(ty["accum_t"]), _t(layer["output_type"])
+    exp_table, inv_table = softmax_tables(layer)
+    codes = x.codes.reshape(len(x.codes), -1)
+    x_max = codes.max(axis=1, keepdims=True)
+    d = _cast(x_max - codes, x.type.fractional, norm_t)
+    e = exp_table[idx_from_codes(d, norm_t, len(exp_table))]
+    e = _cast(e, exp_t.fractional, acc_t)                               # exp_res[j] is accum_t
+    s = _reduce_add([e[:, j] for j in range(e.shape[1])], acc_t, acc_t.fractional)
+    s = _cast(s, acc_t.fractional, inv_inp_t)
+    inv = inv_table[idx_from_codes(s, inv_inp_t, len(inv_table))]
+    out = _cast(e * inv[:, None], acc_t.fractional + inv_t.fractional, res_t)
+    return Tensor(out, res_t)
+
+
+def _layer_transpose(layer: dict, x: Tensor) -> Tensor:
+    perm = layer["attributes"]["perm"]
+    return Tensor(np.transpose(x.codes, [0] + [p + 1 for p in perm]), x.type)
+
+
+def _layer_reshape(layer: dict, x: Tensor) -> Tensor:
+    res_t = _t(layer["output_type"])
+    codes = x.codes.reshape([len(x.codes)] + layer["output_shape"])
+    return Tensor(_cast(codes, x.type.fractional, res_t), res_t)
+
+
+LAYERS = {
+    "Dense": _layer_dense, "Conv1D": _layer_conv1d, "ApplyAlpha": _layer_apply_alpha,
+    "Activation": _layer_activation, "ReLU": _layer_activation, "Pooling1D": _layer_pool1d,
+    "Softmax": _layer_softmax, "Transpose": _layer_transpose, "Reshape": _layer_reshape,
+}
+
+
+def code_input(design: Design, x: np.ndarray) -> Tensor:
+    """Float input in the ONNX layout (batch first) -> input codes (the host's coding)."""
+    shape = design.data["input"]["onnx_shape"][1:]
+    x = np.asarray(x, dtype=np.float64)
+    if list(x.shape[1:]) != list(shape):
+        raise SimError(f"inputs of shape {list(x.shape[1:])}, the design takes {shape}")
+    t = design.input_type
+    return Tensor(quantize(x, t).reshape([len(x)] + design.data["input"]["shape"]), t)
+
+
+def _edge_count(t: Tensor) -> int:
+    return int(np.count_nonzero((t.codes == t.type.max_code) | (t.codes == t.type.min_code) & (t.type.min_code != 0)))
+
+
+def simulate(design: Design, x: np.ndarray, trace: bool = False) -> SimResult:
+    cur = code_input(design, x)
+    traced: dict[str, np.ndarray] = {} if trace else None
+    edges: dict[str, int] = {}
+    by_output: dict[str, Tensor] = {}
+    for layer in design.layers:
+        kind = layer["class_name"]
+        if kind in ("Input", "InputLayer"):
+            out = cur
+        else:
+            fn = LAYERS.get(kind)
+            if fn is None:
+                raise SimError(f"layer {layer['name']}: kind {kind} is not simulated yet")
+            src = by_output.get(layer["inputs"][0], cur) if layer.get("inputs") else cur
+            out = fn(layer, src)
+        for name in layer["outputs"]:
+            by_output[name] = out
+        edges[layer["name"]] = _edge_count(out)
+        if trace:
+            traced[layer["name"]] = out.values
+        cur = out
+    codes = cur.codes.reshape(len(cur.codes), -1)
+    return SimResult(to_float(codes, cur.type), codes, cur.type, traced, edges)

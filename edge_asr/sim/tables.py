@@ -1,0 +1,79 @@
+"""Lookup tables of hls4ml's table-based activations, computed as its C++ computes them.
+
+hls4ml fills its softmax tables at start-up in float32: exp table entry i is
+exp_table_t(std::exp(-x_i)) and inverse table entry i is inv_table_t(1.0f / x_i), where
+x_i is the value whose top log2(size) bits are i and whose other bits are 0. std::exp on
+a float is the C library's expf, so expf is called through ctypes where the C library is
+found (glibc, as the C simulation and HLS use); otherwise numpy's float32 exp, which can
+differ from expf in the last bit for a few inputs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+import numpy as np
+
+from .fixed import FixedType, quantize
+
+_EXPF = None
+
+
+def _expf():
+    global _EXPF
+    if _EXPF is None:
+        name = ctypes.util.find_library("m")
+        try:
+            lib = ctypes.CDLL(name or "libm.so.6")
+            fn = lib.expf
+            fn.restype = ctypes.c_float
+            fn.argtypes = [ctypes.c_float]
+            _EXPF = fn
+        except OSError:
+            _EXPF = False
+    return _EXPF
+
+
+def expf(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    fn = _expf()
+    if not fn:
+        return np.exp(x)
+    return np.array([fn(float(v)) for v in x.ravel()], dtype=np.float32).reshape(x.shape)
+
+
+def index_bits(size: int) -> int:
+    return int(np.ceil(np.log2(size)))
+
+
+def real_val_from_idx(t: FixedType, size: int) -> np.ndarray:
+    """float32 value of type t whose top ceil(log2(size)) bits are the index (rest zero)."""
+    n = index_bits(size)
+    raw = np.arange(size, dtype=np.int64) << (t.width - n)
+    if t.signed:
+        raw = np.where(raw >= (1 << (t.width - 1)), raw - (1 << t.width), raw)
+    return np.ldexp(raw.astype(np.float64), -t.fractional).astype(np.float32)
+
+
+def idx_from_codes(codes: np.ndarray, t: FixedType, size: int) -> np.ndarray:
+    """hls4ml's softmax_idx_from_real_val: the top ceil(log2(size)) raw bits of the code."""
+    n = index_bits(size)
+    raw = np.asarray(codes, dtype=np.int64) & ((1 << t.width) - 1)
+    return (raw >> (t.width - n)) & ((1 << n) - 1)
+
+
+def softmax_exp_table(inp_t: FixedType, table_t: FixedType, size: int, negative: bool, scale: float = 1.0) -> np.ndarray:
+    x = real_val_from_idx(inp_t, size) * np.float32(scale)
+    if negative:
+        x = -x
+    return quantize(expf(x).astype(np.float64), table_t)
+
+
+def softmax_inv_table(inp_t: FixedType, table_t: FixedType, size: int) -> np.ndarray:
+    x = real_val_from_idx(inp_t, size)
+    with np.errstate(divide="ignore"):
+        inv = np.float32(1.0) / x
+    # entry 0 is 1/0 = inf in C++; the sum of exponentials is never that small. Saturate it.
+    inv = np.where(np.isinf(inv), table_t.max_value, inv)
+    return quantize(inv.astype(np.float64), table_t)
