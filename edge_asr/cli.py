@@ -74,12 +74,24 @@ def _cmd_check(a: argparse.Namespace) -> int:
 
 def _cmd_verify(a: argparse.Namespace) -> int:
     from .verify import format_result, verify
-    res = verify(a.design, against=a.against, n=a.n, data=a.data, log=lambda m: print(m, file=sys.stderr))
+    res = verify(a.design, against=a.against, n=a.n, data=a.data, bitexact=a.bitexact,
+                 log=lambda m: print(m, file=sys.stderr))
     print(json.dumps(res) if a.json else format_result(res))
+    if a.bitexact and res["mismatches"]:
+        print(f"edge-asr verify: {res['mismatches']} output values differ between the simulator and "
+              f"{a.against}", file=sys.stderr)
+        return 1
     if res["top1_agreement"] < a.min_agreement:
         print(f"edge-asr verify: top-1 agreement {res['top1_agreement']:.4f} is below --min-agreement "
               f"{a.min_agreement}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _cmd_sim(a: argparse.Namespace) -> int:
+    from .simulate import format_sim, run_sim
+    res = run_sim(a.design, a.input, trace=a.trace)
+    print(json.dumps(res) if a.json else format_sim(res))
     return 0
 
 
@@ -195,8 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--data", help="data directory (its test split), folder of WAVs, or X.npy; default: "
                     "random inputs")
     vf.add_argument("--min-agreement", type=float, default=0.99, help="exit 1 below this top-1 agreement")
+    vf.add_argument("--bitexact", action="store_true",
+                    help="also run the bit-exact simulator on the same inputs and count values whose bits "
+                    "differ from C-sim (exit 1 on any)")
     vf.add_argument("--json", action="store_true", help="print one JSON object")
     vf.set_defaults(func=_cmd_verify)
+
+    sm = verb("sim", "run the bit-exact simulator on inputs (.npy) or an audio clip")
+    sm.add_argument("design", help="design directory")
+    sm.add_argument("input", help="INPUT.npy (one input or a batch, ONNX layout) or AUDIO.wav")
+    sm.add_argument("--trace", action="store_true", help="include every layer's output")
+    sm.add_argument("--json", action="store_true", help="print one JSON object")
+    sm.set_defaults(func=_cmd_sim)
 
     b = verb("build", "run the vendor flow (Vivado/Vitis) to a bitstream")
     b.add_argument("design", help="design directory")

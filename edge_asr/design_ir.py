@@ -130,6 +130,13 @@ def design_record(hls_model, *, backend: str, board: str | None, io_type: str, r
                   calibration: dict, versions: dict) -> dict:
     cfg = hls_model.config
     layers = [layer_record(layer) for layer in hls_model.get_layers()]
+    for rec in layers:
+        if rec["class_name"] == "Softmax" and rec["attributes"].get("implementation", "stable") == "stable":
+            # the lookup tables as integer codes, computed as hls4ml's C++ fills them
+            from .sim.engine import softmax_tables
+            exp, inv = softmax_tables(rec)
+            rec["tables"] = {"exp": exp.tolist(), "inv": inv.tolist(), "exp_type": rec["types"]["exp_table_t"],
+                             "inv_type": rec["types"]["inv_table_t"]}
     first, last = layers[0], layers[-1]
     return {
         "schema_version": DESIGN_SCHEMA_VERSION,

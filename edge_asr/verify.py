@@ -52,7 +52,7 @@ def load_inputs(design_dir: Path, data: str | None, n: int, split: str = "test")
 
 
 def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: str | None = None,
-           log=print) -> dict:
+           bitexact: bool = False, log=print) -> dict:
     from .backends.csim import CsimBackend
     from .integrity import verify_manifest
     design_dir = Path(design_dir)
@@ -73,6 +73,14 @@ def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: st
         t0 = time.time()
         fixed = backend.run(x)
         seconds_fixed = time.time() - t0
+    extra = {}
+    if bitexact:
+        if against != "csim":
+            raise InputError("--bitexact compares the simulator with C-sim: use it with --against csim")
+        from .sim.engine import load_design, simulate
+        t0 = time.time()
+        sim = simulate(load_design(design_dir), x).outputs
+        extra = {"mismatches": int(np.count_nonzero(sim != fixed)), "seconds_sim": round(time.time() - t0, 4)}
     err = np.abs(fixed - ref)
     res = {
         "design": str(design_dir), "against": against, "n": int(len(x)),
@@ -81,6 +89,7 @@ def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: st
         "accuracy_float": float((ref.argmax(1) == y).mean()) if y is not None else None,
         "accuracy_fixed": float((fixed.argmax(1) == y).mean()) if y is not None else None,
         "seconds_onnx": round(seconds_onnx, 4), f"seconds_{against}": round(seconds_fixed, 4),
+        **extra,
     }
     return res
 
@@ -90,6 +99,9 @@ def format_result(res: dict) -> str:
              f"  top-1 agreement   {res['top1_agreement']:.4f}",
              f"  max |error|       {res['max_abs_error']:.6f}",
              f"  mean |error|      {res['mean_abs_error']:.6f}"]
+    if "mismatches" in res:
+        lines.append(f"  simulator vs C-sim: {res['mismatches']} differing output values "
+                     f"(sim {res['seconds_sim']:.3f} s, C-sim {res['seconds_csim']:.3f} s)")
     if res["accuracy_float"] is not None:
         lines.append(f"  accuracy float    {res['accuracy_float']:.4f}")
         lines.append(f"  accuracy fixed    {res['accuracy_fixed']:.4f}")

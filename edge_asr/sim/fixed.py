@@ -121,6 +121,12 @@ def overflow(codes: np.ndarray, t: FixedType) -> np.ndarray:
     """Bring integer codes (already at t's fractional bits) into t's range by its overflow mode."""
     codes = np.asarray(codes, dtype=np.int64)
     lo, hi = t.min_code, t.max_code
+    if t.saturation == "AP_SAT_SYM" and t.signed:
+        # symmetric: the most negative code is never produced, even for an in-range value
+        # (checked against Vivado's ap_fixed in tests/test_fixed.py)
+        return np.clip(codes, lo + 1, hi)
+    if codes.size and lo <= codes.min() and codes.max() <= hi:
+        return codes  # nothing out of range: every mode leaves the codes as they are
     if t.saturation == "AP_WRAP":
         if t.width == 64:
             return codes
@@ -133,11 +139,7 @@ def overflow(codes: np.ndarray, t: FixedType) -> np.ndarray:
         return np.clip(codes, lo, hi)
     if t.saturation == "AP_SAT_ZERO":
         return np.where((codes < lo) | (codes > hi), 0, codes).astype(np.int64)
-    # AP_SAT_SYM: a signed type saturates to +-max (the most negative code is not produced
-    # by saturation); an unsigned type saturates as AP_SAT.
-    if t.signed:
-        return np.where(codes > hi, hi, np.where(codes < lo, lo + 1, codes)).astype(np.int64)
-    return np.clip(codes, lo, hi)
+    return np.clip(codes, lo, hi)  # AP_SAT_SYM on an unsigned type saturates as AP_SAT
 
 
 def quantize(x, t: FixedType) -> np.ndarray:
