@@ -1,0 +1,116 @@
+"""The simulator against hls4ml's C simulation (real g++): zero differing bits is the only pass."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from edge_asr.backends.csim import CsimBackend
+from edge_asr.cli import main
+from edge_asr.convert import ConvertOptions, convert
+from edge_asr.sim.engine import load_design, simulate
+from edge_asr.sim.fixed import OVERFLOW, QUANTIZATION, FixedType
+
+from .conftest import SHIPPED_MODEL, torch_to_onnx
+
+QUIET = dict(log=lambda m: None)
+
+
+def mismatches(design_dir, x):
+    sim = simulate(load_design(design_dir), x)
+    csim = CsimBackend(design_dir).run(x)
+    return int(np.count_nonzero(sim.outputs != csim)), sim, csim
+
+
+def test_shipped_design_bit_exact(shipped_design):
+    x = np.load(SHIPPED_MODEL / "calib.npy").astype(np.float64)
+    rng = np.random.default_rng(0)
+    # beyond the calibrated range too: saturation in every layer
+    wild = rng.standard_normal((64,) + x.shape[1:]) * 6
+    n, sim, _ = mismatches(shipped_design, np.concatenate([x, wild]))
+    assert n == 0
+    assert sum(sim.saturation.values()) > 0  # the wild inputs did reach the edges of some types
+
+
+def test_verify_bitexact_cli(shipped_design, capsys):
+    rc = main(["verify", str(shipped_design), "--bitexact", "--n", "20", "--json", "--min-agreement", "0"])
+    res = json.loads(capsys.readouterr().out)
+    assert rc == 0 and res["mismatches"] == 0
+    assert res["seconds_sim"] > 0 and res["seconds_csim"] > 0 and res["n"] == 20
+
+
+class _Net(torch.nn.Module):
+    def __init__(self, conv: bool, pool: bool, dense_hidden: int, softmax: bool):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(3, 4, 3) if conv else None
+        self.pool = torch.nn.MaxPool1d(2) if pool else None
+        width = 12 if not conv else (10 // 2 if pool else 10)
+        ch = 4 if conv else 3
+        self.fc1 = torch.nn.Linear(ch * width, dense_hidden) if dense_hidden else None
+        self.fc2 = torch.nn.Linear(dense_hidden or ch * width, 5)
+        self.softmax = softmax
+
+    def forward(self, x):
+        if self.conv is not None:
+            x = torch.relu(self.conv(x))
+        if self.pool is not None:
+            x = self.pool(x)
+        x = torch.flatten(x, 1)
+        if self.fc1 is not None:
+            x = torch.relu(self.fc1(x))
+        x = self.fc2(x)
+        return torch.softmax(x, 1) if self.softmax else x
+
+
+def _random_overrides(rng, prepared_names, bits):
+    """Random quantization/overflow modes on every result, and narrow accumulators."""
+    layers = {}
+    for name in prepared_names:
+        q, o = rng.choice(QUANTIZATION), rng.choice(OVERFLOW)
+        prec = {}
+        op = name.split("_")[0]
+        if op in ("Conv", "MatMul", "Add"):
+            integer = int(rng.integers(1, 4))
+            prec["result"] = f"fixed<{bits},{integer},{q[3:]},{o[3:]}>"
+        if op in ("Conv", "MatMul") and rng.random() < 0.5:
+            qa, oa = rng.choice(QUANTIZATION), rng.choice(OVERFLOW)
+            prec["accum"] = f"fixed<{bits + 6},{int(rng.integers(3, 7))},{qa[3:]},{oa[3:]}>"
+        if prec:
+            layers[name] = {"Precision": prec}
+    return {"LayerName": layers}
+
+
+CASES = [
+    # (seed, bits, conv, pool, hidden, softmax)
+    (0, 16, True, True, 6, True),
+    (1, 8, True, False, 0, False),
+    (2, 4, False, False, 7, False),
+    (3, 12, True, True, 0, True),
+    (4, 24, True, True, 5, False),
+    (5, 32, False, False, 6, True),
+]
+
+
+@pytest.mark.parametrize("seed,bits,conv,pool,hidden,softmax", CASES)
+def test_random_models_bit_exact(tmp_path, seed, bits, conv, pool, hidden, softmax):
+    from edge_asr import onnxprep
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = _Net(conv, pool, hidden, softmax)
+    path = torch_to_onnx(net, (1, 3, 12), tmp_path / "net.onnx")
+    calib = rng.standard_normal((32, 3, 12)).astype(np.float32)
+    np.save(tmp_path / "calib.npy", calib)
+    prepared, _ = onnxprep.prepare(onnxprep.load(path), "net")
+    names = [n.name for n in prepared.graph.node]
+    (tmp_path / "modes.yml").write_text(yaml.safe_dump(_random_overrides(rng, names, bits)))
+    design = convert(path, tmp_path / "d", ConvertOptions(board="none", bits=bits, calib=str(tmp_path / "calib.npy"),
+                                                          config=str(tmp_path / "modes.yml")), **QUIET)
+    t_in = FixedType.from_dict(json.loads((design / "design.json").read_text())["input"]["type"])
+    # inputs: ordinary, far outside the input type's range, and exactly on rounding ties
+    ties = (np.round(rng.standard_normal((16, 3, 12)) * 2 ** t_in.fractional) + 0.5) * 2.0 ** -t_in.fractional
+    x = np.concatenate([rng.standard_normal((32, 3, 12)), rng.standard_normal((16, 3, 12)) * 4 * 2 ** t_in.integer,
+                        ties])
+    n, sim, csim = mismatches(design, x)
+    assert n == 0, f"{n} values differ; first: sim {sim.outputs[sim.outputs != csim][:4]} csim {csim[sim.outputs != csim][:4]}"
