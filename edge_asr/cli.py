@@ -95,6 +95,26 @@ def _cmd_sim(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_vectors(a: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .backends.csim import CsimBackend
+    from .sim.vectors import check_vectors, write_vectors
+    from .simulate import load_sim_input
+    if a.check:
+        n = check_vectors(a.out)
+        print(f"{a.out}: simulator vs stored C-sim outputs: {n} differing values")
+        return 1 if n else 0
+    x = load_sim_input(Path(a.design), a.inputs)
+    if a.wild:
+        rng = np.random.default_rng(0)
+        x = np.concatenate([x, rng.standard_normal((a.wild,) + x.shape[1:]) * np.abs(x).max() * 1.5])
+    y = CsimBackend(a.design, log=lambda m: print(m, file=sys.stderr)).run(x)
+    write_vectors(a.design, a.out, x, y)
+    print(f"wrote {len(x)} golden vectors (C-sim) to {a.out}")
+    return 0
+
+
 def _cmd_build(a: argparse.Namespace) -> int:
     from .build import build
     build(a.design, log=lambda m: print(m, file=sys.stderr))
@@ -219,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--trace", action="store_true", help="include every layer's output")
     sm.add_argument("--json", action="store_true", help="print one JSON object")
     sm.set_defaults(func=_cmd_sim)
+
+    gv = verb("vectors", "write golden vectors (C-sim outputs) for a design, or --check them with the simulator")
+    gv.add_argument("design", nargs="?", help="design directory (to write vectors)")
+    gv.add_argument("--inputs", help="inputs .npy (ONNX layout) for the vectors")
+    gv.add_argument("--wild", type=int, default=0, help="also add this many out-of-range random inputs")
+    gv.add_argument("--out", required=True, help="vector folder, e.g. sim/vectors/kws-digits")
+    gv.add_argument("--check", action="store_true", help="run the simulator on --out and count differences")
+    gv.set_defaults(func=_cmd_vectors)
 
     b = verb("build", "run the vendor flow (Vivado/Vitis) to a bitstream")
     b.add_argument("design", help="design directory")

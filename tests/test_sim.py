@@ -114,3 +114,47 @@ def test_random_models_bit_exact(tmp_path, seed, bits, conv, pool, hidden, softm
                         ties])
     n, sim, csim = mismatches(design, x)
     assert n == 0, f"{n} values differ; first: sim {sim.outputs[sim.outputs != csim][:4]} csim {csim[sim.outputs != csim][:4]}"
+
+
+GOLDEN = SHIPPED_MODEL.parents[1] / "sim" / "vectors" / "kws-digits"
+
+
+def test_golden_vectors_reproduced_by_simulator():
+    # numpy only: no compiler, no hls4ml
+    from edge_asr.sim.vectors import check_vectors
+    assert check_vectors(GOLDEN) == 0
+
+
+def test_golden_vectors_match_fresh_csim(shipped_design):
+    from edge_asr.sim.fixed import to_float
+    from edge_asr.sim.vectors import design_digest, load_vectors
+    _, x_codes, y_codes, meta = load_vectors(GOLDEN)
+    fresh = json.loads((shipped_design / "design.json").read_text())
+    assert design_digest(fresh) == meta["design_digest"], \
+        "the shipped model now converts to another design: regenerate sim/vectors/kws-digits (README)"
+    x = to_float(x_codes, FixedType.from_dict(meta["input_type"]))
+    y = CsimBackend(shipped_design).run(x)
+    assert np.array_equal(y, to_float(y_codes, FixedType.from_dict(meta["output_type"])))
+
+
+def test_sim_cli(shipped_design, capsys, tmp_path):
+    wav = sorted((SHIPPED_MODEL / "examples").glob("seven-*.wav"))[0]
+    assert main(["sim", str(shipped_design), str(wav), "--json", "--trace"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["n"] == 1 and len(res["outputs"][0]) == 12 and "Softmax_0" in res["trace"]
+    assert res["labels"][0] == "seven"
+    np.save(tmp_path / "x.npy", np.zeros((20, 98), np.float32))
+    assert main(["sim", str(shipped_design), str(tmp_path / "x.npy")]) == 0
+    assert "values at the edge" in capsys.readouterr().out
+    np.save(tmp_path / "bad.npy", np.zeros((3, 3), np.float32))
+    assert main(["sim", str(shipped_design), str(tmp_path / "bad.npy")]) == 2
+
+
+def test_sim_imports_numpy_only():
+    import subprocess
+    import sys
+    code = ("import sys, edge_asr.sim.engine, edge_asr.sim.fixed, edge_asr.sim.tables, edge_asr.sim.vectors; "
+            "bad = [m for m in ('hls4ml', 'onnx', 'torch', 'onnxruntime', 'qonnx') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
