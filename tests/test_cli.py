@@ -7,7 +7,8 @@ from edge_asr.cli import build_parser, main
 
 from .conftest import SHIPPED_MODEL
 
-VERBS = [["data"], ["data", "synth"], ["train"], ["export"], ["eval"], ["demo"]]
+VERBS = [["data"], ["data", "synth"], ["data", "human"], ["train"], ["export"], ["eval"], ["demo"], ["convert"], ["check"],
+         ["verify"], ["sim"], ["vectors"], ["build"]]
 
 
 @pytest.mark.parametrize("verb", VERBS, ids=" ".join)

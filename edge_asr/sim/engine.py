@@ -82,11 +82,15 @@ def _cast(codes: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
 
 
 def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Integer matrix product, on BLAS (float64) when every partial sum stays below 2**52."""
-    bound = float(np.abs(a).max(initial=0)) * float(np.abs(b).sum(axis=0).max(initial=0))
+    """Integer matrix product, on BLAS (float64) when every partial sum stays below 2**52.
+
+    `a` may already be float64 holding integers (the convolution windows are built so).
+    """
+    a_max = float(max(abs(a.max(initial=0)), abs(a.min(initial=0))))
+    bound = a_max * float(np.abs(b).sum(axis=0).max(initial=0))
     if bound < _EXACT:
-        return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
-    return a @ b
+        return (a if a.dtype == np.float64 else a.astype(np.float64)) @ b.astype(np.float64)
+    return a.astype(np.int64) @ b
 
 
 def dense_codes(x: Tensor, w: np.ndarray, wt: FixedType, b: np.ndarray | None, bt: FixedType | None,
@@ -108,14 +112,19 @@ def dense_codes(x: Tensor, w: np.ndarray, wt: FixedType, b: np.ndarray | None, b
         # accumulator type also wraps, which the same final wrap covers.
         shift = acc_t.fractional - prod_frac
         s = _exact_matmul(x.codes, w)
-        if np.abs(s).max(initial=0) >= (1 << (62 - shift)):
+        if max(abs(s.max(initial=0)), abs(s.min(initial=0))) >= (1 << (62 - shift)):
             raise SimError("accumulator sum exceeds exact int64 range")
-        return overflow((s << shift) + acc0[None, :], acc_t), acc_t.fractional
+        s = s.astype(np.int64)
+        if shift:
+            s <<= shift
+        s += acc0[None, :]
+        return overflow(s, acc_t), acc_t.fractional
     # General path: each product is cast into accum_t, then summed in order ii = 0..n_in-1
     # with the accumulator's overflow mode applied after every addition.
     acc = np.broadcast_to(acc0, (x.codes.shape[0], n_out)).copy()
+    xc = x.codes.astype(np.int64)
     for ii in range(w.shape[0]):
-        p = x.codes[:, ii:ii + 1] * w[ii][None, :]
+        p = xc[:, ii:ii + 1] * w[ii][None, :]
         p = _cast(p, prod_frac, acc_t)
         acc = overflow(acc + p, acc_t)
     return acc, acc_t.fractional
@@ -138,7 +147,7 @@ def _layer_conv1d(layer: dict, x: Tensor) -> Tensor:
     pl, pr = a.get("pad_left", 0), a.get("pad_right", 0)
     if a.get("dilation_width", a.get("dilation", 1)) not in (1, None):
         raise SimError(f"{layer['name']}: dilated Conv1D is not simulated")
-    codes = x.codes.reshape(len(x.codes), width, n_chan)
+    codes = x.codes.reshape(len(x.codes), width, n_chan).astype(np.float64)  # exact: |code| < 2**53
     if pl or pr:
         codes = np.pad(codes, ((0, 0), (pl, pr), (0, 0)))
     idx = np.arange(out_w)[:, None] * stride + np.arange(k)[None, :]       # (out_w, k)
@@ -170,7 +179,7 @@ def _layer_activation(layer: dict, x: Tensor) -> Tensor:
     kind = layer["attributes"].get("activation", "linear").lower()
     res_t = _t(layer["output_type"])
     if kind == "relu":
-        codes = np.where(x.codes > 0, x.codes, 0)
+        codes = np.maximum(x.codes, 0)
         return Tensor(_cast(codes, x.type.fractional, res_t), res_t)
     if kind == "linear":
         return Tensor(_cast(x.codes, x.type.fractional, res_t), res_t)
@@ -268,7 +277,11 @@ def code_input(design: Design, x: np.ndarray) -> Tensor:
 
 
 def _edge_count(t: Tensor) -> int:
-    return int(np.count_nonzero((t.codes == t.type.max_code) | (t.codes == t.type.min_code) & (t.type.min_code != 0)))
+    """Values at the largest code, or at the smallest of a signed type: where saturation lands."""
+    n = int(np.count_nonzero(t.codes == t.type.max_code))
+    if t.type.signed:
+        n += int(np.count_nonzero(t.codes == t.type.min_code))
+    return n
 
 
 def simulate(design: Design, x: np.ndarray, trace: bool = False) -> SimResult:

@@ -170,7 +170,13 @@ def requantize(codes, frac_bits: int, t: FixedType) -> np.ndarray:
     if shift >= 63:
         raise OverflowError("requantize shift of 63 or more bits is not supported")
     q = codes >> shift  # floor division by 2**shift
-    rem = codes - (q << shift)
+    if t.rounding == "AP_TRN":
+        return overflow(q, t)
+    rem = codes & ((1 << shift) - 1)  # the dropped bits: codes - q * 2**shift, never negative
+    if t.rounding == "AP_RND_CONV":  # the common case, in fewer passes
+        half = 1 << (shift - 1)
+        up = (rem > half) | ((rem == half) & ((q & 1) == 1))
+        return overflow(q + up, t)
     return overflow(_round_shifted(q, rem, 1 << shift, codes < 0, t.rounding), t)
 
 
