@@ -284,7 +284,23 @@ def _edge_count(t: Tensor) -> int:
     return n
 
 
+CHUNK = 128  # inputs per pass: keeps temporaries small enough for malloc to reuse (no page faults)
+
+
 def simulate(design: Design, x: np.ndarray, trace: bool = False) -> SimResult:
+    """Run the design on float inputs x (batch first, ONNX layout); see SimResult."""
+    x = np.asarray(x)
+    if len(x) <= CHUNK:
+        return _simulate(design, x, trace)
+    parts = [_simulate(design, x[i:i + CHUNK], trace) for i in range(0, len(x), CHUNK)]
+    first = parts[0]
+    return SimResult(
+        np.concatenate([p.outputs for p in parts]), np.concatenate([p.codes for p in parts]), first.output_type,
+        {k: np.concatenate([p.trace[k] for p in parts]) for k in first.trace} if trace else None,
+        {k: sum(p.saturation[k] for p in parts) for k in first.saturation})
+
+
+def _simulate(design: Design, x: np.ndarray, trace: bool) -> SimResult:
     cur = code_input(design, x)
     traced: dict[str, np.ndarray] = {} if trace else None
     edges: dict[str, int] = {}
