@@ -64,7 +64,7 @@ class _Net(torch.nn.Module):
         return torch.softmax(x, 1) if self.softmax else x
 
 
-def _random_overrides(rng, prepared_names, bits):
+def _random_overrides(rng, prepared_names, bits, narrow_accum=True):
     """Random quantization/overflow modes on every result, and narrow accumulators."""
     layers = {}
     for name in prepared_names:
@@ -74,7 +74,7 @@ def _random_overrides(rng, prepared_names, bits):
         if op in ("Conv", "MatMul", "Add"):
             integer = int(rng.integers(1, 4))
             prec["result"] = f"fixed<{bits},{integer},{q[3:]},{o[3:]}>"
-        if op in ("Conv", "MatMul") and rng.random() < 0.5:
+        if op in ("Conv", "MatMul") and narrow_accum and rng.random() < 0.5:
             qa, oa = rng.choice(QUANTIZATION), rng.choice(OVERFLOW)
             prec["accum"] = f"fixed<{bits + 6},{int(rng.integers(3, 7))},{qa[3:]},{oa[3:]}>"
         if prec:
@@ -83,18 +83,18 @@ def _random_overrides(rng, prepared_names, bits):
 
 
 CASES = [
-    # (seed, bits, conv, pool, hidden, softmax)
-    (0, 16, True, True, 6, True),
-    (1, 8, True, False, 0, False),
-    (2, 4, False, False, 7, False),
-    (3, 12, True, True, 0, True),
-    (4, 24, True, True, 5, False),
-    (5, 32, False, False, 6, True),
+    # (seed, bits, conv, pool, hidden, softmax, io, reuse)
+    (0, 16, True, True, 6, True, "stream", 1),
+    (1, 8, True, False, 0, False, "parallel", 1),
+    (2, 4, False, False, 7, False, "stream", 1),
+    (3, 12, True, True, 0, True, "stream", 4),
+    (4, 24, True, True, 5, False, "parallel", 1),
+    (5, 32, False, False, 6, True, "stream", 1),
 ]
 
 
-@pytest.mark.parametrize("seed,bits,conv,pool,hidden,softmax", CASES)
-def test_random_models_bit_exact(tmp_path, seed, bits, conv, pool, hidden, softmax):
+@pytest.mark.parametrize("seed,bits,conv,pool,hidden,softmax,io,reuse", CASES)
+def test_random_models_bit_exact(tmp_path, seed, bits, conv, pool, hidden, softmax, io, reuse):
     from edge_asr import onnxprep
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -104,8 +104,9 @@ def test_random_models_bit_exact(tmp_path, seed, bits, conv, pool, hidden, softm
     np.save(tmp_path / "calib.npy", calib)
     prepared, _ = onnxprep.prepare(onnxprep.load(path), "net")
     names = [n.name for n in prepared.graph.node]
-    (tmp_path / "modes.yml").write_text(yaml.safe_dump(_random_overrides(rng, names, bits)))
-    design = convert(path, tmp_path / "d", ConvertOptions(board="none", bits=bits, calib=str(tmp_path / "calib.npy"),
+    (tmp_path / "modes.yml").write_text(yaml.safe_dump(_random_overrides(rng, names, bits, narrow_accum=reuse == 1)))
+    design = convert(path, tmp_path / "d", ConvertOptions(board="none", bits=bits, io=io, reuse=reuse,
+                                                          calib=str(tmp_path / "calib.npy"),
                                                           config=str(tmp_path / "modes.yml")), **QUIET)
     t_in = FixedType.from_dict(json.loads((design / "design.json").read_text())["input"]["type"])
     # inputs: ordinary, far outside the input type's range, and exactly on rounding ties

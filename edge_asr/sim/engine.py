@@ -130,8 +130,21 @@ def dense_codes(x: Tensor, w: np.ndarray, wt: FixedType, b: np.ndarray | None, b
     return acc, acc_t.fractional
 
 
+def _resource(layer: dict, acc_t: FixedType, in_t: FixedType, wt: FixedType) -> bool:
+    """The Resource strategy stores weights transposed and sums in another order; the order
+    only matters when the accumulator rounds or saturates, which is not simulated there."""
+    if layer["attributes"].get("strategy", "latency").lower() != "resource":
+        return False
+    if acc_t.saturation != "AP_WRAP" or acc_t.fractional < in_t.fractional + wt.fractional:
+        raise SimError(f"{layer['name']}: Resource strategy with a rounding or saturating accumulator "
+                       "is not simulated (its summation order differs); use an exact accumulator")
+    return True
+
+
 def _layer_dense(layer: dict, x: Tensor) -> Tensor:
     w, wt = _weights(layer, "weight")
+    if _resource(layer, _t(layer["types"]["accum_t"]), x.type, wt):
+        w = w.T  # stored (n_out, n_in)
     b, bt = _weights(layer, "bias") if "bias" in layer["weights"] else (None, None)
     acc_t = _t(layer["types"]["accum_t"])
     res_t = _t(layer["output_type"])
@@ -155,6 +168,8 @@ def _layer_conv1d(layer: dict, x: Tensor) -> Tensor:
     w, wt = _weights(layer, "weight")                                        # (k, n_chan, n_filt)
     b, bt = _weights(layer, "bias") if "bias" in layer["weights"] else (None, None)
     acc_t = _t(layer["types"]["accum_t"])
+    if _resource(layer, acc_t, x.type, wt):
+        w = np.transpose(w, (1, 2, 0))  # stored (n_filt, k, n_chan)
     res_t = _t(layer["output_type"])
     acc, frac = dense_codes(Tensor(windows, x.type), w.reshape(k * n_chan, n_filt), wt, b, bt, acc_t)
     return Tensor(_cast(acc, frac, res_t).reshape(len(codes), out_w, n_filt), res_t)
