@@ -30,8 +30,8 @@ def demo(model_dir: Path, examples: str | None = None, out=print) -> int:
     acc = info.meta.get("metrics", {}).get("test_accuracy")
     out(f"model {info.meta.get('name', model_dir.name)} ({info.meta.get('net')}, "
         f"{info.meta.get('parameters')} parameters)" + (f", test accuracy {acc:.2%}" if acc is not None else ""))
-    out(f"{'clip':<40} {'label':<10} {'score':>6}")
+    out(f"{'clip':<46} {'label':<10} {'score':>6}")
     for w, p in zip(wavs, probs):
         k = int(p.argmax())
-        out(f"{w.name:<40} {info.labels[k]:<10} {p[k]:6.3f}")
+        out(f"{w.name:<46} {info.labels[k]:<10} {p[k]:6.3f}")
     return 0
