@@ -14,7 +14,6 @@ import contextlib
 import io
 import json
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, hls4ml_fixes, onnxprep, quantize
-from .errors import InputError, OutputExistsError
+from .atomic import atomic_dir, refuse_existing
+from .errors import InputError
 from .integrity import write_manifest
 
 # board -> (hls4ml backend, FPGA part). hls4ml 1.3 has board files (block design, DMA,
@@ -130,8 +130,7 @@ def _read_user_config(path: str | None) -> dict:
 def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: bool = False, log=print) -> Path:
     t0 = time.time()
     out = Path(out)
-    if out.exists() and not force:
-        raise OutputExistsError(f"{out}: exists; choose another --out or pass --force to replace it")
+    refuse_existing(out, force)
     if opts.board not in BOARDS:
         raise InputError(f"unknown --board {opts.board}; choose one of {', '.join(BOARDS)}")
     if opts.io not in ("stream", "parallel"):
@@ -155,9 +154,7 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
     hls4ml_fixes.apply()
     import hls4ml
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         hls_log = io.StringIO()
         with contextlib.redirect_stdout(hls_log):
             cfg = hls4ml.utils.config_from_onnx_model(prepared, granularity="name", backend=backend,
@@ -202,12 +199,6 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
         (tmp / "model.json").write_text(json.dumps(model_out, indent=2) + "\n")
         shutil.copyfile(onnx_path, tmp / "model.onnx")
         write_manifest(tmp, "design")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log(f"wrote {out} ({backend}, {opts.board}, io_{opts.io}, reuse {opts.reuse}) in {time.time() - t0:.1f} s")
     return out
 

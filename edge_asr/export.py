@@ -9,18 +9,17 @@ with PyTorch to within PARITY_TOL on the validation set, or export fails.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from .atomic import atomic_dir, refuse_existing
 from .backends.onnx import OnnxBackend
 from .data.loading import feature_matrix
 from .data.manifest import read_manifest
-from .errors import ExportError, InputError, OutputExistsError
+from .errors import ExportError, InputError
 from .features import FeatureConfig
 from .modeldir import MODEL_SCHEMA_VERSION, load_model_dir
 from .nets import build_net, fold_batchnorm
@@ -55,8 +54,7 @@ def load_run(run_dir: Path) -> tuple[nn.Module, dict]:
 def export(run_dir: str | Path, out: str | Path, data_dir: str | Path | None = None, name: str | None = None,
            opset: int = OPSET, force: bool = False, progress: bool = True, log=print) -> Path:
     run_dir, out = Path(run_dir), Path(out)
-    if out.exists() and not force:
-        raise OutputExistsError(f"{out}: exists; choose another --out or pass --force to replace it")
+    refuse_existing(out, force)
     if opset < 13:
         raise InputError("--opset must be 13 or newer")
     model, meta = load_run(run_dir)
@@ -71,9 +69,7 @@ def export(run_dir: str | Path, out: str | Path, data_dir: str | Path | None = N
         ref = wrapped(torch.from_numpy(x)).numpy()
     shape = [1, fcfg.n_features, fcfg.clip_frames]
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         onnx_path = tmp / "model.onnx"
         torch.onnx.export(wrapped, (torch.zeros(shape),), str(onnx_path), dynamo=False, opset_version=opset,
                           input_names=["features"], output_names=["probabilities"],
@@ -107,12 +103,6 @@ def export(run_dir: str | Path, out: str | Path, data_dir: str | Path | None = N
         meta_out["metrics"]["parity_max_abs"] = diff
         meta_out["metrics"]["parity_n"] = len(x)
         (tmp / "model.json").write_text(json.dumps(meta_out, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log(f"exported {out}/model.onnx (opset {opset}); onnxruntime vs PyTorch max abs {diff:.2e} "
         f"on {len(x)} validation clips")
     return out

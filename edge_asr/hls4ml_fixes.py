@@ -88,7 +88,7 @@ def _fix_softmax_inp_norm(hls_model) -> list[str]:
         if t is None:
             continue
         pattern = re.compile(r"(struct softmax_config%d\b.*?typedef\s+)[^;]*?(\s+inp_norm_t;)" % layer.index, re.S)
-        text, n = pattern.subn(lambda m: m.group(1) + t.name + m.group(2), text, count=1)
+        text, n = pattern.subn(lambda m, name=t.name: m.group(1) + name + m.group(2), text, count=1)
         if n:
             fixed.append(f"parameters.h: {layer.name} inp_norm_t")
     params.write_text(text)

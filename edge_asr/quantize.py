@@ -47,9 +47,6 @@ class Calibration:
     input_range: tuple[float, float] | None = None
     n: int = 0
 
-    def max_abs(self, name: str) -> float | None:
-        r = self.ranges.get(name)
-        return None if r is None else max(abs(r[0]), abs(r[1]))
 
 
 def calibrate(float_model, x: np.ndarray, max_samples: int = 512) -> Calibration:
@@ -109,8 +106,6 @@ def choose_precision(model, cal: Calibration | None, bits: int = 16) -> tuple[di
 
     Returns (LayerName section of an hls4ml config, rows describing each choice).
     """
-    from qonnx.core.modelwrapper import ModelWrapper  # noqa: F401  (model is a ModelWrapper)
-
     graph = model.graph
     inits = {i.name: model.get_initializer(i.name) for i in graph.initializer}
     tensor_type: dict[str, FixedType] = {}

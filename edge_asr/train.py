@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,10 +21,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .atomic import atomic_dir, refuse_existing
 from .data import LABELS
 from .data.loading import feature_matrix, label_indices
 from .data.manifest import read_manifest
-from .errors import InputError, OutputExistsError
+from .errors import InputError
 from .features import FeatureConfig
 from .nets import build_net, count_parameters
 
@@ -156,8 +155,7 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 5
 def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: FeatureConfig | None = None,
           force: bool = False, progress: bool = True, log=print) -> Path:
     data_dir, out = Path(data_dir), Path(out)
-    if out.exists() and not force:
-        raise OutputExistsError(f"{out}: exists; choose another --out or pass --force to replace it")
+    refuse_existing(out, force)
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise InputError("--epochs and --batch-size must be at least 1")
     random.seed(cfg.seed)
@@ -200,9 +198,7 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
     log(f"training {cfg.net} ({count_parameters(model)} parameters) on {len(train_rows)} clips, "
         f"validating on {len(valid_rows)}")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         history = []
         best, best_epoch, stale = -1.0, 0, 0
         for epoch in range(1, cfg.epochs + 1):
@@ -240,11 +236,5 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
             "best_epoch": best_epoch, "valid_accuracy": best, "history": history,
         }
         (tmp / "train.json").write_text(json.dumps(meta, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log(f"best valid accuracy {best:.4f} at epoch {best_epoch}; run saved to {out}")
     return out

@@ -3,7 +3,6 @@ every quantization and overflow mode, signed and unsigned, small widths, every v
 grid four times finer than the target type's lsb and twice its range (so every tie and
 every overflow is hit), converted from double and from a wider fixed-point type."""
 
-import itertools
 import shutil
 import subprocess
 from pathlib import Path

@@ -10,14 +10,13 @@ Every clip lands in the `test` split; this set is never trained on.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_dir, refuse_existing
 from ..audio import fit_length, read_audio, write_wav
-from ..errors import OutputExistsError, ToolMissingError
+from ..errors import ToolMissingError
 from . import DIGITS, UNKNOWN
 from . import augment as aug
 from .manifest import Row, write_manifest
@@ -45,13 +44,10 @@ def find_sounds() -> Path:
 def make_human_set(out: str | Path, copies: int = 4, seed: int = 0, force: bool = False, log=print) -> Path:
     """Clean clips plus `copies` augmented copies (noise, reverb, gain; all telephone band)."""
     out = Path(out)
-    if out.exists() and not force:
-        raise OutputExistsError(f"{out}: exists; choose another --out or pass --force to replace it")
+    refuse_existing(out, force)
     src = find_sounds()
     rng = np.random.default_rng(seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         rows: list[Row] = []
         items = DIGIT_FILES + [(u, UNKNOWN) for u in UNKNOWN_FILES]
         for stem, label in items:
@@ -89,11 +85,5 @@ def make_human_set(out: str | Path, copies: int = 4, seed: int = 0, force: bool 
             "source": str(src), "speaker": "Allison Smith (Asterisk prompts, 8 kHz)", "clips": len(rows),
             "copies": copies, "seed": seed, "per_split": {"test": len(rows)},
         }, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log(f"wrote {len(rows)} clips of real human speech to {out} (split: test)")
     return out

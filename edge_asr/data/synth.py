@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
-import shutil
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +20,9 @@ import numpy as np
 import soxr
 from tqdm import tqdm
 
+from ..atomic import atomic_dir, refuse_existing
 from ..audio import write_wav
-from ..errors import EdgeAsrError, OutputExistsError, ToolMissingError
+from ..errors import EdgeAsrError, ToolMissingError
 from . import DIGITS, SILENCE, UNKNOWN
 from . import augment as aug
 from .manifest import Row, write_manifest
@@ -256,8 +255,7 @@ def synth(out: str | Path, size: str = "small", seed: int = 0, jobs: int | None 
     out = Path(out)
     if size not in SIZES:
         raise EdgeAsrError(f"unknown --size {size}; use small or full")
-    if out.exists() and not force:
-        raise OutputExistsError(f"{out}: exists; choose another --out or pass --force to replace it")
+    refuse_existing(out, force)
     voices, warnings = available_voices()
     for w in warnings:
         log(f"warning: {w}")
@@ -267,9 +265,7 @@ def synth(out: str | Path, size: str = "small", seed: int = 0, jobs: int | None 
     tasks = plan_tasks(voices, size, seed)
     plan = SIZES[size]
     jobs = jobs or min(len(tasks), os.cpu_count() or 1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         rows: list[Row] = []
         args = [(t, seed, str(tmp), plan) for t in tasks]
         # Voices with many words first so the last task to finish is a short one.
@@ -298,11 +294,5 @@ def synth(out: str | Path, size: str = "small", seed: int = 0, jobs: int | None 
                          for s in ("train", "valid", "test")},
         }
         (tmp / "data.json").write_text(json.dumps(summary, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log(f"wrote {len(rows)} clips to {out} ({', '.join(f'{k}: {v}' for k, v in summary['per_split'].items())})")
     return out
