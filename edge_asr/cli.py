@@ -115,6 +115,34 @@ def _cmd_vectors(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_recognize(a: argparse.Namespace) -> int:
+    from .recognize import Recognizer, RecognizerConfig, pcm_stdin_chunks
+    cfg = RecognizerConfig(stride_ms=a.stride_ms, threshold=a.threshold)
+    if bool(a.model) == bool(a.design):
+        print("edge-asr recognize: error: give exactly one of --model DIR or --design DIR", file=sys.stderr)
+        return 2
+    if a.model:
+        if a.backend not in (None, "onnx"):
+            print("edge-asr recognize: error: --model runs on the onnx backend; use --design for sim/csim",
+                  file=sys.stderr)
+            return 2
+        rec = Recognizer.from_model(a.model, cfg)
+    else:
+        rec = Recognizer.from_design(a.design, a.backend or "sim", cfg)
+    for path in a.audio:
+        if path == "-":
+            res = rec.recognize_chunks(pcm_stdin_chunks(sys.stdin.buffer))
+        else:
+            res = rec.recognize_file(path)
+        res = {"file": path, **res}
+        if a.json:
+            print(json.dumps(res), flush=True)
+        else:
+            words = ", ".join(f"{e['word']} {e['start']:.2f}-{e['end']:.2f}s ({e['score']:.2f})" for e in res["events"])
+            print(f"{path}: {words or 'no keywords'}", flush=True)
+    return 0
+
+
 def _cmd_build(a: argparse.Namespace) -> int:
     from .build import build
     build(a.design, log=lambda m: print(m, file=sys.stderr))
@@ -247,6 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
     gv.add_argument("--out", required=True, help="vector folder, e.g. sim/vectors/kws-digits")
     gv.add_argument("--check", action="store_true", help="run the simulator on --out and count differences")
     gv.set_defaults(func=_cmd_vectors)
+
+    r = verb("recognize", "stream audio through a model or design and print keyword events")
+    r.add_argument("audio", nargs="+", help="WAV/FLAC/OGG files (any rate), or - for raw S16_LE 16 kHz PCM on stdin")
+    r.add_argument("--model", help="model directory (float, onnxruntime)")
+    r.add_argument("--design", help="design directory (fixed point)")
+    r.add_argument("--backend", choices=["onnx", "sim", "csim"], help="default: onnx for --model, sim for --design")
+    r.add_argument("--stride-ms", type=float, default=100.0, help="run the model every this many ms (default 100)")
+    r.add_argument("--threshold", type=float, default=0.6, help="smoothed posterior to emit a word (default 0.6)")
+    r.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
+    r.set_defaults(func=_cmd_recognize)
 
     b = verb("build", "run the vendor flow (Vivado/Vitis) to a bitstream")
     b.add_argument("design", help="design directory")

@@ -1,0 +1,219 @@
+"""Streaming keyword recognition, shaped like sherpa-onnx's streaming API.
+
+    rec = Recognizer.from_model("models/kws-digits")            # or from_design(dir, backend="sim")
+    stream = rec.create_stream()
+    stream.accept_waveform(16000, samples)                       # any chunk size, any rate
+    while rec.is_ready(stream):
+        rec.decode_stream(stream)
+    rec.get_result(stream)                                       # {"events": [...], "text": "..."}
+
+Every `stride_ms` the model runs on the last window (clip_seconds) of features; the
+posteriors are averaged over the last `smooth` runs; a word is emitted when its smoothed
+posterior reaches `threshold`, then nothing is emitted for `refractory_ms`. `_unknown_`
+and `_silence_` are never emitted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .features import FeatureConfig
+from .streaming import StreamingFeatures
+
+NON_WORDS = {"_unknown_", "_silence_"}
+
+
+@dataclass
+class RecognizerConfig:
+    stride_ms: float = 100.0
+    smooth: int = 3
+    threshold: float = 0.6
+    refractory_ms: float = 800.0
+    tail_ms: float = 500.0  # silence appended at the end so a final word is seen whole
+
+
+@dataclass
+class Event:
+    word: str
+    start: float
+    end: float
+    score: float
+
+
+@dataclass
+class Stream:
+    features: StreamingFeatures
+    sample_rate: int
+    stride_frames: float = 10.0
+    tail_ms: float = 500.0
+    _resampler: object = None
+    _rate_in: int | None = None
+    queue: list = field(default_factory=list)          # (window, start_s, end_s, arrival time)
+    history: list = field(default_factory=list)        # recent posteriors
+    events: list = field(default_factory=list)
+    latencies: list = field(default_factory=list)      # seconds from chunk arrival to decision
+    samples_in: int = 0
+    compute_seconds: float = 0.0
+    finished: bool = False
+    _next_decision: int = 0                            # frames_seen at which the next window is taken
+    _blocked_until: float = -1.0
+
+    def accept_waveform(self, sample_rate: int, samples) -> None:
+        if self.finished:
+            raise InputError("stream already finished; create a new stream")
+        x = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if not np.isfinite(x).all():
+            raise InputError("audio chunk contains NaN or Inf samples")
+        t0 = time.perf_counter()
+        if sample_rate != self.sample_rate:
+            if self._rate_in != sample_rate:
+                import soxr
+                self._resampler = soxr.ResampleStream(sample_rate, self.sample_rate, 1, dtype="float32")
+                self._rate_in = sample_rate
+            x = self._resampler.resample_chunk(x)
+        self._push(x, t0)
+        self.compute_seconds += time.perf_counter() - t0
+
+    def _push(self, x: np.ndarray, arrival: float) -> None:
+        f = self.features
+        cfg = f.cfg
+        hop = cfg.hop_length
+        stride = max(1, int(round(self.stride_frames)))
+        self.samples_in += x.size
+        # feed hop-aligned pieces so that every decision point gets its own window
+        step = stride * hop
+        for i in range(0, x.size, step):
+            f.accept(x[i:i + step])
+            while f.frames_seen >= max(cfg.clip_frames, self._next_decision):
+                w = f.window()
+                if w is None:
+                    break
+                start = f.window_start_sample / cfg.sample_rate
+                self.queue.append((w, start, start + cfg.clip_seconds, arrival))
+                self._next_decision = f.frames_seen + stride
+                if f.frames_seen < self._next_decision:
+                    break
+
+    def input_finished(self) -> None:
+        """End of audio: pad a short clip to one window, and add a little silence."""
+        if self.finished:
+            return
+        cfg = self.features.cfg
+        pad = int(self.tail_ms * cfg.sample_rate / 1000)
+        if self.features.frames_seen < cfg.clip_frames:
+            missing = (cfg.clip_frames - self.features.frames_seen - 1) * cfg.hop_length + cfg.win_length
+            pad = max(pad, missing)
+        self._push(np.zeros(pad, np.float32), time.perf_counter())
+        self.finished = True
+
+
+class Recognizer:
+    def __init__(self, backend, labels: list[str], feature: FeatureConfig, config: RecognizerConfig | None = None,
+                 fpga_latency_s: float | None = None):
+        self.backend = backend
+        self.labels = labels
+        self.feature = feature
+        self.config = config or RecognizerConfig()
+        self.fpga_latency_s = fpga_latency_s
+
+    @classmethod
+    def from_model(cls, model_dir: str | Path, config: RecognizerConfig | None = None) -> "Recognizer":
+        from .backends.onnx import OnnxBackend
+        from .modeldir import load_model_dir
+        info = load_model_dir(model_dir)
+        return cls(OnnxBackend(info), info.labels, info.feature, config)
+
+    @classmethod
+    def from_design(cls, design_dir: str | Path, backend: str = "sim",
+                    config: RecognizerConfig | None = None) -> "Recognizer":
+        design_dir = Path(design_dir)
+        meta_path = design_dir / "model.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        if not meta.get("feature") or not meta.get("labels"):
+            raise InputError(f"{design_dir}: the design has no labels/feature configuration (converted from a bare "
+                             ".onnx); convert the model directory instead")
+        if backend == "sim":
+            from .backends.sim import SimBackend
+            b = SimBackend(design_dir)
+        elif backend == "csim":
+            from .backends.csim import CsimBackend
+            b = CsimBackend(design_dir)
+        else:
+            raise InputError(f"unknown backend {backend} for a design; use sim or csim")
+        return cls(b, meta["labels"], FeatureConfig.from_dict(meta["feature"]), config)
+
+    def create_stream(self) -> Stream:
+        return Stream(StreamingFeatures(self.feature), self.feature.sample_rate,
+                      stride_frames=self.config.stride_ms / self.feature.hop_ms, tail_ms=self.config.tail_ms)
+
+    def is_ready(self, stream: Stream) -> bool:
+        return bool(stream.queue)
+
+    def decode_stream(self, stream: Stream) -> None:
+        """Run the model on every queued window and update the decisions."""
+        if not stream.queue:
+            return
+        t0 = time.perf_counter()
+        windows = np.stack([q[0] for q in stream.queue])
+        probs = self.backend.run(windows)
+        cfg = self.config
+        for (_, start, end, arrival), p in zip(stream.queue, probs, strict=True):
+            stream.history.append(p)
+            del stream.history[:-cfg.smooth]
+            smoothed = np.mean(stream.history, axis=0)
+            order = np.argsort(smoothed)[::-1]
+            best = next((int(k) for k in order if self.labels[k] not in NON_WORDS), None)
+            if best is not None and smoothed[best] >= cfg.threshold and start >= stream._blocked_until:
+                stream.events.append(Event(self.labels[best], round(start, 3), round(end, 3), float(smoothed[best])))
+                stream._blocked_until = start + cfg.refractory_ms / 1000
+            stream.latencies.append(time.perf_counter() - arrival)
+        stream.queue.clear()
+        stream.compute_seconds += time.perf_counter() - t0
+
+    def get_result(self, stream: Stream) -> dict:
+        audio_s = stream.samples_in / self.feature.sample_rate
+        lat = np.array(stream.latencies) if stream.latencies else np.zeros(1)
+        return {
+            "events": [asdict(e) for e in stream.events],
+            "text": " ".join(e.word for e in stream.events),
+            "audio_seconds": round(audio_s, 3),
+            "decisions": len(stream.latencies),
+            "latency_ms_p50": round(float(np.percentile(lat, 50)) * 1000, 3),
+            "latency_ms_p99": round(float(np.percentile(lat, 99)) * 1000, 3),
+            "rtf": round(stream.compute_seconds / audio_s, 5) if audio_s else None,
+        }
+
+    def recognize_chunks(self, chunks) -> dict:
+        """Run an iterable of float32 chunks at the feature sample rate through one stream."""
+        stream = self.create_stream()
+        for chunk in chunks:
+            stream.accept_waveform(self.feature.sample_rate, chunk)
+            while self.is_ready(stream):
+                self.decode_stream(stream)
+        stream.input_finished()
+        while self.is_ready(stream):
+            self.decode_stream(stream)
+        return self.get_result(stream)
+
+    def recognize_file(self, path: str | Path, chunk_seconds: float = 0.1) -> dict:
+        """Stream a file through the recognizer, chunk by chunk (constant memory)."""
+        from .audio import stream_audio
+        return self.recognize_chunks(stream_audio(path, self.feature.sample_rate, block_seconds=chunk_seconds))
+
+
+def pcm_stdin_chunks(stdin, chunk_samples: int = 1600):
+    """Raw 16-bit little-endian mono PCM (16 kHz) from a binary stream, as float32 chunks.
+    A stream that ends mid-sample drops the odd byte."""
+    while True:
+        data = stdin.read(chunk_samples * 2)
+        if not data:
+            return
+        usable = len(data) - len(data) % 2
+        if usable:
+            yield np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0

@@ -1,0 +1,107 @@
+"""Streaming recognition: connected digits, backends agreeing, and bad input."""
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from edge_asr.recognize import Recognizer, pcm_stdin_chunks
+
+from .conftest import SHIPPED_MODEL
+
+EX = SHIPPED_MODEL / "examples"
+SEQUENCE = ["seven", "three", "nine", "one"]
+
+
+@pytest.fixture(scope="module")
+def connected(tmp_path_factory):
+    """Four clean digits of a held-out voice, 0.25 s apart."""
+    parts = []
+    for word in SEQUENCE:
+        a, sr = sf.read(next(EX.glob(f"{word}-espeak*.wav")), dtype="float32")
+        parts += [a, np.zeros(4000, np.float32)]
+    path = tmp_path_factory.mktemp("audio") / "digits.wav"
+    sf.write(path, np.concatenate(parts), 16000)
+    return path
+
+
+def test_connected_digits_in_order(connected):
+    res = Recognizer.from_model(SHIPPED_MODEL).recognize_file(connected)
+    assert [e["word"] for e in res["events"]] == SEQUENCE
+    starts = [e["start"] for e in res["events"]]
+    assert starts == sorted(starts) and all(e["end"] - e["start"] == pytest.approx(1.0) for e in res["events"])
+    assert res["decisions"] >= 40 and 0 < res["rtf"] < 1
+
+
+def test_sim_backend_agrees(connected, shipped_design):
+    float_res = Recognizer.from_model(SHIPPED_MODEL).recognize_file(connected)
+    sim_res = Recognizer.from_design(shipped_design, "sim").recognize_file(connected)
+    assert [e["word"] for e in sim_res["events"]] == [e["word"] for e in float_res["events"]]
+
+
+def test_chunk_size_does_not_matter(connected):
+    rec = Recognizer.from_model(SHIPPED_MODEL)
+    audio, _ = sf.read(connected, dtype="float32")
+    a = rec.recognize_chunks(audio[i:i + 123] for i in range(0, audio.size, 123))
+    b = rec.recognize_chunks([audio])
+    assert a["events"] == b["events"]
+
+
+def test_other_sample_rate(connected, tmp_path):
+    import soxr
+    audio, _ = sf.read(connected, dtype="float32")
+    path = tmp_path / "44k.wav"
+    sf.write(path, soxr.resample(audio, 16000, 44100), 44100, subtype="PCM_24")
+    res = Recognizer.from_model(SHIPPED_MODEL).recognize_file(path)
+    assert [e["word"] for e in res["events"]] == SEQUENCE
+
+
+@pytest.mark.parametrize("kind", ["silence", "noise", "dc", "clipped", "short"])
+def test_bad_audio_does_not_crash(kind, tmp_path):
+    rng = np.random.default_rng(0)
+    seven, _ = sf.read(next(EX.glob("seven-espeak*.wav")), dtype="float32")
+    audio = {
+        "silence": np.zeros(48000, np.float32),
+        "noise": (rng.standard_normal(48000) * 0.1).astype(np.float32),
+        "dc": np.full(48000, 0.3, np.float32),
+        "clipped": np.clip(seven * 20, -1, 1),
+        "short": seven[5000:10000],  # 0.3 s: padded to a window
+    }[kind]
+    path = tmp_path / f"{kind}.wav"
+    sf.write(path, audio, 16000)
+    res = Recognizer.from_model(SHIPPED_MODEL).recognize_file(path)
+    assert res["decisions"] >= 1
+    if kind in ("silence", "dc"):
+        assert res["events"] == []
+    for e in res["events"]:
+        assert e["word"] not in ("_unknown_", "_silence_")
+
+
+def test_stdin_pcm_and_truncated_stream(connected):
+    audio, _ = sf.read(connected, dtype="int16")
+    raw = audio.tobytes() + b"\x01"  # the stream ends mid-sample
+    chunks = list(pcm_stdin_chunks(io.BytesIO(raw)))
+    assert sum(c.size for c in chunks) == audio.size
+    r = subprocess.run([sys.executable, "-m", "edge_asr.cli", "recognize", "-", "--model", str(SHIPPED_MODEL),
+                        "--json"], input=raw, capture_output=True)
+    assert r.returncode == 0
+    res = json.loads(r.stdout)
+    assert res["file"] == "-" and [e["word"] for e in res["events"]] == SEQUENCE
+
+
+def test_cli_errors(tmp_path, capsys):
+    from edge_asr.cli import main
+    assert main(["recognize", str(tmp_path / "none.wav"), "--model", str(SHIPPED_MODEL)]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["recognize", "x.wav"]) == 2
+    assert "exactly one of --model" in capsys.readouterr().err
+    bad = tmp_path / "cut.wav"
+    sf.write(bad, np.zeros(16000, np.float32), 16000)
+    bad.write_bytes(bad.read_bytes()[:1000])  # truncated: header says more than is there
+    rc = main(["recognize", str(bad), "--model", str(SHIPPED_MODEL)])
+    err = capsys.readouterr().err
+    assert rc == 0 or (rc == 2 and err.count("\n") == 1)
