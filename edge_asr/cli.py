@@ -151,7 +151,7 @@ def _cmd_build(a: argparse.Namespace) -> int:
 
 def _cmd_demo(a: argparse.Namespace) -> int:
     from .demo import demo
-    return demo(Path(a.model), a.examples)
+    return demo(Path(a.model), a.examples, a.report, log=lambda m: print(m, file=sys.stderr))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -290,9 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("design", help="design directory")
     b.set_defaults(func=_cmd_build)
 
-    d = verb("demo", "the main job: classify the shipped example clips with the shipped model")
+    d = verb("demo", "the main job: convert the shipped model, check the simulator against C-sim bit for bit, "
+                     "recognize the example clips through it, and write an HTML report")
     d.add_argument("--model", default=str(SHIPPED_MODEL), help="model directory (default: the shipped kws-digits)")
     d.add_argument("--examples", default=None, help="folder of WAVs (default: the model's examples/)")
+    d.add_argument("--report", default=None, help="HTML report path (default: in the edge-asr cache folder)")
     d.set_defaults(func=_cmd_demo)
     return p
 

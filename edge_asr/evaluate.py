@@ -65,6 +65,7 @@ def record_metrics(model_dir: str | Path, res: dict) -> None:
     meta["metrics"][f"{res['split']}_per_engine"] = {k: round(v["accuracy"], 4) for k, v in res["per_engine"].items()}
     meta["metrics"][f"{res['split']}_per_condition"] = {k: round(v["accuracy"], 4)
                                                          for k, v in res["per_condition"].items()}
+    meta["metrics"][f"{res['split']}_confusion"] = res["confusion"]
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(meta, indent=2) + "\n")
     tmp.replace(path)

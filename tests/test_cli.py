@@ -34,26 +34,23 @@ def test_console_script_errors_are_one_line():
     assert r.returncode != 0 and "Traceback" in r.stderr
 
 
-def test_demo_on_shipped_model(capsys):
-    import numpy as np
-
-    from edge_asr.audio import read_audio
-    from edge_asr.backends.onnx import OnnxBackend
-    from edge_asr.features import clip_features
-    from edge_asr.modeldir import load_model_dir
-    assert main(["demo"]) == 0
+def test_demo_on_shipped_model(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGE_ASR_CACHE", str(tmp_path / "cache"))
+    report = tmp_path / "report.html"
+    assert main(["demo", "--report", str(report)]) == 0
     out = capsys.readouterr().out
     wavs = sorted((SHIPPED_MODEL / "examples").glob("*.wav"))
     assert len(wavs) >= 5
-    info = load_model_dir(SHIPPED_MODEL)
-    probs = OnnxBackend(info).run(np.stack([clip_features(read_audio(w), info.feature) for w in wavs]))
     correct = 0
-    for w, p in zip(wavs, probs):
+    for w in wavs:
         line = next(l for l in out.splitlines() if l.startswith(w.name))
-        label, score = line.split()[1], float(line.split()[2])
-        assert label == info.labels[int(p.argmax())] and abs(score - p.max()) < 1e-3  # what the model says
-        correct += label == w.name.split("-")[0]  # files are named <label>-<engine>-<voice>.wav
+        correct += line.split()[1] == w.name.split("-")[0]  # files are named <label>-<engine>-<voice>.wav
     assert correct >= 0.75 * len(wavs), out
+    assert "differing bits 0 values" in out
+    assert "heard 'seven three nine one'" in out
+    assert "estimated FPGA latency" in out
+    page = report.read_text()
+    assert page.count("data:image/png;base64,") == 2 and "Confusion matrix" in page
 
 
 def test_shipped_model_is_small_and_measured():
