@@ -30,6 +30,12 @@ def _cmd_data_human(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_connected(a: argparse.Namespace) -> int:
+    from .data.connected import make_connected_set
+    make_connected_set(a.out, n=a.n, seed=a.seed, force=a.force, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
 def _cmd_train(a: argparse.Namespace) -> int:
     from .features import FeatureConfig
     from .train import TrainConfig, train
@@ -189,6 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--seed", type=int, default=0)
     h.add_argument("--force", action="store_true", help="replace an existing --out")
     h.set_defaults(func=_cmd_data_human)
+    cd = data_sub.add_parser("connected", help="connected-digit files from test-split voices, for word error rate",
+                             description="Write N files of 2-5 digits spoken by held-out voices with pauses "
+                             "between them; manifest.csv holds the digit sequence in `text`.")
+    cd.add_argument("--out", required=True, help="output data directory")
+    cd.add_argument("--n", type=int, default=50, help="number of files (default 50)")
+    cd.add_argument("--seed", type=int, default=0)
+    cd.add_argument("--force", action="store_true", help="replace an existing --out")
+    cd.set_defaults(func=_cmd_data_connected)
 
     t = verb("train", "train a model from the zoo on a data directory")
     t.add_argument("data", help="data directory made by `edge-asr data synth`")

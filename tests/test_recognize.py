@@ -105,3 +105,18 @@ def test_cli_errors(tmp_path, capsys):
     rc = main(["recognize", str(bad), "--model", str(SHIPPED_MODEL)])
     err = capsys.readouterr().err
     assert rc == 0 or (rc == 2 and err.count("\n") == 1)
+
+
+def test_connected_set_and_wer(tmp_path):
+    from edge_asr.data.connected import make_connected_set, word_error_rate
+    from edge_asr.data.manifest import read_manifest
+    out = make_connected_set(tmp_path / "c", n=4, log=lambda m: None)
+    rows = read_manifest(out)
+    assert len(rows) == 4 and all(2 <= len(r.text.split()) <= 5 for r in rows)
+    assert {r.split for r in rows} == {"test"}
+    from edge_asr.data.synth import speaker_split
+    assert all(speaker_split(r.speaker) == "test" for r in rows)
+    assert word_error_rate(["one two", "three"], ["one three", "three"]) == pytest.approx(1 / 3)
+    rec = Recognizer.from_model(SHIPPED_MODEL)
+    hyps = [rec.recognize_file(out / r.path)["text"] for r in rows]
+    assert 0.0 <= word_error_rate([r.text for r in rows], hyps) <= 2.0
