@@ -115,12 +115,22 @@ class Stream:
 
 class Recognizer:
     def __init__(self, backend, labels: list[str], feature: FeatureConfig, config: RecognizerConfig | None = None,
-                 fpga_latency_s: float | None = None):
+                 input_type=None):
         self.backend = backend
         self.labels = labels
         self.feature = feature
         self.config = config or RecognizerConfig()
-        self.fpga_latency_s = fpga_latency_s
+        self.input_type = input_type  # a design's input FixedType: features are coded here, and only here
+
+    def code(self, windows: np.ndarray) -> np.ndarray:
+        """Features -> the exact values of the design's input type (the host's coding).
+
+        Backends get values already on the input grid, so their own conversion (the
+        simulator's, C-sim's bridge, the board's DMA packing) changes nothing."""
+        if self.input_type is None:
+            return windows
+        from .sim.fixed import quantize, to_float
+        return to_float(quantize(windows.astype(np.float64), self.input_type), self.input_type)
 
     @classmethod
     def from_model(cls, model_dir: str | Path, config: RecognizerConfig | None = None) -> "Recognizer":
@@ -146,7 +156,9 @@ class Recognizer:
             b = CsimBackend(design_dir)
         else:
             raise InputError(f"unknown backend {backend} for a design; use sim or csim")
-        return cls(b, meta["labels"], FeatureConfig.from_dict(meta["feature"]), config)
+        from .sim.fixed import FixedType
+        input_type = FixedType.from_dict(json.loads((design_dir / "design.json").read_text())["input"]["type"])
+        return cls(b, meta["labels"], FeatureConfig.from_dict(meta["feature"]), config, input_type)
 
     def create_stream(self) -> Stream:
         return Stream(StreamingFeatures(self.feature), self.feature.sample_rate,
@@ -160,7 +172,7 @@ class Recognizer:
         if not stream.queue:
             return
         t0 = time.perf_counter()
-        windows = np.stack([q[0] for q in stream.queue])
+        windows = self.code(np.stack([q[0] for q in stream.queue]))
         probs = self.backend.run(windows)
         cfg = self.config
         for (_, start, end, arrival), p in zip(stream.queue, probs, strict=True):

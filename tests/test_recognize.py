@@ -120,3 +120,15 @@ def test_connected_set_and_wer(tmp_path):
     rec = Recognizer.from_model(SHIPPED_MODEL)
     hyps = [rec.recognize_file(out / r.path)["text"] for r in rows]
     assert 0.0 <= word_error_rate([r.text for r in rows], hyps) <= 2.0
+
+
+def test_features_coded_in_the_recognizer(shipped_design):
+    from edge_asr.sim.engine import load_design, simulate
+    from edge_asr.sim.fixed import quantize
+    rec = Recognizer.from_design(shipped_design, "sim")
+    x = np.random.default_rng(0).standard_normal((3, 20, 98)) * 3
+    coded = rec.code(x)
+    t = rec.input_type
+    assert np.array_equal(quantize(coded, t), quantize(x, t))  # on the grid: coding again is a no-op
+    design = load_design(shipped_design)
+    assert np.array_equal(simulate(design, coded).codes, simulate(design, x).codes)
