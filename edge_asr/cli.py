@@ -74,6 +74,9 @@ def _cmd_convert(a: argparse.Namespace) -> int:
 def _cmd_check(a: argparse.Namespace) -> int:
     from .integrity import verify_manifest
     m = verify_manifest(a.dir)
+    if m.get("kind") == "bundle":
+        from .deploy.bundle import verify_bundle
+        verify_bundle(a.dir)
     print(f"{a.dir}: ok ({m.get('kind')}, {len(m['files'])} files match manifest.json)")
     return 0
 
@@ -146,6 +149,12 @@ def _cmd_recognize(a: argparse.Namespace) -> int:
         else:
             words = ", ".join(f"{e['word']} {e['start']:.2f}-{e['end']:.2f}s ({e['score']:.2f})" for e in res["events"])
             print(f"{path}: {words or 'no keywords'}", flush=True)
+    return 0
+
+
+def _cmd_bundle(a: argparse.Namespace) -> int:
+    from .deploy.bundle import write_bundle
+    write_bundle(a.design, a.out, bit=a.bit, hwh=a.hwh, force=a.force, log=lambda m: print(m, file=sys.stderr))
     return 0
 
 
@@ -299,6 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--threshold", type=float, default=0.6, help="smoothed posterior to emit a word (default 0.6)")
     r.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
     r.set_defaults(func=_cmd_recognize)
+
+    bu = verb("bundle", "gather what a board needs (bitstream, hwh, design.json, features) into a verified folder")
+    bu.add_argument("design", help="design directory")
+    bu.add_argument("--out", required=True, help="bundle directory to write")
+    bu.add_argument("--bit", help="bitstream (default: found in the design after `edge-asr build`)")
+    bu.add_argument("--hwh", help="hardware description matching --bit")
+    bu.add_argument("--force", action="store_true", help="replace an existing --out")
+    bu.set_defaults(func=_cmd_bundle)
 
     b = verb("build", "run the vendor flow (Vivado/Vitis) to a bitstream")
     b.add_argument("design", help="design directory")

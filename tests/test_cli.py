@@ -8,7 +8,7 @@ from edge_asr.cli import build_parser, main
 from .conftest import SHIPPED_MODEL
 
 VERBS = [["data"], ["data", "synth"], ["data", "human"], ["data", "connected"], ["train"], ["export"], ["eval"], ["demo"], ["convert"], ["check"],
-         ["verify"], ["sim"], ["vectors"], ["build"], ["recognize"]]
+         ["verify"], ["sim"], ["vectors"], ["build"], ["recognize"], ["bundle"]]
 
 
 @pytest.mark.parametrize("verb", VERBS, ids=" ".join)

@@ -1,0 +1,101 @@
+"""`edge-asr bundle`: what a board needs, in one verified folder.
+
+    BUNDLE_DIR/
+      <name>.bit + <name>.hwh   the bitstream and its hardware description (PYNQ wants the
+                                same base name); absent for a simulation-only bundle
+      design.json               the hardware IR (types, weights, tables)
+      feature.json              front-end configuration, labels, sample rate
+      bundle.json               board, part, stream types, whether it is simulation-only
+      manifest.json             sha256 and size of every file
+
+Nothing is pickled. `verify_bundle` (standard library + json) checks the manifest and the
+board before anything is loaded: a missing, altered or unexpected file, or a bundle for
+another board or part, is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ..atomic import atomic_dir, refuse_existing
+from ..errors import EdgeAsrError, InputError
+from ..integrity import verify_manifest, write_manifest
+
+BUNDLE_SCHEMA_VERSION = 1
+
+
+class BundleError(EdgeAsrError):
+    """A bundle that must not be loaded."""
+
+
+def _find_build_outputs(design_dir: Path) -> tuple[Path | None, Path | None]:
+    bits = sorted(design_dir.rglob("*.bit"))
+    for bit in bits:
+        hwh = sorted(design_dir.rglob(bit.stem + ".hwh")) or sorted(bit.parent.rglob("*.hwh"))
+        if hwh:
+            return bit, hwh[0]
+    return None, None
+
+
+def write_bundle(design_dir: str | Path, out: str | Path, bit: str | Path | None = None,
+                 hwh: str | Path | None = None, force: bool = False, log=print) -> Path:
+    design_dir, out = Path(design_dir), Path(out)
+    refuse_existing(out, force)
+    verify_manifest(design_dir, "design")
+    design = json.loads((design_dir / "design.json").read_text())
+    meta = json.loads((design_dir / "model.json").read_text())
+    if (bit is None) != (hwh is None):
+        raise InputError("give both --bit and --hwh, or neither")
+    if bit is None:
+        found_bit, found_hwh = _find_build_outputs(design_dir)
+    else:
+        found_bit, found_hwh = Path(bit), Path(hwh)
+        for p in (found_bit, found_hwh):
+            if not p.is_file():
+                raise InputError(f"{p}: no such file")
+    sim_only = found_bit is None
+    name = design.get("name", "design")
+    with atomic_dir(out) as tmp:
+        shutil.copyfile(design_dir / "design.json", tmp / "design.json")
+        (tmp / "feature.json").write_text(json.dumps({
+            "feature": meta.get("feature"), "labels": meta.get("labels"),
+            "sample_rate": meta.get("sample_rate")}, indent=1) + "\n")
+        if not sim_only:
+            shutil.copyfile(found_bit, tmp / f"{name}.bit")
+            shutil.copyfile(found_hwh, tmp / f"{name}.hwh")
+        (tmp / "bundle.json").write_text(json.dumps({
+            "schema_version": BUNDLE_SCHEMA_VERSION, "name": name,
+            "board": design.get("board"), "part": design.get("part"),
+            "io_type": design.get("io_type"),
+            "input": design["input"], "output": design["output"],
+            "simulation_only": sim_only,
+            "bitstream": None if sim_only else f"{name}.bit",
+            "note": ("no bitstream: built without Vivado; runs against the simulated device only"
+                     if sim_only else "bitstream and hwh from the vendor flow"),
+        }, indent=1) + "\n")
+        write_manifest(tmp, "bundle")
+    log(f"wrote {'simulation-only ' if sim_only else ''}bundle {out}"
+        + (" (no bitstream: run `edge-asr build` where Vivado is installed, then bundle again)" if sim_only else ""))
+    return out
+
+
+def verify_bundle(bundle_dir: str | Path, board: str | None = None, part: str | None = None) -> dict:
+    """Check the manifest and the target; returns bundle.json. Raises BundleError."""
+    bundle_dir = Path(bundle_dir)
+    try:
+        verify_manifest(bundle_dir, "bundle")
+    except EdgeAsrError as exc:
+        raise BundleError(str(exc)) from None
+    info = json.loads((bundle_dir / "bundle.json").read_text())
+    if board is not None and info.get("board") != board:
+        raise BundleError(f"{bundle_dir}: bundle is for board {info.get('board')}, this is {board}; "
+                          "convert and bundle for this board")
+    if part is not None and info.get("part") != part:
+        raise BundleError(f"{bundle_dir}: bundle is for part {info.get('part')}, this is {part}")
+    if not info.get("simulation_only"):
+        for suffix in (".bit", ".hwh"):
+            if not (bundle_dir / f"{info['name']}{suffix}").is_file():
+                raise BundleError(f"{bundle_dir}: {info['name']}{suffix} missing")
+    return info

@@ -1,0 +1,69 @@
+"""Deployment bundles: written, checked, and refused when tampered with or for another board."""
+
+import json
+import shutil
+
+import pytest
+
+from edge_asr.cli import main
+from edge_asr.deploy.bundle import BundleError, verify_bundle, write_bundle
+
+QUIET = dict(log=lambda m: None)
+
+
+@pytest.fixture()
+def bundle(tmp_path, shipped_design):
+    return write_bundle(shipped_design, tmp_path / "b", **QUIET)
+
+
+def test_simulation_only_bundle(bundle, capsys):
+    info = verify_bundle(bundle, board="pynq-z2", part="xc7z020clg400-1")
+    assert info["simulation_only"] and info["bitstream"] is None
+    assert sorted(p.name for p in bundle.iterdir()) == ["bundle.json", "design.json", "feature.json", "manifest.json"]
+    feature = json.loads((bundle / "feature.json").read_text())
+    assert feature["labels"][-1] == "_silence_" and feature["feature"]["n_mfcc"] == 20
+    assert main(["check", str(bundle)]) == 0
+    assert "bundle" in capsys.readouterr().out
+
+
+def test_with_bitstream(tmp_path, shipped_design):
+    bit, hwh = tmp_path / "x.bit", tmp_path / "x.hwh"
+    bit.write_bytes(b"\x00\x09bitstream")
+    hwh.write_text("<hwh/>")
+    b = write_bundle(shipped_design, tmp_path / "b", bit=bit, hwh=hwh, **QUIET)
+    info = verify_bundle(b)
+    name = info["name"]
+    assert not info["simulation_only"] and (b / f"{name}.bit").is_file() and (b / f"{name}.hwh").is_file()
+
+
+@pytest.mark.parametrize("tamper", ["alter", "remove", "add", "manifest"])
+def test_tampering_refused(bundle, tamper, capsys):
+    if tamper == "alter":
+        p = bundle / "design.json"
+        p.write_text(p.read_text().replace('"io_stream"', '"io_parallel"'))
+    elif tamper == "remove":
+        (bundle / "feature.json").unlink()
+    elif tamper == "add":
+        (bundle / "evil.py").write_text("import os\n")
+    else:
+        (bundle / "manifest.json").write_text("{}")
+    with pytest.raises(BundleError):
+        verify_bundle(bundle)
+    assert main(["check", str(bundle)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+
+
+def test_other_board_or_part_refused(bundle):
+    with pytest.raises(BundleError, match="board"):
+        verify_bundle(bundle, board="zcu104")
+    with pytest.raises(BundleError, match="part"):
+        verify_bundle(bundle, part="xczu7ev-ffvc1156-2-e")
+
+
+def test_bit_without_hwh(tmp_path, shipped_design, capsys):
+    (tmp_path / "x.bit").write_bytes(b"1")
+    assert main(["bundle", str(shipped_design), "--out", str(tmp_path / "b"), "--bit", str(tmp_path / "x.bit")]) == 2
+    assert "both --bit and --hwh" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+    shutil.rmtree(tmp_path / "b", ignore_errors=True)
