@@ -159,3 +159,34 @@ def test_sim_imports_numpy_only():
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+class _BNNet(torch.nn.Module):
+    """Dense -> BatchNorm (kept: hls4ml only fuses it into an 'auto'-typed Dense) -> ReLU -> Dense."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(12, 8)
+        self.bn = torch.nn.BatchNorm1d(8)
+        self.fc2 = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.bn(self.fc1(x))))
+
+
+def test_batchnorm_layer_bit_exact(tmp_path):
+    torch.manual_seed(7)
+    net = _BNNet()
+    with torch.no_grad():
+        net.bn.running_mean.uniform_(-1, 1)
+        net.bn.running_var.uniform_(0.5, 2)
+        net.bn.weight.uniform_(0.5, 1.5)
+        net.bn.bias.uniform_(-0.5, 0.5)
+    path = torch_to_onnx(net, (1, 12), tmp_path / "bn.onnx")
+    rng = np.random.default_rng(7)
+    np.save(tmp_path / "calib.npy", rng.standard_normal((32, 12)).astype(np.float32))
+    design = convert(path, tmp_path / "d", ConvertOptions(board="none", calib=str(tmp_path / "calib.npy")), **QUIET)
+    kinds = [l["class_name"] for l in json.loads((design / "design.json").read_text())["layers"]]
+    assert "BatchNormalization" in kinds or "ApplyAlpha" in kinds
+    n, _, _ = mismatches(design, rng.standard_normal((64, 12)) * 3)
+    assert n == 0

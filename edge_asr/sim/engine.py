@@ -276,6 +276,7 @@ def _layer_reshape(layer: dict, x: Tensor) -> Tensor:
 
 LAYERS = {
     "Dense": _layer_dense, "Conv1D": _layer_conv1d, "ApplyAlpha": _layer_apply_alpha,
+    "BatchNormalization": _layer_apply_alpha,  # the same nnet::normalize kernel: x * scale + bias
     "Activation": _layer_activation, "ReLU": _layer_activation, "Pooling1D": _layer_pool1d,
     "Softmax": _layer_softmax, "Transpose": _layer_transpose, "Reshape": _layer_reshape,
 }
