@@ -190,3 +190,29 @@ def test_batchnorm_layer_bit_exact(tmp_path):
     assert "BatchNormalization" in kinds or "ApplyAlpha" in kinds
     n, _, _ = mismatches(design, rng.standard_normal((64, 12)) * 3)
     assert n == 0
+
+
+class _TableNet(torch.nn.Module):
+    """Dense -> sigmoid -> Dense -> tanh: hls4ml's table-based activations."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(10, 8)
+        self.fc2 = torch.nn.Linear(8, 6)
+
+    def forward(self, x):
+        return torch.tanh(self.fc2(torch.sigmoid(self.fc1(x))) * 1.0)
+
+
+@pytest.mark.parametrize("io", ["stream", "parallel"])
+def test_sigmoid_tanh_tables_bit_exact(tmp_path, io):
+    torch.manual_seed(3)
+    path = torch_to_onnx(_TableNet(), (1, 10), tmp_path / "t.onnx")
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "calib.npy", (rng.standard_normal((32, 10)) * 3).astype(np.float32))
+    design = convert(path, tmp_path / "d", ConvertOptions(board="none", io=io, calib=str(tmp_path / "calib.npy")),
+                     **QUIET)
+    acts = [l["attributes"].get("activation") for l in json.loads((design / "design.json").read_text())["layers"]]
+    assert "sigmoid" in acts and "tanh" in acts
+    n, sim, csim = mismatches(design, rng.standard_normal((200, 10)) * 4)
+    assert n == 0, f"{n} differ: {sim.outputs[sim.outputs != csim][:4]} vs {csim[sim.outputs != csim][:4]}"

@@ -198,6 +198,22 @@ def _layer_activation(layer: dict, x: Tensor) -> Tensor:
         return Tensor(_cast(codes, x.type.fractional, res_t), res_t)
     if kind == "linear":
         return Tensor(_cast(x.codes, x.type.fractional, res_t), res_t)
+    if kind in ("sigmoid", "tanh"):
+        # index = int(x * N / R2) + N / 2 with R2 = 16 (sigmoid) or 8 (tanh), the division
+        # and the conversion to int rounding toward zero, clamped to the table
+        from .tables import sigmoid_table, tanh_table
+        n = int(layer["attributes"].get("table_size", 1024))
+        table_t = _t(layer["types"]["table_t"])
+        table = sigmoid_table(table_t, n) if kind == "sigmoid" else tanh_table(table_t, n)
+        r2 = 16 if kind == "sigmoid" else 8
+        num = x.codes * n
+        den = r2 << x.type.fractional if x.type.fractional >= 0 else None
+        if den is None:
+            q = num * (1 << -x.type.fractional) // r2
+        else:
+            q = np.sign(num) * (np.abs(num) // den)
+        index = np.clip(q + (8 if kind == "sigmoid" else 4) * n // r2, 0, n - 1)
+        return Tensor(_cast(table[index], table_t.fractional, res_t), res_t)
     raise SimError(f"{layer['name']}: activation '{kind}' is not simulated yet")
 
 

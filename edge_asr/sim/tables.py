@@ -77,3 +77,35 @@ def softmax_inv_table(inp_t: FixedType, table_t: FixedType, size: int) -> np.nda
     # entry 0 is 1/0 = inf in C++; the sum of exponentials is never that small. Saturate it.
     inv = np.where(np.isinf(inv), table_t.max_value, inv)
     return quantize(inv.astype(np.float64), table_t)
+
+
+def _libm(name: str):
+    fn = getattr(ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6"), name)
+    return fn
+
+
+def activation_inputs(size: int, half_range: float) -> np.ndarray:
+    """hls4ml's table abscissae: float(2 * R * (i - N / 2.0) / N), computed in double."""
+    i = np.arange(size, dtype=np.float64)
+    return (2 * half_range * (i - size / 2.0) / size).astype(np.float32)
+
+
+def sigmoid_table(table_t: FixedType, size: int) -> np.ndarray:
+    """init_sigmoid_table: 1.0 / (1 + expf(-x)); the sum in float, the division in double."""
+    x = activation_inputs(size, 8.0)
+    e = expf(-x)
+    d = (np.float32(1) + e).astype(np.float32)
+    r = (1.0 / d.astype(np.float64)).astype(np.float32)
+    return quantize(r.astype(np.float64), table_t)
+
+
+def tanh_table(table_t: FixedType, size: int) -> np.ndarray:
+    """init_tanh_table: tanh of the float abscissa (float tanhf, as C++ picks for a float)."""
+    x = activation_inputs(size, 4.0)
+    try:
+        fn = _libm("tanhf")
+        fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
+        y = np.array([fn(float(v)) for v in x], dtype=np.float32)
+    except (OSError, AttributeError):
+        y = np.tanh(x)
+    return quantize(y.astype(np.float64), table_t)
