@@ -216,3 +216,30 @@ def test_sigmoid_tanh_tables_bit_exact(tmp_path, io):
     assert "sigmoid" in acts and "tanh" in acts
     n, sim, csim = mismatches(design, rng.standard_normal((200, 10)) * 4)
     assert n == 0, f"{n} differ: {sim.outputs[sim.outputs != csim][:4]} vs {csim[sim.outputs != csim][:4]}"
+
+
+class _Residual(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv1d(4, 4, 3, padding=1)
+        self.conv2 = torch.nn.Conv1d(4, 2, 3, padding=1)
+        self.fc = torch.nn.Linear(6 * 12, 4)
+
+    def forward(self, x):
+        a = torch.relu(self.conv1(x)) + x              # Add of two tensors: a Merge layer
+        c = torch.cat([a, self.conv2(x)], 1)           # channel concatenation
+        return self.fc(torch.flatten(c, 1))
+
+
+@pytest.mark.parametrize("io", ["stream", "parallel"])
+def test_merge_and_concatenate_bit_exact(tmp_path, io):
+    torch.manual_seed(5)
+    path = torch_to_onnx(_Residual(), (1, 4, 12), tmp_path / "r.onnx")
+    rng = np.random.default_rng(5)
+    np.save(tmp_path / "calib.npy", rng.standard_normal((32, 4, 12)).astype(np.float32))
+    design = convert(path, tmp_path / "d", ConvertOptions(board="none", io=io, calib=str(tmp_path / "calib.npy")),
+                     **QUIET)
+    kinds = [l["class_name"] for l in json.loads((design / "design.json").read_text())["layers"]]
+    assert "Merge" in kinds and "Concatenate" in kinds, kinds
+    n, sim, csim = mismatches(design, rng.standard_normal((100, 4, 12)) * 2)
+    assert n == 0

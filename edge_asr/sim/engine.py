@@ -290,11 +290,64 @@ def _layer_reshape(layer: dict, x: Tensor) -> Tensor:
     return Tensor(_cast(codes, x.type.fractional, res_t), res_t)
 
 
+def _layer_zeropad1d(layer: dict, x: Tensor) -> Tensor:
+    a = layer["attributes"]
+    res_t = _t(layer["output_type"])
+    codes = x.codes.reshape(len(x.codes), a["in_width"], a["n_chan"])
+    padded = np.pad(codes, ((0, 0), (a.get("pad_left", 0), a.get("pad_right", 0)), (0, 0)))
+    return Tensor(_cast(padded, x.type.fractional, res_t), res_t)
+
+
+def _align(a: Tensor, b: Tensor) -> tuple[np.ndarray, np.ndarray, int]:
+    f = max(a.type.fractional, b.type.fractional)
+    return a.codes << (f - a.type.fractional), b.codes << (f - b.type.fractional), f
+
+
+def _layer_merge(layer: dict, a: Tensor, b: Tensor) -> Tensor:
+    """nnet_merge: the operation in full precision, then cast to the result type."""
+    op = layer["attributes"].get("op", "add").lower()
+    res_t = _t(layer["output_type"])
+    if op == "multiply":
+        return Tensor(_cast(a.codes * b.codes, a.type.fractional + b.type.fractional, res_t), res_t)
+    x, y, f = _align(a, b)
+    if op == "add":
+        return Tensor(_cast(x + y, f, res_t), res_t)
+    if op == "subtract":
+        return Tensor(_cast(x - y, f, res_t), res_t)
+    if op == "average":
+        return Tensor(_cast(x + y, f + 1, res_t), res_t)  # (a + b) * ap_ufixed<1,0>(0.5)
+    if op in ("maximum", "minimum"):
+        pick_a = x > y if op == "maximum" else x < y
+        return Tensor(np.where(pick_a, _cast(a.codes, a.type.fractional, res_t), _cast(b.codes, b.type.fractional, res_t)),
+                      res_t)
+    raise SimError(f"{layer['name']}: merge '{op}' is not simulated")
+
+
+def _layer_concatenate(layer: dict, a: Tensor, b: Tensor) -> Tensor:
+    res_t = _t(layer["output_type"])
+    out_shape = list(layer["output_shape"])
+    sa = list(a.codes.shape[1:])
+    sb = list(b.codes.shape[1:])
+    # hls4ml's `axis` counts the batch dimension for ONNX and not for Keras: take the axis
+    # on which the shapes add up instead
+    axes = [i for i in range(len(out_shape)) if sa[i] + sb[i] == out_shape[i]
+            and all(sa[j] == sb[j] == out_shape[j] for j in range(len(out_shape)) if j != i)]
+    if len(axes) != 1:
+        raise SimError(f"{layer['name']}: cannot tell the concatenation axis from shapes {sa} + {sb} -> {out_shape}")
+    parts = [_cast(t.codes, t.type.fractional, res_t) for t in (a, b)]
+    return Tensor(np.concatenate(parts, axis=axes[0] + 1), res_t)
+
+
+MERGES = {"Merge": _layer_merge, "Concatenate": _layer_concatenate}
+
+
 LAYERS = {
     "Dense": _layer_dense, "Conv1D": _layer_conv1d, "ApplyAlpha": _layer_apply_alpha,
     "BatchNormalization": _layer_apply_alpha,  # the same nnet::normalize kernel: x * scale + bias
     "Activation": _layer_activation, "ReLU": _layer_activation, "Pooling1D": _layer_pool1d,
     "Softmax": _layer_softmax, "Transpose": _layer_transpose, "Reshape": _layer_reshape,
+    "ZeroPadding1D": _layer_zeropad1d,
+    "Clone": lambda layer, x: x,  # io_stream fan-out: the same values on every output stream
 }
 
 
@@ -341,6 +394,9 @@ def _simulate(design: Design, x: np.ndarray, trace: bool) -> SimResult:
         kind = layer["class_name"]
         if kind in ("Input", "InputLayer"):
             out = cur
+        elif kind in MERGES:
+            a, b = (by_output[i] for i in layer["inputs"][:2])
+            out = MERGES[kind](layer, a, b)
         else:
             fn = LAYERS.get(kind)
             if fn is None:
