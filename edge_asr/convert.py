@@ -176,7 +176,12 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
                 out_t = rows[-1]["result"]
                 kwargs.update(board=opts.board, interface="axi_stream", driver="python",
                               input_type=_accel_type(in_t), output_type=_accel_type(out_t))
-            hm = hls4ml.converters.convert_from_onnx_model(prepared, **kwargs)
+            try:
+                hm = hls4ml.converters.convert_from_onnx_model(prepared, **kwargs)
+            except Exception as exc:  # hls4ml's own limits: one line, nothing written
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise InputError(f"{onnx_path}: hls4ml 1.3 cannot convert this graph ({first}); "
+                                 "see the README for the layers it takes") from None
             from .design_ir import design_record, quantize_weights_in_place
             hls4ml_fixes.apply_softmax_types(hm, layers)
             quantize_weights_in_place(hm)

@@ -215,3 +215,23 @@ def test_build_without_vivado(small_design, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not found on PATH" in err and str(small_design / "hls") in err
     verify_manifest(small_design)  # nothing was changed
+
+
+class _AvgPoolNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(3, 4, 3)
+        self.pool = torch.nn.AvgPool1d(2)
+        self.fc = torch.nn.Linear(4 * 5, 3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.conv(x)), 1))
+
+
+def test_hls4ml_failure_is_one_line(tmp_path, capsys):
+    # QONNX's channels-last pass leaves a 1-D AveragePool alone and hls4ml then refuses it
+    path = torch_to_onnx(_AvgPoolNet(), (1, 3, 12), tmp_path / "avg.onnx")
+    assert main(["convert", str(path), "--out", str(tmp_path / "d"), "--board", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "hls4ml 1.3 cannot convert this graph" in err
+    assert not (tmp_path / "d").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".d.tmp")]
