@@ -157,9 +157,12 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
     with atomic_dir(out) as tmp:
         hls_log = io.StringIO()
         with contextlib.redirect_stdout(hls_log):
-            cfg = hls4ml.utils.config_from_onnx_model(prepared, granularity="name", backend=backend,
-                                                      default_precision=f"fixed<{opts.bits},6>",
-                                                      default_reuse_factor=opts.reuse)
+            try:
+                cfg = hls4ml.utils.config_from_onnx_model(prepared, granularity="name", backend=backend,
+                                                          default_precision=f"fixed<{opts.bits},6>",
+                                                          default_reuse_factor=opts.reuse)
+            except Exception as exc:
+                raise _hls4ml_refused(onnx_path, exc) from None
             cfg["Model"]["Strategy"] = strategy
             _merge_user_config(layers, cfg["Model"], user_cfg)
             for name, lc in layers.items():
@@ -178,10 +181,8 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
                               input_type=_accel_type(in_t), output_type=_accel_type(out_t))
             try:
                 hm = hls4ml.converters.convert_from_onnx_model(prepared, **kwargs)
-            except Exception as exc:  # hls4ml's own limits: one line, nothing written
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise InputError(f"{onnx_path}: hls4ml 1.3 cannot convert this graph ({first}); "
-                                 "see the README for the layers it takes") from None
+            except Exception as exc:
+                raise _hls4ml_refused(onnx_path, exc) from None
             from .design_ir import design_record, quantize_weights_in_place
             hls4ml_fixes.apply_softmax_types(hm, layers)
             quantize_weights_in_place(hm)
@@ -206,6 +207,13 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
         write_manifest(tmp, "design")
     log(f"wrote {out} ({backend}, {opts.board}, io_{opts.io}, reuse {opts.reuse}) in {time.time() - t0:.1f} s")
     return out
+
+
+def _hls4ml_refused(onnx_path: Path, exc: Exception) -> InputError:
+    """hls4ml's own limits, as one line (the caller writes nothing)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return InputError(f"{onnx_path}: hls4ml 1.3 cannot convert this graph ({first}); "
+                      "see the README for the layers it takes")
 
 
 def _accel_type(t) -> str:
