@@ -232,6 +232,7 @@ def test_hls4ml_failure_is_one_line(tmp_path, capsys):
     # QONNX's channels-last pass leaves a 1-D AveragePool alone and hls4ml then refuses it
     path = torch_to_onnx(_AvgPoolNet(), (1, 3, 12), tmp_path / "avg.onnx")
     assert main(["convert", str(path), "--out", str(tmp_path / "d"), "--board", "none"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "hls4ml 1.3 cannot convert this graph" in err
+    lines = capsys.readouterr().err.strip().splitlines()  # the type table, then the error
+    assert lines[-1].startswith("edge-asr convert: error:") and "hls4ml 1.3 cannot convert this graph" in lines[-1]
+    assert sum("error:" in line for line in lines) == 1
     assert not (tmp_path / "d").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".d.tmp")]
