@@ -218,17 +218,35 @@ def test_sigmoid_tanh_tables_bit_exact(tmp_path, io):
     assert n == 0, f"{n} differ: {sim.outputs[sim.outputs != csim][:4]} vs {csim[sim.outputs != csim][:4]}"
 
 
+MERGE_OPS = {"add": torch.add, "subtract": torch.sub, "multiply": torch.mul,
+             "maximum": torch.maximum, "minimum": torch.minimum}
+
+
 class _Residual(torch.nn.Module):
-    def __init__(self):
+    def __init__(self, op: str = "add"):
         super().__init__()
+        self.op = MERGE_OPS[op]
         self.conv1 = torch.nn.Conv1d(4, 4, 3, padding=1)
         self.conv2 = torch.nn.Conv1d(4, 2, 3, padding=1)
         self.fc = torch.nn.Linear(6 * 12, 4)
 
     def forward(self, x):
-        a = torch.relu(self.conv1(x)) + x              # Add of two tensors: a Merge layer
+        a = self.op(torch.relu(self.conv1(x)), x)      # an elementwise op on two tensors: a Merge layer
         c = torch.cat([a, self.conv2(x)], 1)           # channel concatenation
         return self.fc(torch.flatten(c, 1))
+
+
+@pytest.mark.parametrize("op", ["subtract", "multiply", "maximum", "minimum"])
+def test_merge_ops_bit_exact(tmp_path, op):
+    torch.manual_seed(6)
+    path = torch_to_onnx(_Residual(op), (1, 4, 12), tmp_path / "r.onnx")
+    rng = np.random.default_rng(6)
+    np.save(tmp_path / "calib.npy", rng.standard_normal((32, 4, 12)).astype(np.float32))
+    design = convert(path, tmp_path / "d", ConvertOptions(board="none", calib=str(tmp_path / "calib.npy")), **QUIET)
+    merges = [l for l in json.loads((design / "design.json").read_text())["layers"] if l["class_name"] == "Merge"]
+    assert merges and merges[0]["attributes"]["op"] == op
+    n, _, _ = mismatches(design, rng.standard_normal((100, 4, 12)) * 2)
+    assert n == 0
 
 
 @pytest.mark.parametrize("io", ["stream", "parallel"])
