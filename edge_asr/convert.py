@@ -175,10 +175,14 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
             kwargs = dict(output_dir=str(tmp / "hls"), project_name=PROJECT_NAME, backend=backend,
                           io_type=f"io_{opts.io}", hls_config=cfg, part=part, clock_period=opts.clock_ns)
             if backend == "VivadoAccelerator":
-                in_t = rows[0]["result"]
-                out_t = rows[-1]["result"]
+                # the stream types follow the design's final input/output types, user
+                # overrides included (the wrapper would otherwise truncate them)
+                def final_type(name: str, chosen) -> str:
+                    t = layers.get(name, {}).get("Precision", {}).get("result")
+                    return t if t and t != "auto" else _accel_type(chosen)
                 kwargs.update(board=opts.board, interface="axi_stream", driver="python",
-                              input_type=_accel_type(in_t), output_type=_accel_type(out_t))
+                              input_type=final_type(prepared.graph.input[0].name, rows[0]["result"]),
+                              output_type=final_type(prepared.graph.node[-1].name, rows[-1]["result"]))
             try:
                 hm = hls4ml.converters.convert_from_onnx_model(prepared, **kwargs)
             except Exception as exc:

@@ -6,7 +6,8 @@ Each fix is idempotent and has a test (tests/test_convert.py):
   the channel count and width from the channels-first positions (swapped) and never sets
   `pad_left`/`pad_right`, so conversion fails with `Attribute "pad_left" ... not set`, or,
   with the attributes supplied, computes the wrong output width.
-- the board wrapper header's stream types (see fix_written_project).
+- the board wrapper header's stream types, and the DMA widths in project.tcl (swapped, and
+  not rounded to whole bytes): see fix_written_project.
 """
 
 from __future__ import annotations
@@ -72,7 +73,28 @@ def fix_written_project(hls_dir: str | Path, project_name: str) -> list[str]:
         if new != text:
             axi_h.write_text(new)
             fixed.append(f"{axi_h.name}: AXI stream typedefs")
+        fixed += _fix_dma_widths(Path(hls_dir), new)
     return fixed
+
+
+_STREAM_WIDTH = re.compile(r"typedef\s+ap_u?(?:fixed|int)<(\d+)[^>]*>\s+(T_in|T_out);")
+
+
+def _fix_dma_widths(hls_dir: Path, axi_header: str) -> list[str]:
+    """project.tcl: hls4ml writes `bit_width_hls_output {in_bit}` and `bit_width_hls_input
+    {out_bit}` (swapped), and both from the unrounded type widths, while the IP's stream
+    words are the byte-rounded T_in/T_out. The block design sizes the AXI DMA from these."""
+    widths = {name: int(w) for w, name in _STREAM_WIDTH.findall(axi_header)}
+    tcl = hls_dir / "project.tcl"
+    if not tcl.is_file() or set(widths) != {"T_in", "T_out"}:
+        return []
+    text = tcl.read_text()
+    new = re.sub(r"set bit_width_hls_output \S+", f"set bit_width_hls_output {widths['T_out']}", text)
+    new = re.sub(r"set bit_width_hls_input \S+", f"set bit_width_hls_input {widths['T_in']}", new)
+    if new == text:
+        return []
+    tcl.write_text(new)
+    return ["project.tcl: DMA stream widths"]
 
 
 def _fix_softmax_inp_norm(hls_model) -> list[str]:

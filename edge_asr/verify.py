@@ -60,6 +60,13 @@ def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: st
     if against not in ("csim", "onnx"):
         raise InputError("--against must be csim or onnx")
     x, y = load_inputs(design_dir, data, n)
+    # The fixed-point side gets inputs already coded into the design's input type, as the
+    # host codes them (recognizer, driver). A board design's C-sim bridge would otherwise
+    # round floats into the byte-rounded stream type first and then into the input type:
+    # two roundings where the deployed flow has one.
+    from .sim.fixed import FixedType, quantize, to_float
+    t_in = FixedType.from_dict(json.loads((design_dir / "design.json").read_text())["input"]["type"])
+    x_coded = to_float(quantize(x.astype(np.float64), t_in), t_in)
     import onnxruntime as ort
     sess = ort.InferenceSession(str(design_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     in_name = sess.get_inputs()[0].name
@@ -71,7 +78,7 @@ def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: st
     else:
         backend = CsimBackend(design_dir, log=log)
         t0 = time.time()
-        fixed = backend.run(x)
+        fixed = backend.run(x_coded)
         seconds_fixed = time.time() - t0
     extra = {}
     if bitexact:
@@ -79,7 +86,7 @@ def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: st
             raise InputError("--bitexact compares the simulator with C-sim: use it with --against csim")
         from .sim.engine import load_design, simulate
         t0 = time.time()
-        sim = simulate(load_design(design_dir), x).outputs
+        sim = simulate(load_design(design_dir), x_coded).outputs
         extra = {"mismatches": int(np.count_nonzero(sim != fixed)), "seconds_sim": round(time.time() - t0, 4)}
     err = np.abs(fixed - ref)
     res = {

@@ -7,6 +7,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+import yaml
 from onnx import TensorProto, helper
 
 from edge_asr import hls4ml_fixes, onnxprep
@@ -236,3 +237,20 @@ def test_hls4ml_failure_is_one_line(tmp_path, capsys):
     assert lines[-1].startswith("edge-asr convert: error:") and "hls4ml 1.3 cannot convert this graph" in lines[-1]
     assert sum("error:" in line for line in lines) == 1
     assert not (tmp_path / "d").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".d.tmp")]
+
+
+def test_board_project_stream_widths(tmp_path, small_model, small_data):
+    # 12-bit input, 24-bit output: hls4ml would write output width 12 and input width 24
+    cfg = tmp_path / "out24.yml"
+    cfg.write_text(yaml.safe_dump({"LayerName": {"Softmax_0": {"Precision": {"result": "ufixed<20,1,RND_CONV,SAT>"}}}}))
+    design = convert(small_model, tmp_path / "d", ConvertOptions(bits=12, calib=str(small_data), config=str(cfg)),
+                     **QUIET)
+    tcl = (design / "hls" / "project.tcl").read_text()
+    assert "set bit_width_hls_input 16" in tcl and "set bit_width_hls_output 24" in tcl
+    axi = (design / "hls" / "firmware" / "edge_asr_net_axi.h").read_text()
+    assert "ap_fixed<16," in axi.split("T_in;")[0].splitlines()[-1]
+    assert "ap_ufixed<24,1" in axi.split("T_out;")[0].splitlines()[-1]
+    from edge_asr.sim.engine import load_design
+    d = load_design(design)
+    assert (d.input_type.width, d.output_type.width) == (12, 20)
+    assert verify(design, n=20, data=str(small_data), bitexact=True, **QUIET)["mismatches"] == 0
