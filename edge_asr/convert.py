@@ -64,39 +64,13 @@ def resolve_model(path: str | Path) -> tuple[Path, dict | None]:
 
 
 def load_calibration(calib: str | None, meta: dict | None, input_shape: list[int], limit: int) -> np.ndarray | None:
-    """Calibration inputs from a .npy of inputs, a data directory (manifest.csv) or a folder of audio."""
+    """Calibration inputs (training rows of a data directory, audio, or an .npy), or None."""
     if calib is None:
         return None
-    path = Path(calib)
-    want = tuple(input_shape[1:])
-    if path.suffix == ".npy":
-        if not path.is_file():
-            raise InputError(f"{path}: no such file")
-        x = np.load(path, allow_pickle=False).astype(np.float32)
-        if tuple(x.shape[1:]) != want:
-            raise InputError(f"{path}: inputs of shape {x.shape[1:]}, the model takes {want}")
-        return x[:limit]
-    if not path.is_dir():
-        raise InputError(f"{path}: --calib wants an .npy of inputs or a folder of audio")
-    if meta is None:
-        raise InputError(f"{path}: audio calibration needs the model's model.json (its feature configuration)")
-    from .audio import read_audio
-    from .features import FeatureConfig, clip_features
-    cfg = FeatureConfig.from_dict(meta["feature"])
-    if (path / "manifest.csv").is_file():
-        from .data.manifest import read_manifest
-        rows = read_manifest(path)
-        rows = [r for r in rows if r.split == "train"] or rows
-        step = max(1, len(rows) // limit)
-        files = [path / r.path for r in rows[::step]][:limit]
-    else:
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".wav", ".flac", ".ogg"))[:limit]
-    if not files:
-        raise InputError(f"{path}: no audio files for calibration")
-    x = np.stack([clip_features(read_audio(f, cfg.sample_rate), cfg) for f in files])
-    if tuple(x.shape[1:]) != want:
-        raise InputError(f"{path}: features of shape {x.shape[1:]}, the model takes {want}")
-    return x
+    from .data.loading import inputs_from
+    from .features import FeatureConfig
+    feature = FeatureConfig.from_dict(meta["feature"]) if meta and meta.get("feature") else None
+    return inputs_from(calib, tuple(input_shape[1:]), feature, n=limit, split="train")[0]
 
 
 def _merge_user_config(layers: dict, model_cfg: dict, user: dict) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 
 from .audio import read_audio
 from .errors import InputError
-from .features import clip_features
+from .data.loading import features_of_files
 from .modeldir import load_model_dir
 
 CONNECTED = ["seven", "three", "nine", "one"]
@@ -119,7 +119,7 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
     agreement = float((sim_res.outputs.argmax(1) == ref.argmax(1)).mean())
 
     # 3. example clips (offline windows) and a connected-digit stream, through the simulator
-    x = np.stack([clip_features(read_audio(w, info.feature.sample_rate), info.feature) for w in wavs])
+    x = features_of_files(wavs, info.feature)
     sim_probs = simulate(design, x).outputs
     rows = []
     for w, p in zip(wavs, sim_probs, strict=True):

@@ -24,6 +24,7 @@ import numpy as np
 
 from .errors import InputError
 from .features import FeatureConfig
+from .sim.fixed import FixedType, cast
 from .streaming import StreamingFeatures
 
 NON_WORDS = {"_unknown_", "_silence_"}
@@ -89,16 +90,11 @@ class Stream:
         # feed hop-aligned pieces so that every decision point gets its own window
         step = stride * hop
         for i in range(0, x.size, step):
-            f.accept(x[i:i + step])
-            while f.frames_seen >= max(cfg.clip_frames, self._next_decision):
-                w = f.window()
-                if w is None:
-                    break
+            f.accept(x[i:i + step])  # at most `stride` new frames: at most one decision
+            if f.frames_seen >= max(cfg.clip_frames, self._next_decision):
                 start = f.window_start_sample / cfg.sample_rate
-                self.queue.append((w, start, start + cfg.clip_seconds, arrival))
+                self.queue.append((f.window(), start, start + cfg.clip_seconds, arrival))
                 self._next_decision = f.frames_seen + stride
-                if f.frames_seen < self._next_decision:
-                    break
 
     def input_finished(self) -> None:
         """End of audio: pad a short clip to one window, and add a little silence."""
@@ -127,10 +123,7 @@ class Recognizer:
 
         Backends get values already on the input grid, so their own conversion (the
         simulator's, C-sim's bridge, the board's DMA packing) changes nothing."""
-        if self.input_type is None:
-            return windows
-        from .sim.fixed import quantize, to_float
-        return to_float(quantize(windows.astype(np.float64), self.input_type), self.input_type)
+        return windows if self.input_type is None else cast(windows, self.input_type)
 
     @classmethod
     def from_model(cls, model_dir: str | Path, config: RecognizerConfig | None = None) -> "Recognizer":
@@ -156,7 +149,6 @@ class Recognizer:
             b = CsimBackend(design_dir)
         else:
             raise InputError(f"unknown backend {backend} for a design; use sim or csim")
-        from .sim.fixed import FixedType
         input_type = FixedType.from_dict(json.loads((design_dir / "design.json").read_text())["input"]["type"])
         return cls(b, meta["labels"], FeatureConfig.from_dict(meta["feature"]), config, input_type)
 

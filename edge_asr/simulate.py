@@ -12,24 +12,13 @@ from .sim.engine import SimError, load_design, simulate
 
 
 def load_sim_input(design_dir: Path, source: str) -> np.ndarray:
-    path = Path(source)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    if path.suffix == ".npy":
-        x = np.load(path, allow_pickle=False)
-        design = json.loads((design_dir / "design.json").read_text())
-        shape = tuple(design["input"]["onnx_shape"][1:])
-        if x.shape == shape:
-            x = x[None]
-        return x.astype(np.float64)
+    from .data.loading import inputs_from
+    from .features import FeatureConfig
+    design = json.loads((design_dir / "design.json").read_text())
     meta_path = design_dir / "model.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    if not meta.get("feature"):
-        raise InputError(f"{design_dir}: no feature configuration to turn audio into inputs; pass an .npy")
-    from .audio import read_audio
-    from .features import FeatureConfig, clip_features
-    cfg = FeatureConfig.from_dict(meta["feature"])
-    return clip_features(read_audio(path, cfg.sample_rate), cfg)[None].astype(np.float64)
+    feature = FeatureConfig.from_dict(meta["feature"]) if meta.get("feature") else None
+    return inputs_from(source, tuple(design["input"]["onnx_shape"][1:]), feature)[0].astype(np.float64)
 
 
 def run_sim(design_dir: str | Path, source: str, trace: bool = False) -> dict:

@@ -17,38 +17,16 @@ from .errors import InputError
 
 
 def load_inputs(design_dir: Path, data: str | None, n: int, split: str = "test") -> tuple[np.ndarray, np.ndarray | None]:
-    """Inputs (and label indices when known) from an .npy, a data directory or a folder of audio."""
+    """Inputs (and label indices when known); random normal inputs when no data is given."""
     design = json.loads((design_dir / "design.json").read_text())
     meta = json.loads((design_dir / "model.json").read_text())
     shape = tuple(design["input"]["onnx_shape"][1:])
     if data is None:
-        rng = np.random.default_rng(0)
-        return rng.standard_normal((n,) + shape).astype(np.float32), None
-    path = Path(data)
-    if path.suffix == ".npy":
-        x = np.load(path, allow_pickle=False).astype(np.float32)[:n]
-        if tuple(x.shape[1:]) != shape:
-            raise InputError(f"{path}: inputs of shape {x.shape[1:]}, the design takes {shape}")
-        return x, None
-    if not meta.get("feature"):
-        raise InputError(f"{design_dir}: the design has no feature configuration; pass inputs as --data X.npy")
-    from .data.loading import feature_matrix, label_indices
-    from .data.manifest import read_manifest
+        return np.random.default_rng(0).standard_normal((n,) + shape).astype(np.float32), None
+    from .data.loading import inputs_from
     from .features import FeatureConfig
-    cfg = FeatureConfig.from_dict(meta["feature"])
-    if (path / "manifest.csv").is_file():
-        rows = read_manifest(path, split)
-        if n and len(rows) > n:
-            rows = [rows[i] for i in np.linspace(0, len(rows) - 1, n).astype(int)]
-        x = feature_matrix(path, rows, cfg, progress=False)
-        y = label_indices(rows, meta["labels"]) if meta.get("labels") else None
-        return x, y
-    from .audio import read_audio
-    from .features import clip_features
-    files = sorted(p for p in path.rglob("*.wav"))[:n]
-    if not files:
-        raise InputError(f"{path}: no manifest.csv and no .wav files")
-    return np.stack([clip_features(read_audio(f, cfg.sample_rate), cfg) for f in files]), None
+    feature = FeatureConfig.from_dict(meta["feature"]) if meta.get("feature") else None
+    return inputs_from(data, shape, feature, meta.get("labels"), n, split)
 
 
 def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: str | None = None,
@@ -64,9 +42,8 @@ def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: st
     # host codes them (recognizer, driver). A board design's C-sim bridge would otherwise
     # round floats into the byte-rounded stream type first and then into the input type:
     # two roundings where the deployed flow has one.
-    from .sim.fixed import FixedType, quantize, to_float
-    t_in = FixedType.from_dict(json.loads((design_dir / "design.json").read_text())["input"]["type"])
-    x_coded = to_float(quantize(x.astype(np.float64), t_in), t_in)
+    from .sim.fixed import FixedType, cast
+    x_coded = cast(x, FixedType.from_dict(json.loads((design_dir / "design.json").read_text())["input"]["type"]))
     import onnxruntime as ort
     sess = ort.InferenceSession(str(design_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     in_name = sess.get_inputs()[0].name

@@ -98,22 +98,19 @@ def _round_shifted(q: np.ndarray, rem_num: np.ndarray, rem_den, negative: np.nda
     """Apply quantization mode: value = q + rem_num/rem_den with 0 <= rem_num < rem_den, q = floor."""
     if mode == "AP_TRN":
         return q
-    nonzero = rem_num != 0
     if mode == "AP_TRN_ZERO":
-        return q + (negative & nonzero)
+        return q + (negative & (rem_num != 0))
     twice = 2 * rem_num
-    above, tie = twice > rem_den, twice == rem_den
-    up = above.copy()
-    if mode == "AP_RND":
+    up = twice > rem_den
+    tie = twice == rem_den
+    if mode == "AP_RND_CONV":  # the common case
+        up |= tie & ((q & 1) == 1)
+    elif mode == "AP_RND":
         up |= tie
     elif mode == "AP_RND_ZERO":
         up |= tie & negative
     elif mode == "AP_RND_INF":
         up |= tie & ~negative
-    elif mode == "AP_RND_MIN_INF":
-        pass
-    elif mode == "AP_RND_CONV":
-        up |= tie & (q % 2 != 0)
     return q + up
 
 
@@ -173,10 +170,6 @@ def requantize(codes, frac_bits: int, t: FixedType) -> np.ndarray:
     if t.rounding == "AP_TRN":
         return overflow(q, t)
     rem = codes & ((1 << shift) - 1)  # the dropped bits: codes - q * 2**shift, never negative
-    if t.rounding == "AP_RND_CONV":  # the common case, in fewer passes
-        half = 1 << (shift - 1)
-        up = (rem > half) | ((rem == half) & ((q & 1) == 1))
-        return overflow(q + up, t)
     return overflow(_round_shifted(q, rem, 1 << shift, codes < 0, t.rounding), t)
 
 
