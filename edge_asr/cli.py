@@ -114,12 +114,16 @@ def _cmd_vectors(a: argparse.Namespace) -> int:
         n = check_vectors(a.out)
         print(f"{a.out}: simulator vs stored C-sim outputs: {n} differing values")
         return 1 if n else 0
+    if not a.design or not a.inputs:
+        print("edge-asr vectors: error: writing vectors needs DESIGN and --inputs X.npy (or use --check)",
+              file=sys.stderr)
+        return 2
     x = load_sim_input(Path(a.design), a.inputs)
     if a.wild:
         rng = np.random.default_rng(0)
         x = np.concatenate([x, rng.standard_normal((a.wild,) + x.shape[1:]) * np.abs(x).max() * 1.5])
     y = CsimBackend(a.design, log=lambda m: print(m, file=sys.stderr)).run(x)
-    write_vectors(a.design, a.out, x, y)
+    write_vectors(a.design, a.out, x, y, force=a.force)
     print(f"wrote {len(x)} golden vectors (C-sim) to {a.out}")
     return 0
 
@@ -273,7 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     vf = verb("verify", "compare a design's fixed point (C simulation) with the float model")
     vf.add_argument("design", help="design directory made by `edge-asr convert`")
-    vf.add_argument("--against", default="csim", choices=["csim", "onnx"], help="fixed-point side (default csim)")
+    vf.add_argument("--against", default="csim", choices=["csim", "onnx"],
+                    help="csim: fixed point from hls4ml's C simulation (default); onnx: from the bit-exact "
+                    "simulator, no compiler needed. The float side is always onnxruntime")
     vf.add_argument("--n", type=int, default=200, help="number of inputs (default 200)")
     vf.add_argument("--data", help="data directory (its test split), folder of WAVs, or X.npy; default: "
                     "random inputs")
@@ -297,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     gv.add_argument("--wild", type=int, default=0, help="also add this many out-of-range random inputs")
     gv.add_argument("--out", required=True, help="vector folder, e.g. sim/vectors/kws-digits")
     gv.add_argument("--check", action="store_true", help="run the simulator on --out and count differences")
+    gv.add_argument("--force", action="store_true", help="replace an existing --out")
     gv.set_defaults(func=_cmd_vectors)
 
     r = verb("recognize", "stream audio through a model or design and print keyword events")

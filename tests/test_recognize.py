@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from edge_asr.data import LABELS
 from edge_asr.recognize import Recognizer, pcm_stdin_chunks
 
 from .conftest import SHIPPED_MODEL
@@ -117,9 +118,11 @@ def test_connected_set_and_wer(tmp_path):
     from edge_asr.data.synth import speaker_split
     assert all(speaker_split(r.speaker) == "test" for r in rows)
     assert word_error_rate(["one two", "three"], ["one three", "three"]) == pytest.approx(1 / 3)
+    assert word_error_rate([r.text for r in rows], [r.text for r in rows]) == 0.0
     rec = Recognizer.from_model(SHIPPED_MODEL)
-    hyps = [rec.recognize_file(out / r.path)["text"] for r in rows]
-    assert 0.0 <= word_error_rate([r.text for r in rows], hyps) <= 2.0
+    for r in rows:  # streamed whole: only digits come out of a digits-only file
+        words = rec.recognize_file(out / r.path)["text"].split()
+        assert set(words) <= set(r.text.split()) | set(LABELS[:10])
 
 
 def test_features_coded_in_the_recognizer(shipped_design):

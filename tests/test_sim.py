@@ -261,3 +261,30 @@ def test_merge_and_concatenate_bit_exact(tmp_path, io):
     assert "Merge" in kinds and "Concatenate" in kinds, kinds
     n, sim, csim = mismatches(design, rng.standard_normal((100, 4, 12)) * 2)
     assert n == 0
+
+
+def test_verify_against_onnx_uses_the_simulator(shipped_design):
+    from edge_asr.verify import verify
+    calib = str(SHIPPED_MODEL / "calib.npy")
+    a = verify(shipped_design, against="onnx", n=40, data=calib, **QUIET)
+    b = verify(shipped_design, against="csim", n=40, data=calib, **QUIET)
+    # bit-exact fixed point on both sides: the same comparison with the float model
+    assert a["top1_agreement"] == b["top1_agreement"] and a["max_abs_error"] == b["max_abs_error"] > 0
+    assert "seconds_sim" in a and "seconds_csim" in b
+
+
+def test_vectors_cli_refuses_and_explains(shipped_design, tmp_path, capsys):
+    out = tmp_path / "v"
+    x = tmp_path / "x.npy"
+    np.save(x, np.load(SHIPPED_MODEL / "calib.npy")[:4])
+    assert main(["vectors", str(shipped_design), "--inputs", str(x), "--out", str(out)]) == 0
+    assert main(["vectors", "--check", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["vectors", str(shipped_design), "--inputs", str(x), "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["vectors", "--out", str(out)]) == 2
+    assert "needs DESIGN and --inputs" in capsys.readouterr().err
+    assert main(["vectors", "--check", "--out", str(tmp_path / "none")]) == 2
+    assert "not a golden-vector folder" in capsys.readouterr().err
+    assert main(["verify", str(shipped_design), "--data", str(tmp_path / "missing.npy")]) == 2
+    assert "no such file" in capsys.readouterr().err

@@ -25,28 +25,31 @@ def design_digest(design: dict) -> str:
     return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
 
 
-def write_vectors(design_dir: str | Path, out: str | Path, x: np.ndarray, csim_outputs: np.ndarray) -> Path:
+def write_vectors(design_dir: str | Path, out: str | Path, x: np.ndarray, csim_outputs: np.ndarray,
+                  force: bool = False) -> Path:
+    from ..atomic import atomic_dir, refuse_existing
     design_dir, out = Path(design_dir), Path(out)
+    refuse_existing(out, force)
     design = load_design(design_dir)
     t_in, t_out = design.input_type, design.output_type
     in_codes = quantize(np.asarray(x, np.float64), t_in)
     out_codes = quantize(np.asarray(csim_outputs, np.float64), t_out)
     if not np.array_equal(to_float(out_codes, t_out), csim_outputs):
         raise ValueError("C-sim outputs are not values of the output type")
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    with atomic_dir(out) as tmp:
+        _write(design_dir, design, tmp, in_codes, out_codes, t_in, t_out, len(x))
+    return out
+
+
+def _write(design_dir, design, tmp, in_codes, out_codes, t_in, t_out, n) -> None:
     shutil.copyfile(design_dir / "design.json", tmp / "design.json")
     np.save(tmp / "inputs.npy", in_codes.astype(_smallest_int(t_in)))
     np.save(tmp / "outputs.npy", out_codes.astype(_smallest_int(t_out)))
     (tmp / "vectors.json").write_text(json.dumps({
-        "n": int(len(x)), "input_type": t_in.to_dict(), "output_type": t_out.to_dict(),
+        "n": int(n), "input_type": t_in.to_dict(), "output_type": t_out.to_dict(),
         "input_shape": design.data["input"]["onnx_shape"][1:], "design_digest": design_digest(design.data),
         "source": "hls4ml C simulation (g++), edge-asr verify backend csim",
     }, indent=1) + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    return out
 
 
 def _smallest_int(t: FixedType):
@@ -58,6 +61,9 @@ def _smallest_int(t: FixedType):
 
 def load_vectors(folder: str | Path) -> tuple[Design, np.ndarray, np.ndarray, dict]:
     folder = Path(folder)
+    if not (folder / "vectors.json").is_file():
+        from ..errors import InputError
+        raise InputError(f"{folder}: not a golden-vector folder (no vectors.json); write one with `edge-asr vectors`")
     meta = json.loads((folder / "vectors.json").read_text())
     design = load_design(folder / "design.json")
     return (design, np.load(folder / "inputs.npy").astype(np.int64), np.load(folder / "outputs.npy").astype(np.int64),
