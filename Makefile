@@ -2,8 +2,12 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# The board side in its own environment, as on a PYNQ image: the real pynq 4.0.0 pins
+# numpy<2 and protobuf<6, which the host side (onnx, hls4ml) cannot live with.
+BOARD_VENV ?= .venv-board
+BOARD_PY := $(BOARD_VENV)/bin/python
 
-.PHONY: setup system demo test clean
+.PHONY: setup board-setup system demo test test-host test-board clean
 
 setup: $(VENV)/.installed
 
@@ -13,14 +17,29 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q -e '.[test]'
 	touch $@
 
+board-setup: $(BOARD_VENV)/.installed
+
+$(BOARD_VENV)/.installed: Makefile
+	python3 -m venv $(BOARD_VENV)
+	$(BOARD_PY) -m pip install -q --upgrade pip
+	$(BOARD_PY) -m pip install -q 'pynq==4.0.0' 'pytest>=7' 'hypothesis>=6' 'soundfile>=0.12' 'soxr>=0.3'
+	touch $@
+
 system:
 	./scripts/install-system-packages.sh
 
 demo: setup
 	$(VENV)/bin/edge-asr demo
 
-test: system setup
+test: system setup board-setup
+	$(PY) -m pytest
+	$(BOARD_PY) -m pytest tests/board
+
+test-host: setup
 	$(PY) -m pytest
 
+test-board: board-setup
+	$(BOARD_PY) -m pytest tests/board
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(BOARD_VENV) build *.egg-info .pytest_cache

@@ -131,10 +131,16 @@ def _cmd_vectors(a: argparse.Namespace) -> int:
 def _cmd_recognize(a: argparse.Namespace) -> int:
     from .recognize import Recognizer, RecognizerConfig, pcm_stdin_chunks
     cfg = RecognizerConfig(stride_ms=a.stride_ms, threshold=a.threshold)
-    if bool(a.model) == bool(a.design):
-        print("edge-asr recognize: error: give exactly one of --model DIR or --design DIR", file=sys.stderr)
+    if sum(bool(v) for v in (a.model, a.design, a.bundle)) != 1:
+        print("edge-asr recognize: error: give exactly one of --model DIR, --design DIR or --bundle DIR",
+              file=sys.stderr)
         return 2
-    if a.model:
+    if a.bundle:
+        if a.backend not in (None, "pynq", "sim"):
+            print("edge-asr recognize: error: --bundle runs on the pynq (board) or sim backend", file=sys.stderr)
+            return 2
+        rec = Recognizer.from_bundle(a.bundle, a.backend or "pynq", cfg)
+    elif a.model:
         if a.backend not in (None, "onnx"):
             print("edge-asr recognize: error: --model runs on the onnx backend; use --design for sim/csim",
                   file=sys.stderr)
@@ -310,7 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("audio", nargs="+", help="WAV/FLAC/OGG files (any rate), or - for raw S16_LE 16 kHz PCM on stdin")
     r.add_argument("--model", help="model directory (float, onnxruntime)")
     r.add_argument("--design", help="design directory (fixed point)")
-    r.add_argument("--backend", choices=["onnx", "sim", "csim"], help="default: onnx for --model, sim for --design")
+    r.add_argument("--bundle", help="deployment bundle (`edge-asr bundle`), run on a PYNQ board")
+    r.add_argument("--backend", choices=["onnx", "sim", "csim", "pynq"],
+                   help="default: onnx for --model, sim for --design, pynq for --bundle "
+                        "(EDGE_ASR_PYNQ_DEVICE=simulated runs pynq against the simulated device)")
     r.add_argument("--stride-ms", type=float, default=100.0, help="run the model every this many ms (default 100)")
     r.add_argument("--threshold", type=float, default=0.6, help="smoothed posterior to emit a word (default 0.6)")
     r.add_argument("--json", action="store_true", help="one JSON object per file, one per line")

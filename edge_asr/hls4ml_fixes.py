@@ -91,10 +91,28 @@ def _fix_dma_widths(hls_dir: Path, axi_header: str) -> list[str]:
     text = tcl.read_text()
     new = re.sub(r"set bit_width_hls_output \S+", f"set bit_width_hls_output {widths['T_out']}", text)
     new = re.sub(r"set bit_width_hls_input \S+", f"set bit_width_hls_input {widths['T_in']}", new)
+    fixed = []
+    if new != text:
+        tcl.write_text(new)
+        fixed.append("project.tcl: DMA stream widths")
+    return fixed + _fix_dma_memory_width(hls_dir, widths["T_in"])
+
+
+def _fix_dma_memory_width(hls_dir: Path, in_bits: int) -> list[str]:
+    """design.tcl sets the DMA's memory-map width (c_m_axi_mm2s_data_width) to the stream
+    width, 16 for our designs; PG021 allows 32..1024 there. We set the width the .hwh of
+    a simulation-only bundle describes (deploy/hwh.py)."""
+    from .deploy.hwh import mm_data_width
+    tcl = hls_dir / "design.tcl"
+    if not tcl.is_file():
+        return []
+    text = tcl.read_text()
+    new = text.replace("CONFIG.c_m_axi_mm2s_data_width ${bit_width_hls_input}",
+                       f"CONFIG.c_m_axi_mm2s_data_width {{{mm_data_width(in_bits)}}}")
     if new == text:
         return []
     tcl.write_text(new)
-    return ["project.tcl: DMA stream widths"]
+    return ["design.tcl: DMA memory-map width"]
 
 
 def _fix_softmax_inp_norm(hls_model) -> list[str]:

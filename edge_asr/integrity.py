@@ -27,8 +27,12 @@ def sha256_file(path: Path) -> str:
 
 
 def _files(root: Path) -> list[Path]:
-    """Every file under root except the top-level manifest itself."""
-    return sorted(p for p in root.rglob("*") if p.is_file() and p != root / MANIFEST)
+    """Every file under root except the top-level manifest itself and Python's bytecode
+    cache (a bundle's driver/ gets __pycache__/*.pyc the first time it is imported; Python
+    recompiles a .pyc whose source differs, and the sources are checked)."""
+    return sorted(p for p in root.rglob("*")
+                  if p.is_file() and p != root / MANIFEST
+                  and not (p.parent.name == "__pycache__" and p.suffix == ".pyc"))
 
 
 def write_manifest(root: str | Path, kind: str) -> dict:

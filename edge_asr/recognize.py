@@ -152,6 +152,25 @@ class Recognizer:
         input_type = FixedType.from_dict(json.loads((design_dir / "design.json").read_text())["input"]["type"])
         return cls(b, meta["labels"], FeatureConfig.from_dict(meta["feature"]), config, input_type)
 
+    @classmethod
+    def from_bundle(cls, bundle_dir: str | Path, backend: str = "pynq",
+                    config: RecognizerConfig | None = None) -> "Recognizer":
+        """A deployment bundle: on the board (pynq), or its design through the simulator (sim)."""
+        from .deploy.bundle import verify_bundle
+        bundle_dir = Path(bundle_dir)
+        verify_bundle(bundle_dir)
+        meta = json.loads((bundle_dir / "feature.json").read_text())
+        if backend == "pynq":
+            from .backends.pynq import PynqBackend
+            b = PynqBackend(bundle_dir)
+        elif backend == "sim":
+            from .backends.sim import SimBackend
+            b = SimBackend(bundle_dir)
+        else:
+            raise InputError(f"unknown backend {backend} for a bundle; use pynq or sim")
+        input_type = FixedType.from_dict(json.loads((bundle_dir / "design.json").read_text())["input"]["type"])
+        return cls(b, meta["labels"], FeatureConfig.from_dict(meta["feature"]), config, input_type)
+
     def create_stream(self) -> Stream:
         return Stream(StreamingFeatures(self.feature), self.feature.sample_rate,
                       stride_frames=self.config.stride_ms / self.feature.hop_ms, tail_ms=self.config.tail_ms)

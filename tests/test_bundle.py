@@ -19,7 +19,10 @@ def bundle(tmp_path, shipped_design):
 def test_simulation_only_bundle(bundle, capsys):
     info = verify_bundle(bundle, board="pynq-z2", part="xc7z020clg400-1")
     assert info["simulation_only"] and info["bitstream"] is None
-    assert sorted(p.name for p in bundle.iterdir()) == ["bundle.json", "design.json", "feature.json", "manifest.json"]
+    assert sorted(p.name for p in bundle.iterdir()) == ["bundle.json", "design.json", "driver", "edge_asr_net.hwh",
+                                                        "feature.json", "manifest.json"]
+    assert (bundle / "driver" / "edge_asr" / "deploy" / "driver.py").is_file()
+    assert not list(bundle.glob("*.bit"))
     feature = json.loads((bundle / "feature.json").read_text())
     assert feature["labels"][-1] == "_silence_" and feature["feature"]["n_mfcc"] == 20
     assert main(["check", str(bundle)]) == 0
@@ -67,3 +70,22 @@ def test_bit_without_hwh(tmp_path, shipped_design, capsys):
     assert "both --bit and --hwh" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
     shutil.rmtree(tmp_path / "b", ignore_errors=True)
+
+
+def test_generated_hwh_describes_the_board_project(bundle):
+    """The .hwh of a simulation-only bundle: the DMA and core design.tcl creates, with the
+    stream widths of the design (pynq's own parser reads it in tests/board)."""
+    import xml.etree.ElementTree as ET
+    root = ET.parse(bundle / "edge_asr_net.hwh").getroot()
+    mods = {m.get("FULLNAME"): m for m in root.iter("MODULE")}
+    assert set(mods) == {"/processing_system7_0", "/hier_0/axi_dma_0", "/hier_0/edge_asr_net_axi_0"}
+    dma = {p.get("NAME"): p.get("VALUE") for p in mods["/hier_0/axi_dma_0"].iter("PARAMETER")}
+    assert dma["c_include_sg"] == "0" and dma["c_m_axis_mm2s_tdata_width"] == "16"
+    assert dma["c_s_axis_s2mm_tdata_width"] == "16" and dma["c_m_axi_mm2s_data_width"] == "32"
+    assert root.find("SYSTEMINFO").get("DEVICE") == "7z020"
+
+
+def test_recognize_pynq_backend_without_pynq(bundle, capsys):
+    assert main(["recognize", "--bundle", str(bundle), "x.wav"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pynq" in err

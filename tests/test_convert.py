@@ -247,6 +247,8 @@ def test_board_project_stream_widths(tmp_path, small_model, small_data):
                      **QUIET)
     tcl = (design / "hls" / "project.tcl").read_text()
     assert "set bit_width_hls_input 16" in tcl and "set bit_width_hls_output 24" in tcl
+    bd = (design / "hls" / "design.tcl").read_text()
+    assert "CONFIG.c_m_axi_mm2s_data_width {32}" in bd and "c_m_axi_mm2s_data_width ${" not in bd
     axi = (design / "hls" / "firmware" / "edge_asr_net_axi.h").read_text()
     assert "ap_fixed<16," in axi.split("T_in;")[0].splitlines()[-1]
     assert "ap_ufixed<24,1" in axi.split("T_out;")[0].splitlines()[-1]

@@ -2,10 +2,15 @@
 
     BUNDLE_DIR/
       <name>.bit + <name>.hwh   the bitstream and its hardware description (PYNQ wants the
-                                same base name); absent for a simulation-only bundle
+                                same base name). A simulation-only bundle has no .bit, and
+                                its .hwh is written by edge-asr (deploy/hwh.py): the block
+                                design the board project builds, for the simulated device
       design.json               the hardware IR (types, weights, tables)
       feature.json              front-end configuration, labels, sample rate
       bundle.json               board, part, stream types, whether it is simulation-only
+      driver/edge_asr/          the board-side code: driver, bundle check, stream packing,
+                                fixed-point coding, simulator, recognizer (numpy + pynq;
+                                soundfile + soxr for audio files)
       manifest.json             sha256 and size of every file
 
 Nothing is pickled. `verify_bundle` (standard library + json) checks the manifest and the
@@ -22,8 +27,19 @@ from pathlib import Path
 from ..atomic import atomic_dir, refuse_existing
 from ..errors import EdgeAsrError, InputError
 from ..integrity import verify_manifest, write_manifest
+from .hwh import write_hwh
 
 BUNDLE_SCHEMA_VERSION = 1
+
+# The board-side modules, relative to the edge_asr package: what `import
+# edge_asr.deploy.driver` and `edge-asr recognize --backend pynq` need on a board image,
+# where torch, onnx and hls4ml are absent and numpy is older.
+BOARD_MODULES = [
+    "__init__.py", "errors.py", "integrity.py", "atomic.py",
+    "cli.py", "recognize.py", "features.py", "streaming.py", "audio.py",
+    "backends/__init__.py", "backends/pynq.py", "backends/sim.py",
+    "deploy/*.py", "sim/*.py",
+]
 
 
 class BundleError(EdgeAsrError):
@@ -37,6 +53,15 @@ def _find_build_outputs(design_dir: Path) -> tuple[Path | None, Path | None]:
         if hwh:
             return bit, hwh[0]
     return None, None
+
+
+def _copy_board_modules(dest: Path) -> None:
+    package = Path(__file__).resolve().parents[1]
+    for pattern in BOARD_MODULES:
+        for src in sorted(package.glob(pattern)):
+            target = dest / "edge_asr" / src.relative_to(package)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target)
 
 
 def write_bundle(design_dir: str | Path, out: str | Path, bit: str | Path | None = None,
@@ -62,9 +87,12 @@ def write_bundle(design_dir: str | Path, out: str | Path, bit: str | Path | None
         (tmp / "feature.json").write_text(json.dumps({
             "feature": meta.get("feature"), "labels": meta.get("labels"),
             "sample_rate": meta.get("sample_rate")}, indent=1) + "\n")
-        if not sim_only:
+        if sim_only:
+            (tmp / f"{name}.hwh").write_text(write_hwh(design))
+        else:
             shutil.copyfile(found_bit, tmp / f"{name}.bit")
             shutil.copyfile(found_hwh, tmp / f"{name}.hwh")
+        _copy_board_modules(tmp / "driver")
         (tmp / "bundle.json").write_text(json.dumps({
             "schema_version": BUNDLE_SCHEMA_VERSION, "name": name,
             "board": design.get("board"), "part": design.get("part"),
@@ -72,6 +100,9 @@ def write_bundle(design_dir: str | Path, out: str | Path, bit: str | Path | None
             "input": design["input"], "output": design["output"],
             "simulation_only": sim_only,
             "bitstream": None if sim_only else f"{name}.bit",
+            "hwh": f"{name}.hwh",
+            "hwh_source": "edge-asr (the block design of the board project)" if sim_only else "vendor flow",
+            "driver": "driver/edge_asr (PYTHONPATH=driver; from edge_asr.deploy.driver import EdgeAsrOverlay)",
             "note": ("no bitstream: built without Vivado; runs against the simulated device only"
                      if sim_only else "bitstream and hwh from the vendor flow"),
         }, indent=1) + "\n")
@@ -94,8 +125,8 @@ def verify_bundle(bundle_dir: str | Path, board: str | None = None, part: str | 
                           "convert and bundle for this board")
     if part is not None and info.get("part") != part:
         raise BundleError(f"{bundle_dir}: bundle is for part {info.get('part')}, this is {part}")
-    if not info.get("simulation_only"):
-        for suffix in (".bit", ".hwh"):
-            if not (bundle_dir / f"{info['name']}{suffix}").is_file():
-                raise BundleError(f"{bundle_dir}: {info['name']}{suffix} missing")
+    suffixes = (".hwh",) if info.get("simulation_only") else (".bit", ".hwh")
+    for suffix in suffixes:
+        if not (bundle_dir / f"{info['name']}{suffix}").is_file():
+            raise BundleError(f"{bundle_dir}: {info['name']}{suffix} missing")
     return info

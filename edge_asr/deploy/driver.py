@@ -1,0 +1,176 @@
+"""The PYNQ driver: a verified bundle in, fixed-point inference through the AXI DMA out.
+
+Runs on the board with numpy, pynq and this package's board-side modules only (a bundle
+carries them in driver/). On a PYNQ image:
+
+    from edge_asr.deploy.driver import EdgeAsrOverlay
+    ol = EdgeAsrOverlay("/home/xilinx/kws-bundle")     # verifies the bundle, then loads
+    r = ol.predict(features)          # (N, 20, 98) float32 -> r.values, r.codes, r.seconds
+    r = ol.predict_one(features[0])   # the single-frame (latency) path
+
+Off the board the same code runs against `deploy.simdevice.SimulatedDevice`.
+
+What travels (hls4ml's VivadoAccelerator axi_stream top level): one scalar per beat, the
+stream type's width rounded up to whole bytes, two's complement, little-endian
+(`deploy.stream`); one DMA transfer per batch, so the DMA's TLAST falls on the last beat
+of the last input and the IP marks the last output of that input. Features are coded into
+the design's input type here (its rounding and saturation), never by the DMA.
+
+Two faults of hls4ml's generated `axi_stream_driver.py` are avoided: it replaces its DMA
+output buffer with the decoded array (the next call DMAs to a bogus address), and it
+drops its `device=` argument.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pynq import Overlay, allocate
+from pynq.pl_server.device import Device
+
+from ..errors import EdgeAsrError
+from ..sim.fixed import FixedType, quantize, to_float
+from .bundle import BundleError, verify_bundle
+from .stream import beat_bytes, pack, unpack
+
+DMA_VLNV = "xilinx.com:ip:axi_dma:"
+# PYNQ images name their board in $BOARD; bundles use our board names
+BOARD_NAMES = {"pynq-z2": "pynq-z2", "zcu104": "zcu104"}
+
+
+class DriverError(EdgeAsrError):
+    """The board answered in a way the design cannot explain (wrong bitstream, DMA fault)."""
+
+
+@dataclass
+class Prediction:
+    values: np.ndarray   # (N, n_out) exact values of the design's output type
+    codes: np.ndarray    # (N, n_out) int64 codes of the output type
+    seconds: float       # host time of the call: coding, packing, DMA, unpacking
+
+
+def board_of(device) -> str | None:
+    """The board this code runs on: the simulated device says; a PYNQ image sets $BOARD."""
+    board = getattr(device, "board", None) or os.environ.get("BOARD")
+    return BOARD_NAMES.get(board.lower(), board.lower()) if board else None
+
+
+class EdgeAsrOverlay(Overlay):
+    """An edge-asr bundle loaded onto a PYNQ device (or the simulated one)."""
+
+    def __init__(self, bundle_dir: str | Path, device=None, download: bool = True, batch_size: int = 64,
+                 ignore_version: bool = False):
+        bundle_dir = Path(bundle_dir)
+        device = device or Device.active_device
+        # nothing is loaded before the bundle checks out: manifest, board, bitstream present
+        info = verify_bundle(bundle_dir, board=board_of(device))
+        if info["simulation_only"] and not getattr(device, "simulated", False):
+            raise BundleError(f"{bundle_dir}: simulation-only bundle (no bitstream); run `edge-asr build` where "
+                              "Vivado is installed, then `edge-asr bundle` again")
+        self.bundle_dir, self.bundle_info = bundle_dir, info
+        self.design = json.loads((bundle_dir / "design.json").read_text())
+        features = json.loads((bundle_dir / "feature.json").read_text())
+        self.labels = features.get("labels")
+        # a simulation-only bundle has no .bit: pynq takes the .hwh's own name, and the
+        # simulated device reads the .hwh beside it either way
+        bitfile = bundle_dir / (info["bitstream"] or f"{info['name']}.hwh")
+        super().__init__(str(bitfile), download=download, ignore_version=ignore_version, device=device)
+
+        self.in_type = FixedType.from_dict(self.design["input"]["type"])
+        self.out_type = FixedType.from_dict(self.design["output"]["type"])
+        self.input_shape = tuple(self.design["input"]["onnx_shape"][1:])
+        self.n_in = int(np.prod(self.design["input"]["shape"]))
+        self.n_out = int(np.prod(self.design["output"]["shape"]))
+        self.in_bytes = self.n_in * beat_bytes(self.in_type.width)     # one input on the stream
+        self.out_bytes = self.n_out * beat_bytes(self.out_type.width)
+        self.dma = self._find_dma()
+        most = self.dma.buffer_max_size // max(self.in_bytes, self.out_bytes)
+        if most < 1:
+            raise DriverError(f"{bundle_dir}: one input is {self.in_bytes} bytes, more than the DMA's "
+                              f"{self.dma.buffer_max_size}-byte transfer limit")
+        self.batch_size = max(1, min(int(batch_size), most))
+        self._batch_in = allocate(shape=(self.batch_size * self.in_bytes,), dtype=np.uint8, target=self.device)
+        self._batch_out = allocate(shape=(self.batch_size * self.out_bytes,), dtype=np.uint8, target=self.device)
+        self._one_in = allocate(shape=(self.in_bytes,), dtype=np.uint8, target=self.device)
+        self._one_out = allocate(shape=(self.out_bytes,), dtype=np.uint8, target=self.device)
+        self.timings: list[float] = []   # host seconds per predict/predict_one call
+
+    def _find_dma(self):
+        names = [k for k, v in self.ip_dict.items() if str(v.get("type", "")).startswith(DMA_VLNV)]
+        if len(names) != 1:
+            raise DriverError(f"{self.bitfile_name}: expected one AXI DMA in the hardware description, found "
+                              f"{len(names)}; was this bitstream built by `edge-asr build`?")
+        obj = self
+        for part in names[0].split("/"):
+            obj = getattr(obj, part)
+        return obj
+
+    # --- coding ----------------------------------------------------------------------
+    def code(self, x) -> np.ndarray:
+        """Float features (N, *input_shape) -> int64 codes of the input type."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape[1:] != self.input_shape:
+            raise DriverError(f"inputs of shape {x.shape[1:]}, the design takes {self.input_shape}")
+        if not np.isfinite(x).all():
+            raise DriverError("inputs contain NaN or Inf")
+        return quantize(x, self.in_type).reshape(len(x), -1)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        return to_float(codes, self.out_type)
+
+    # --- the DMA round trip ----------------------------------------------------------
+    def _round_trip(self, codes: np.ndarray, buf_in, buf_out) -> np.ndarray:
+        n = len(codes)
+        send, recv = n * self.in_bytes, n * self.out_bytes
+        buf_in[:send] = np.frombuffer(pack(codes.reshape(-1), self.in_type.width, self.in_type.signed), np.uint8)
+        # receive armed before waiting on the send: the IP's output stream must drain
+        self.dma.sendchannel.transfer(buf_in, nbytes=send)
+        self.dma.recvchannel.transfer(buf_out, nbytes=recv)
+        self.dma.sendchannel.wait()
+        self.dma.recvchannel.wait()
+        got = self.dma.recvchannel.transferred
+        if got != recv:
+            raise DriverError(f"the IP returned {got} bytes for {n} inputs, expected {recv}: the bitstream and "
+                              f"{self.bundle_dir} do not match")
+        return unpack(np.array(buf_out[:recv]), self.out_type.width, self.out_type.signed).reshape(n, self.n_out)
+
+    def run_codes(self, codes: np.ndarray) -> np.ndarray:
+        """Input codes (N, n_in) -> output codes (N, n_out), in DMA batches of batch_size."""
+        codes = np.asarray(codes, dtype=np.int64).reshape(len(codes), -1)
+        if codes.shape[1] != self.n_in:
+            raise DriverError(f"{codes.shape[1]} input codes per input, the design takes {self.n_in}")
+        if len(codes) == 1:
+            return self._round_trip(codes, self._one_in, self._one_out)
+        parts = [self._round_trip(codes[i:i + self.batch_size], self._batch_in, self._batch_out)
+                 for i in range(0, len(codes), self.batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.n_out), np.int64)
+
+    def predict(self, x) -> Prediction:
+        """The batched path: float features (N, *input_shape) -> outputs."""
+        t0 = time.perf_counter()
+        out = self.run_codes(self.code(x))
+        seconds = time.perf_counter() - t0
+        self.timings.append(seconds)
+        return Prediction(self.decode(out), out, seconds)
+
+    def predict_one(self, x) -> Prediction:
+        """The single-frame (latency) path: one input (*input_shape) -> one output."""
+        t0 = time.perf_counter()
+        out = self._round_trip(self.code(np.asarray(x)[None]), self._one_in, self._one_out)
+        seconds = time.perf_counter() - t0
+        self.timings.append(seconds)
+        return Prediction(self.decode(out)[0], out[0], seconds)
+
+    def timing_summary(self) -> dict:
+        t = np.array(self.timings) if self.timings else np.zeros(1)
+        return {"calls": len(self.timings), "ms_p50": round(float(np.percentile(t, 50)) * 1e3, 3),
+                "ms_p99": round(float(np.percentile(t, 99)) * 1e3, 3)}
+
+    def close(self) -> None:
+        for buf in (self._batch_in, self._batch_out, self._one_in, self._one_out):
+            buf.freebuffer()
