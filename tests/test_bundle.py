@@ -2,11 +2,13 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
 from edge_asr.cli import main
 from edge_asr.deploy.bundle import BundleError, verify_bundle, write_bundle
+from edge_asr.integrity import write_manifest
 
 QUIET = dict(log=lambda m: None)
 
@@ -89,3 +91,24 @@ def test_recognize_pynq_backend_without_pynq(bundle, capsys):
     assert main(["recognize", "--bundle", str(bundle), "x.wav"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pynq" in err
+
+
+def test_finds_vivado_build_outputs(tmp_path, shipped_design):
+    """After `edge-asr build`, Vivado's bitstream and .hwh sit in different folders."""
+    design = Path(shutil.copytree(shipped_design, tmp_path / "d"))
+    prj = design / "hls" / "edge_asr_net_vivado_accelerator"
+    (prj / "project_1.runs" / "impl_1").mkdir(parents=True)
+    (prj / "project_1.runs" / "impl_1" / "design_1_wrapper.bit").write_bytes(b"\x00\x09bitstream")
+    handoff = prj / "project_1.gen" / "sources_1" / "bd" / "design_1" / "hw_handoff"
+    handoff.mkdir(parents=True)
+    (handoff / "design_1.hwh").write_text("<EDKSYSTEM/>")
+    write_manifest(design, "design")
+    b = write_bundle(design, tmp_path / "b", **QUIET)
+    info = verify_bundle(b)
+    assert not info["simulation_only"] and info["hwh_source"] == "vendor flow"
+    assert (b / "edge_asr_net.bit").read_bytes() == b"\x00\x09bitstream"
+    assert (b / "edge_asr_net.hwh").read_text() == "<EDKSYSTEM/>"
+    (handoff / "design_1.hwh").unlink()
+    write_manifest(design, "design")
+    assert main(["bundle", str(design), "--out", str(tmp_path / "b2")]) == 2
+    assert not (tmp_path / "b2").exists()

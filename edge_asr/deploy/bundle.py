@@ -47,12 +47,20 @@ class BundleError(EdgeAsrError):
 
 
 def _find_build_outputs(design_dir: Path) -> tuple[Path | None, Path | None]:
+    """The bitstream and .hwh `edge-asr build` left in the design, or (None, None).
+
+    Vivado writes them apart: project_1.runs/impl_1/design_1_wrapper.bit and
+    .../bd/design_1/hw_handoff/design_1.hwh (under .srcs or .gen by version). A bitstream
+    without a hardware description is an error, not a simulation-only bundle."""
     bits = sorted(design_dir.rglob("*.bit"))
-    for bit in bits:
-        hwh = sorted(design_dir.rglob(bit.stem + ".hwh")) or sorted(bit.parent.rglob("*.hwh"))
-        if hwh:
-            return bit, hwh[0]
-    return None, None
+    if not bits:
+        return None, None
+    bit = bits[-1]
+    hwhs = sorted(design_dir.rglob(bit.stem + ".hwh")) or sorted(design_dir.rglob("*.hwh"))
+    handoff = [h for h in hwhs if h.parent.name == "hw_handoff"]
+    if not hwhs:
+        raise InputError(f"{bit}: found a bitstream but no .hwh in {design_dir}; give --bit and --hwh")
+    return bit, (handoff or hwhs)[0]
 
 
 def _copy_board_modules(dest: Path) -> None:

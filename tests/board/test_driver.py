@@ -211,6 +211,8 @@ print(json.dumps({{"file": edge_asr.__file__, "out": out.tolist(), "heavy": heav
 def test_recognize_cli_on_the_pynq_backend(fresh_bundle, tmp_path):
     from tests.board.conftest import SHIPPED_MODEL
     clips = sorted((SHIPPED_MODEL / "examples").glob("*.wav"))[:4]
+    check = _run_from_bundle(fresh_bundle, ["-m", "edge_asr.cli", "check", str(fresh_bundle)], None, tmp_path)
+    assert check.returncode == 0 and "bundle" in check.stdout, check.stderr
     args = ["-m", "edge_asr.cli", "recognize", "--bundle", str(fresh_bundle), "--json", *map(str, clips)]
     board = _run_from_bundle(fresh_bundle, args, {"EDGE_ASR_PYNQ_DEVICE": "simulated"}, tmp_path)
     assert board.returncode == 0, board.stderr
