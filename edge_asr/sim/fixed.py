@@ -142,11 +142,17 @@ def overflow(codes: np.ndarray, t: FixedType) -> np.ndarray:
 def quantize(x, t: FixedType) -> np.ndarray:
     """float64 values -> int64 codes of type t (quantization, then overflow)."""
     x = np.asarray(x, dtype=np.float64)
-    if not np.isfinite(x).all():
-        raise ValueError("cannot quantize NaN or Inf")
     scaled = np.ldexp(x, t.fractional)
-    if np.abs(scaled).max(initial=0.0) >= _EXACT_FLOAT:
+    if not np.abs(scaled).max(initial=0.0) < _EXACT_FLOAT:  # NaN fails this test too
+        if not np.isfinite(x).all():
+            raise ValueError("cannot quantize NaN or Inf")
         raise ValueError(f"value too large to convert exactly to {t.cpp()}")
+    if t.rounding in ("AP_RND_CONV", "AP_TRN") and t.saturation in ("AP_SAT", "AP_SAT_SYM"):
+        # the common input coding in float64: rint is half-to-even and floor is AP_TRN,
+        # both exact on any float; clipping is saturation
+        q = np.rint(scaled) if t.rounding == "AP_RND_CONV" else np.floor(scaled)
+        lo = t.min_code + (1 if t.saturation == "AP_SAT_SYM" and t.signed else 0)
+        return np.clip(q, lo, t.max_code, out=q).astype(np.int64)
     q = np.floor(scaled)
     # rem = scaled - q is exact; compare 2*rem with 1 for the tie/above tests
     rem = scaled - q
@@ -166,9 +172,29 @@ def requantize(codes, frac_bits: int, t: FixedType) -> np.ndarray:
         return overflow(codes, t)
     if shift >= 63:
         raise OverflowError("requantize shift of 63 or more bits is not supported")
-    q = codes >> shift  # floor division by 2**shift
     if t.rounding == "AP_TRN":
-        return overflow(q, t)
+        return overflow(codes >> shift, t)  # floor division by 2**shift
+    # the two common modes in one pass: c = q * 2**s + r; adding 2**(s-1) carries into q
+    # exactly when r >= half (AP_RND); adding half - 1 + (q & 1) carries when r > half, or
+    # r == half and q is odd (AP_RND_CONV, half to even). Guarded like the shift above.
+    if t.rounding in ("AP_RND", "AP_RND_CONV") and codes.size:
+        lo, hi = int(codes.min()), int(codes.max())
+        if max(abs(lo), abs(hi)) < (1 << 61):
+            half = 1 << (shift - 1)
+            if t.rounding == "AP_RND":
+                out = (codes + half) >> shift
+                lo, hi = (lo + half) >> shift, (hi + half) >> shift
+            else:
+                out = (codes + (half - 1) + ((codes >> shift) & 1)) >> shift
+                lo = (lo + (half - 1) + ((lo >> shift) & 1)) >> shift
+                hi = (hi + (half - 1) + ((hi >> shift) & 1)) >> shift
+            # rounding is monotone, so the rounded extremes bound the result: in range
+            # means no overflow handling (AP_SAT_SYM still drops the most negative code)
+            if t.min_code < lo and hi <= t.max_code or (t.min_code == lo and hi <= t.max_code
+                                                         and not (t.saturation == "AP_SAT_SYM" and t.signed)):
+                return out
+            return overflow(out, t)
+    q = codes >> shift  # floor division by 2**shift
     rem = codes & ((1 << shift) - 1)  # the dropped bits: codes - q * 2**shift, never negative
     return overflow(_round_shifted(q, rem, 1 << shift, codes < 0, t.rounding), t)
 
