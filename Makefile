@@ -22,7 +22,7 @@ board-setup: $(BOARD_VENV)/.installed
 $(BOARD_VENV)/.installed: Makefile
 	python3 -m venv $(BOARD_VENV)
 	$(BOARD_PY) -m pip install -q --upgrade pip
-	$(BOARD_PY) -m pip install -q 'pynq==4.0.0' 'pytest>=7' 'hypothesis>=6' 'soundfile>=0.12' 'soxr>=0.3'
+	$(BOARD_PY) -m pip install -q 'pynq==4.0.0' 'pytest>=7' 'hypothesis>=6' 'soundfile>=0.12' 'soxr>=0.3' 'threadpoolctl>=3'
 	touch $@
 
 system:

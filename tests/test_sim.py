@@ -126,6 +126,26 @@ def test_golden_vectors_reproduced_by_simulator():
     assert check_vectors(GOLDEN) == 0
 
 
+def test_threaded_chunks_equal_serial(monkeypatch):
+    """simulate() runs chunks of 64 inputs on all cores; the result is the serial one, and
+    so are the per-layer saturation counters."""
+    from edge_asr.sim import engine
+    from edge_asr.sim.engine import CHUNK, load_design, simulate
+    design = load_design(GOLDEN / "design.json")
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 6, size=(3 * CHUNK + 5, 20, 98))
+    monkeypatch.setenv("EDGE_ASR_SIM_THREADS", "2")
+    threaded = simulate(design, x, trace=True)
+    monkeypatch.setenv("EDGE_ASR_SIM_THREADS", "1")
+    serial = simulate(design, x, trace=True)
+    assert engine._workers() == 1
+    assert np.array_equal(threaded.codes, serial.codes) and threaded.saturation == serial.saturation
+    assert sum(serial.saturation.values()) > 0  # inputs this wide do saturate somewhere
+    assert all(np.array_equal(threaded.trace[k], serial.trace[k]) for k in serial.trace)
+    one_by_one = np.concatenate([simulate(design, x[i:i + 1]).codes for i in range(0, len(x), 37)])
+    assert np.array_equal(one_by_one, serial.codes[::37])
+
+
 def test_golden_vectors_match_fresh_csim(shipped_design):
     from edge_asr.sim.fixed import to_float
     from edge_asr.sim.vectors import design_digest, load_vectors

@@ -10,6 +10,8 @@ the stable softmax with its lookup tables. Layers are batched over inputs.
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +98,15 @@ def _weights(layer: dict, name: str) -> tuple[np.ndarray, FixedType]:
 
 def _cast(codes: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
     return requantize(codes, frac, t)
+
+
+def _recast(codes: np.ndarray, src: FixedType, t: FixedType) -> np.ndarray:
+    """Codes of type src -> type t; free when both have the same grid and range (the
+    common ReLU/pooling case), except that AP_SAT_SYM drops the most negative code."""
+    if (src.width, src.integer, src.signed) == (t.width, t.integer, t.signed) and \
+            not (t.saturation == "AP_SAT_SYM" and t.signed):
+        return codes
+    return requantize(codes, src.fractional, t)
 
 
 _MATRICES: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
@@ -289,8 +300,7 @@ def _layer_activation(layer: dict, x: Tensor) -> Tensor:
     kind = layer["attributes"].get("activation", "linear").lower()
     res_t = _t(layer["output_type"])
     if kind == "relu":
-        codes = np.maximum(x.codes, 0)
-        return Tensor(_cast(codes, x.type.fractional, res_t), res_t)
+        return Tensor(_recast(np.maximum(x.codes, 0), x.type, res_t), res_t)
     if kind == "linear":
         return Tensor(_cast(x.codes, x.type.fractional, res_t), res_t)
     if kind in ("sigmoid", "tanh"):
@@ -322,14 +332,14 @@ def _layer_pool1d(layer: dict, x: Tensor) -> Tensor:
     res_t = _t(layer["output_type"])
     # the stream kernel casts each window value into accum_t before reducing
     acc_t = _t(layer["types"]["accum_t"]) if "accum_t" in layer["types"] else x.type
-    acc = _cast(codes, x.type.fractional, acc_t)
+    acc = _recast(codes, x.type, acc_t)
     op = a.get("pool_op", "Max")
     if op == "Max":
         # the maximum over the window's taps, one strided slice per tap
         best = acc[:, 0:stride * (n_out - 1) + 1:stride, :].copy()
         for j in range(1, pw):
             np.maximum(best, acc[:, j:j + stride * (n_out - 1) + 1:stride, :], out=best)
-        return Tensor(_cast(best, acc_t.fractional, res_t), res_t)
+        return Tensor(_recast(best, acc_t, res_t), res_t)
     # Average pooling: QONNX's channels-last conversion leaves ONNX AveragePool alone, so
     # the converter cannot produce it yet, and it has no differential test to pass.
     raise SimError(f"{layer['name']}: pooling '{op}' is not simulated")
@@ -474,12 +484,38 @@ def _edge_count(t: Tensor) -> int:
 CHUNK = 64  # inputs per pass: temporaries stay in cache and are reused by malloc (no page faults)
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _workers() -> int:
+    return max(1, int(os.environ.get("EDGE_ASR_SIM_THREADS", os.cpu_count() or 1)))
+
+
+def _run_chunks(design: Design, x: np.ndarray, trace: bool) -> list[SimResult]:
+    """Chunks on all cores. numpy releases the GIL in its kernels, so threads overlap; BLAS
+    is held to one thread per call meanwhile (threadpoolctl, when installed), else the two
+    levels of threads fight over the same cores."""
+    global _POOL
+    starts = range(0, len(x), CHUNK)
+    workers = _workers()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        workers = 1
+    if workers == 1 or len(starts) == 1:
+        return [_simulate(design, x[i:i + CHUNK], trace) for i in starts]
+    if _POOL is None or _POOL._max_workers != workers:
+        _POOL = ThreadPoolExecutor(workers, thread_name_prefix="edge-asr-sim")
+    with threadpool_limits(1, user_api="blas"):
+        return list(_POOL.map(lambda i: _simulate(design, x[i:i + CHUNK], trace), starts))
+
+
 def simulate(design: Design, x: np.ndarray, trace: bool = False) -> SimResult:
     """Run the design on float inputs x (batch first, ONNX layout); see SimResult."""
     x = np.asarray(x)
     if len(x) <= CHUNK:
         return _simulate(design, x, trace)
-    parts = [_simulate(design, x[i:i + CHUNK], trace) for i in range(0, len(x), CHUNK)]
+    parts = _run_chunks(design, x, trace)
     first = parts[0]
     return SimResult(
         np.concatenate([p.outputs for p in parts]), np.concatenate([p.codes for p in parts]), first.output_type,
