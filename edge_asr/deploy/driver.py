@@ -39,8 +39,6 @@ from .bundle import BundleError, verify_bundle
 from .stream import beat_bytes, pack, unpack
 
 DMA_VLNV = "xilinx.com:ip:axi_dma:"
-# PYNQ images name their board in $BOARD; bundles use our board names
-BOARD_NAMES = {"pynq-z2": "pynq-z2", "zcu104": "zcu104"}
 
 
 class DriverError(EdgeAsrError):
@@ -55,9 +53,10 @@ class Prediction:
 
 
 def board_of(device) -> str | None:
-    """The board this code runs on: the simulated device says; a PYNQ image sets $BOARD."""
+    """The board this code runs on: the simulated device says; a PYNQ image sets $BOARD
+    (Pynq-Z2, ZCU104), which matches our board names once lowercased."""
     board = getattr(device, "board", None) or os.environ.get("BOARD")
-    return BOARD_NAMES.get(board.lower(), board.lower()) if board else None
+    return board.lower() if board else None
 
 
 class EdgeAsrOverlay(Overlay):
@@ -68,7 +67,7 @@ class EdgeAsrOverlay(Overlay):
         bundle_dir = Path(bundle_dir)
         device = device or Device.active_device
         # nothing is loaded before the bundle checks out: manifest, board, bitstream present
-        info = verify_bundle(bundle_dir, board=board_of(device))
+        info = verify_bundle(bundle_dir, board=board_of(device), part=getattr(device, "part", None))
         if info["simulation_only"] and not getattr(device, "simulated", False):
             raise BundleError(f"{bundle_dir}: simulation-only bundle (no bitstream); run `edge-asr build` where "
                               "Vivado is installed, then `edge-asr bundle` again")

@@ -170,8 +170,6 @@ class SimulatedDma:
                         f"{self.name}: waiting on a send of several inputs before a receive is armed; the IP "
                         "stalls on its full output stream, so the send never completes (arm S2MM first)")
             return ch.status()
-        if reg == 0x00:
-            return ch.regs.get(0x00, 0)
         return ch.regs.get(reg, 0)
 
     def write(self, offset: int, value: int) -> None:
@@ -259,9 +257,9 @@ class SimulatedDevice(Device):
 
     simulated = True
 
-    def __init__(self, board: str = "pynq-z2", tag: str = "edge_asr_simulated"):
+    def __init__(self, board: str = "pynq-z2", part: str | None = None, tag: str = "edge_asr_simulated"):
         super().__init__(tag)
-        self.board = board
+        self.board, self.part = board, part   # what the driver checks a bundle against
         self.name = f"simulated {board}"
         self.capabilities = {"REGISTER_RW": True}
         self.memory = SimulatedMemory(self)

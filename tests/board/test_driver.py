@@ -158,6 +158,25 @@ def test_driver_refuses_another_board(bundle):
     assert dev.bitfile_name is None
 
 
+def test_driver_refuses_another_part(bundle):
+    from edge_asr.deploy.simdevice import SimulatedDevice
+    dev = SimulatedDevice(board="pynq-z2", part="xc7z010clg400-1")
+    with pytest.raises(BundleError, match="part xc7z020clg400-1, this is xc7z010clg400-1"):
+        EdgeAsrOverlay(bundle, device=dev)
+    ok = EdgeAsrOverlay(bundle, device=SimulatedDevice(board="pynq-z2", part="xc7z020clg400-1"))
+    assert ok.is_loaded()
+
+
+def test_board_name_from_the_pynq_image(bundle, monkeypatch):
+    from edge_asr.deploy.simdevice import SimulatedDevice
+    monkeypatch.setenv("BOARD", "ZCU104")  # what a ZCU104 image sets
+    dev = SimulatedDevice(board=None)
+    with pytest.raises(BundleError, match="this is zcu104"):
+        EdgeAsrOverlay(bundle, device=dev)
+    monkeypatch.setenv("BOARD", "Pynq-Z2")
+    assert EdgeAsrOverlay(bundle, device=dev).bundle_info["board"] == "pynq-z2"
+
+
 def test_simulation_only_bundle_needs_a_bitstream_on_a_board(bundle, device, monkeypatch):
     monkeypatch.setattr(device, "simulated", False)  # what a real board's device says
     with pytest.raises(BundleError, match="simulation-only"):
