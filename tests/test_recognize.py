@@ -135,3 +135,18 @@ def test_features_coded_in_the_recognizer(shipped_design):
     assert np.array_equal(quantize(coded, t), quantize(x, t))  # on the grid: coding again is a no-op
     design = load_design(shipped_design)
     assert np.array_equal(simulate(design, coded).codes, simulate(design, x).codes)
+
+
+def test_latency_histogram_constant_memory_and_close_percentiles():
+    from edge_asr.recognize import LatencyHistogram
+    rng = np.random.default_rng(0)
+    lat = rng.lognormal(np.log(2e-3), 0.5, 50_000)
+    h = LatencyHistogram()
+    before = h.counts.nbytes
+    for v in lat:
+        h.add(float(v))
+    assert len(h) == len(lat) and h.counts.nbytes == before and h.counts.sum() == len(lat)
+    for q in (50, 99):
+        exact = np.percentile(lat, q)
+        assert exact <= h.percentile(q) <= exact * 1.04  # the bin's upper edge, 64 bins a decade
+    assert LatencyHistogram().percentile(99) == 0.0
