@@ -190,8 +190,8 @@ def requantize(codes, frac_bits: int, t: FixedType) -> np.ndarray:
                 hi = (hi + (half - 1) + ((hi >> shift) & 1)) >> shift
             # rounding is monotone, so the rounded extremes bound the result: in range
             # means no overflow handling (AP_SAT_SYM still drops the most negative code)
-            if t.min_code < lo and hi <= t.max_code or (t.min_code == lo and hi <= t.max_code
-                                                         and not (t.saturation == "AP_SAT_SYM" and t.signed)):
+            floor_code = t.min_code + (1 if t.saturation == "AP_SAT_SYM" and t.signed else 0)
+            if floor_code <= lo and hi <= t.max_code:
                 return out
             return overflow(out, t)
     q = codes >> shift  # floor division by 2**shift
