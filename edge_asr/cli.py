@@ -148,16 +148,21 @@ def _cmd_recognize(a: argparse.Namespace) -> int:
         rec = Recognizer.from_model(a.model, cfg)
     else:
         rec = Recognizer.from_design(a.design, a.backend or "sim", cfg)
+    def describe(e: dict) -> str:
+        return f"{e['word']} {e['start']:.2f}-{e['end']:.2f}s ({e['score']:.2f})"
+
     for path in a.audio:
+        live = path == "-" and not a.json  # a microphone: one line per word as it is heard
         if path == "-":
-            res = rec.recognize_chunks(pcm_stdin_chunks(sys.stdin.buffer))
+            on_event = (lambda e: print(f"-: {describe(e)}", flush=True)) if live else None
+            res = rec.recognize_chunks(pcm_stdin_chunks(sys.stdin.buffer), on_event=on_event)
         else:
             res = rec.recognize_file(path)
         res = {"file": path, **res}
         if a.json:
             print(json.dumps(res), flush=True)
-        else:
-            words = ", ".join(f"{e['word']} {e['start']:.2f}-{e['end']:.2f}s ({e['score']:.2f})" for e in res["events"])
+        elif not live or not res["events"]:
+            words = ", ".join(describe(e) for e in res["events"])
             print(f"{path}: {words or 'no keywords'}", flush=True)
     return 0
 

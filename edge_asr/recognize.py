@@ -237,16 +237,26 @@ class Recognizer:
             "rtf": round(stream.compute_seconds / audio_s, 5) if audio_s else None,
         }
 
-    def recognize_chunks(self, chunks) -> dict:
-        """Run an iterable of float32 chunks at the feature sample rate through one stream."""
+    def recognize_chunks(self, chunks, on_event=None) -> dict:
+        """Run an iterable of float32 chunks at the feature sample rate through one stream.
+        `on_event(event_dict)` is called for each word as soon as it is decided (live input)."""
         stream = self.create_stream()
-        for chunk in chunks:
-            stream.accept_waveform(self.feature.sample_rate, chunk)
+        told = 0
+
+        def decode():
+            nonlocal told
             while self.is_ready(stream):
                 self.decode_stream(stream)
+            if on_event is not None:
+                for e in stream.events[told:]:
+                    on_event(asdict(e))
+                told = len(stream.events)
+
+        for chunk in chunks:
+            stream.accept_waveform(self.feature.sample_rate, chunk)
+            decode()
         stream.input_finished()
-        while self.is_ready(stream):
-            self.decode_stream(stream)
+        decode()
         return self.get_result(stream)
 
     def recognize_file(self, path: str | Path, chunk_seconds: float = 0.1) -> dict:

@@ -150,3 +150,27 @@ def test_latency_histogram_constant_memory_and_close_percentiles():
         exact = np.percentile(lat, q)
         assert exact <= h.percentile(q) <= exact * 1.04  # the bin's upper edge, 64 bins a decade
     assert LatencyHistogram().percentile(99) == 0.0
+
+
+def test_stdin_prints_words_as_they_are_heard(connected):
+    """`arecord ... | edge-asr recognize -`: a word is printed while the input is still open."""
+    import select
+    audio, _ = sf.read(connected, dtype="float32")
+    first = audio[: 16000 + 4000]  # the first digit and its pause
+    pcm = (np.concatenate([first, np.zeros(16000, np.float32)]) * 32767).astype("<i2").tobytes()
+    proc = subprocess.Popen([sys.executable, "-m", "edge_asr.cli", "recognize", "-", "--model", str(SHIPPED_MODEL)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(pcm)
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready, "no word printed while stdin was open"
+        line = proc.stdout.readline().decode()
+        assert proc.poll() is None  # still running: the line came before the end of input
+        assert line.startswith("-: seven ")
+        rest = (audio[16000 + 4000:] * 32767).astype("<i2").tobytes()
+        out, err = proc.communicate(rest, timeout=120)
+    finally:
+        proc.kill()
+    words = [line.split()[1]] + [ln.split()[1] for ln in out.decode().splitlines()]
+    assert words == SEQUENCE, err.decode()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +59,8 @@ def load_design(path: str | Path) -> Design:
     data = json.loads(file.read_text())
     if data.get("schema_version") != 1:
         raise SimError(f"{file}: design schema version {data.get('schema_version')} is not 1")
-    return Design(file.parent, data, data["layers"])
+    # layer copies that carry their prepared weights; data["layers"] stays as written
+    return Design(file.parent, data, [{**layer, _CACHE_KEY: {}} for layer in data["layers"]])
 
 
 @dataclass
@@ -74,12 +76,18 @@ def _t(d: dict) -> FixedType:
     return FixedType.from_dict(d)
 
 
-# Weights converted from design.json's lists once per layer, not once per batch. Keyed by
-# the layer dict's id, holding the dict itself so a reused id is never mistaken for it.
+# Weights converted from design.json's lists once per layer, not once per batch. A design
+# from load_design carries the cache in its own layer copies (it goes when the design
+# goes); a layer dict from elsewhere is cached by id, holding the dict itself so a reused
+# id is never mistaken for it.
+_CACHE_KEY = "_edge_asr_cache"
 _PREPARED: dict[int, tuple[dict, dict]] = {}
 
 
 def _prepared(layer: dict) -> dict:
+    cache = layer.get(_CACHE_KEY)
+    if cache is not None:
+        return cache
     entry = _PREPARED.get(id(layer))
     if entry is None or entry[0] is not layer:
         entry = _PREPARED[id(layer)] = (layer, {})
@@ -109,7 +117,18 @@ def _recast(codes: np.ndarray, src: FixedType, t: FixedType) -> np.ndarray:
     return requantize(codes, src.fractional, t)
 
 
-_MATRICES: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
+# float64 copy and column bound of each weight matrix, made once; an entry goes when its
+# matrix goes (the matrix lives in its layer's cache, i.e. as long as the design)
+_MATRICES: dict[int, tuple[weakref.ref, np.ndarray, float]] = {}
+
+
+def _matrix_f64(b: np.ndarray) -> tuple[np.ndarray, float]:
+    entry = _MATRICES.get(id(b))
+    if entry is None or entry[0]() is not b:
+        entry = (weakref.ref(b), b.astype(np.float64), float(np.abs(b).sum(axis=0).max(initial=0)))
+        _MATRICES[id(b)] = entry
+        weakref.finalize(b, _MATRICES.pop, id(b), None)
+    return entry[1], entry[2]
 
 
 def _exact_matmul(a: np.ndarray, b: np.ndarray, a_type: FixedType) -> np.ndarray:
@@ -119,10 +138,7 @@ def _exact_matmul(a: np.ndarray, b: np.ndarray, a_type: FixedType) -> np.ndarray
     windows are built so); the bound comes from the type's code range, so it costs no pass
     over the data. `b` is a weight matrix; its float64 copy is made once.
     """
-    entry = _MATRICES.get(id(b))
-    if entry is None or entry[0] is not b:
-        entry = _MATRICES[id(b)] = (b, b.astype(np.float64), float(np.abs(b).sum(axis=0).max(initial=0)))
-    _, b64, col_bound = entry
+    b64, col_bound = _matrix_f64(b)
     a_max = float(max(abs(a_type.min_code), abs(a_type.max_code)))
     if a_max * col_bound < _EXACT:
         return (a if a.dtype == np.float64 else a.astype(np.float64)) @ b64
@@ -183,8 +199,7 @@ def _dense_float(x: Tensor, w: np.ndarray, wt: FixedType, b: np.ndarray | None, 
         return None
     if res_t.saturation not in ("AP_SAT", "AP_SAT_SYM"):
         return None
-    entry = _MATRICES.get(id(w))
-    col_bound = entry[2] if entry is not None and entry[0] is w else float(np.abs(w).sum(axis=0).max(initial=0))
+    col_bound = _matrix_f64(w)[1]
     a_max = float(max(abs(x.type.min_code), abs(x.type.max_code)))
     acc0 = _cast(b, bt.fractional, acc_t) if b is not None else None
     bound = a_max * col_bound * 2.0 ** shift + (float(np.abs(acc0).max(initial=0)) if acc0 is not None else 0.0)
