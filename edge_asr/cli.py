@@ -181,7 +181,7 @@ def _cmd_build(a: argparse.Namespace) -> int:
 
 def _cmd_demo(a: argparse.Namespace) -> int:
     from .demo import demo
-    return demo(Path(a.model), a.examples, a.report, log=lambda m: print(m, file=sys.stderr))
+    return demo(Path(a.model), a.examples, a.report, log=lambda m: print(m, file=sys.stderr), force=a.force)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -347,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--model", default=str(SHIPPED_MODEL), help="model directory (default: the shipped kws-digits)")
     d.add_argument("--examples", default=None, help="folder of WAVs (default: the model's examples/)")
     d.add_argument("--report", default=None, help="HTML report path (default: in the edge-asr cache folder)")
+    d.add_argument("--force", action="store_true", help="replace an existing --report file")
     d.set_defaults(func=_cmd_demo)
     return p
 

@@ -92,7 +92,11 @@ def _plots(meta: dict, design: dict, saturation: dict) -> list[tuple[str, str]]:
     return out
 
 
-def demo(model_dir: Path, examples: str | None = None, report: str | None = None, out=print, log=print) -> int:
+def demo(model_dir: Path, examples: str | None = None, report: str | None = None, out=print, log=print,
+         force: bool = False) -> int:
+    if report is not None:  # the user's file: never replaced without --force (the cached one is ours)
+        from .atomic import refuse_existing
+        refuse_existing(Path(report), force)
     from .backends.csim import CsimBackend, cache_root
     from .backends.onnx import OnnxBackend
     from .recognize import Recognizer
@@ -170,8 +174,10 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
                     f"RTF {stream_res['rtf']:.4f}.</p>")
     for title, png in figs:
         body.append(f"<h2>{html.escape(title)}</h2><img src='data:image/png;base64,{png}'>")
-    report_path.write_text("<!doctype html><html><head><meta charset='utf-8'><title>edge-asr demo</title></head>"
-                           "<body style='font-family:sans-serif'>" + "".join(body) + "</body></html>\n")
+    partial = report_path.with_name(f".{report_path.name}.tmp")
+    partial.write_text("<!doctype html><html><head><meta charset='utf-8'><title>edge-asr demo</title></head>"
+                       "<body style='font-family:sans-serif'>" + "".join(body) + "</body></html>\n")
+    partial.replace(report_path)  # whole or not at all
     out(f"report: {report_path}   ({time.time() - t_start:.1f} s)")
     return 0 if mismatches == 0 else 1
 

@@ -51,6 +51,12 @@ def test_demo_on_shipped_model(capsys, tmp_path, monkeypatch):
     assert "estimated FPGA latency" in out
     page = report.read_text()
     assert page.count("data:image/png;base64,") == 2 and "Confusion matrix" in page
+    # the user's report is not replaced without --force, and nothing is run first
+    capsys.readouterr()
+    assert main(["demo", "--report", str(report)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and report.read_text() == page
+    assert main(["demo", "--report", str(report), "--force"]) == 0
+    assert not list(tmp_path.glob(".report.html.tmp"))
 
 
 def test_shipped_model_is_small_and_measured():
