@@ -32,6 +32,7 @@ demo: setup
 	$(VENV)/bin/edge-asr demo
 
 test: system setup board-setup
+	$(PY) -m ruff check edge_asr tests benchmarks
 	$(PY) -m pytest
 	$(BOARD_PY) -m pytest tests/board
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from .audio import read_audio
-from .errors import InputError
 from .data.loading import features_of_files
+from .errors import InputError
 from .modeldir import load_model_dir
 
 CONNECTED = ["seven", "three", "nine", "one"]
@@ -63,7 +63,7 @@ def _plots(meta: dict, design: dict, saturation: dict) -> list[tuple[str, str]]:
         c = c / np.maximum(c.sum(axis=1, keepdims=True), 1)
         fig, ax = plt.subplots(figsize=(6.5, 5.5))
         im = ax.imshow(c, cmap="Blues", vmin=0, vmax=1)
-        labels = [l.strip("_")[:7] for l in meta["labels"]]
+        labels = [label.strip("_")[:7] for label in meta["labels"]]
         ax.set_xticks(range(len(labels)), labels, rotation=60)
         ax.set_yticks(range(len(labels)), labels)
         ax.set_xlabel("predicted")
@@ -71,9 +71,9 @@ def _plots(meta: dict, design: dict, saturation: dict) -> list[tuple[str, str]]:
         ax.set_title(f"test split confusion (rows normalised), accuracy {meta['metrics']['test_accuracy']:.1%}")
         fig.colorbar(im, ax=ax)
         out.append(("Confusion matrix of the float model on the held-out-voice test split", _png(fig)))
-    names = [l["name"] for l in design["layers"]]
-    widths = [l["output_type"].get("width", 0) for l in design["layers"]]
-    ints = [l["output_type"].get("integer", 0) for l in design["layers"]]
+    names = [layer["name"] for layer in design["layers"]]
+    widths = [layer["output_type"].get("width", 0) for layer in design["layers"]]
+    ints = [layer["output_type"].get("integer", 0) for layer in design["layers"]]
     sat = [saturation.get(n, 0) for n in names]
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
     a1.bar(range(len(names)), widths, label="width")

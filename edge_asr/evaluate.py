@@ -25,7 +25,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, split: str = "test", p
     np.add.at(confusion, (y, pred), 1)
     groups: dict[str, dict[str, list[int]]] = {"engine": defaultdict(list), "speaker": defaultdict(list),
                                                "condition": defaultdict(list)}
-    for r, ok in zip(rows, (pred == y)):
+    for r, ok in zip(rows, (pred == y), strict=True):
         groups["engine"][r.engine].append(int(ok))
         groups["speaker"][r.speaker].append(int(ok))
         cond = "telephone" if "telephone" in r.augmentation else ("clean" if r.augmentation.startswith("clean") else "noisy")
@@ -43,11 +43,11 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, split: str = "test", p
 
 def format_report(res: dict) -> str:
     labels = res["labels"]
-    short = [l.strip("_")[:5] for l in labels]
+    short = [label.strip("_")[:5] for label in labels]
     lines = [f"{res['split']} split of {res['data']}: {res['n']} clips, accuracy {res['accuracy']:.4f}", "",
              "confusion (rows: true, columns: predicted)",
              "        " + " ".join(f"{s:>5}" for s in short)]
-    for s, row in zip(short, res["confusion"]):
+    for s, row in zip(short, res["confusion"], strict=True):
         lines.append(f"{s:>7} " + " ".join(f"{v:>5}" for v in row))
     for g in ("engine", "condition"):
         lines.append("")

@@ -70,7 +70,7 @@ def calibrate(float_model, x: np.ndarray, max_samples: int = 512) -> Calibration
     x = np.asarray(x, np.float32)[:max_samples]
     for sample in x:
         outs = sess.run(None, {in_name: sample[None]})
-        for n, v in zip(names, outs):
+        for n, v in zip(names, outs, strict=True):
             lo[n] = min(lo[n], float(v.min()))
             hi[n] = max(hi[n], float(v.max()))
     cal = Calibration(n=len(x), input_range=(float(x.min()), float(x.max())) if len(x) else None)

@@ -43,7 +43,7 @@ def test_demo_on_shipped_model(capsys, tmp_path, monkeypatch):
     assert len(wavs) >= 5
     correct = 0
     for w in wavs:
-        line = next(l for l in out.splitlines() if l.startswith(w.name))
+        line = next(ln for ln in out.splitlines() if ln.startswith(w.name))
         correct += line.split()[1] == w.name.split("-")[0]  # files are named <label>-<engine>-<voice>.wav
     assert correct >= 0.75 * len(wavs), out
     assert "differing bits 0 values" in out

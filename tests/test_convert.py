@@ -67,7 +67,7 @@ def test_mlp_converts(tmp_path):
     x = np.random.default_rng(0).standard_normal((64, 8, 10)).astype(np.float32) * 2
     np.save(tmp_path / "x.npy", x)
     design = convert(path, tmp_path / "d", ConvertOptions(board="none", calib=str(tmp_path / "x.npy")), **QUIET)
-    kinds = [l["class_name"] for l in json.loads((design / "design.json").read_text())["layers"]]
+    kinds = [layer["class_name"] for layer in json.loads((design / "design.json").read_text())["layers"]]
     assert kinds.count("Dense") == 3
     res = verify(design, n=64, data=str(tmp_path / "x.npy"), **QUIET)
     assert res["max_abs_error"] < 0.05 and res["top1_agreement"] >= 0.95  # softmax tables: ~1-3% steps

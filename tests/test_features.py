@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from edge_asr.errors import InputError
-from edge_asr.features import FeatureConfig, clip_features, log_mel, mel_filterbank, num_frames
+from edge_asr.features import (
+    FeatureConfig,
+    clip_features,
+    log_mel,
+    mel_filterbank,
+    num_frames,
+)
 
 librosa = pytest.importorskip("librosa")
 

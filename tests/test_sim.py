@@ -206,7 +206,7 @@ def test_batchnorm_layer_bit_exact(tmp_path):
     rng = np.random.default_rng(7)
     np.save(tmp_path / "calib.npy", rng.standard_normal((32, 12)).astype(np.float32))
     design = convert(path, tmp_path / "d", ConvertOptions(board="none", calib=str(tmp_path / "calib.npy")), **QUIET)
-    kinds = [l["class_name"] for l in json.loads((design / "design.json").read_text())["layers"]]
+    kinds = [layer["class_name"] for layer in json.loads((design / "design.json").read_text())["layers"]]
     assert "BatchNormalization" in kinds or "ApplyAlpha" in kinds
     n, _, _ = mismatches(design, rng.standard_normal((64, 12)) * 3)
     assert n == 0
@@ -232,7 +232,7 @@ def test_sigmoid_tanh_tables_bit_exact(tmp_path, io):
     np.save(tmp_path / "calib.npy", (rng.standard_normal((32, 10)) * 3).astype(np.float32))
     design = convert(path, tmp_path / "d", ConvertOptions(board="none", io=io, calib=str(tmp_path / "calib.npy")),
                      **QUIET)
-    acts = [l["attributes"].get("activation") for l in json.loads((design / "design.json").read_text())["layers"]]
+    acts = [layer["attributes"].get("activation") for layer in json.loads((design / "design.json").read_text())["layers"]]
     assert "sigmoid" in acts and "tanh" in acts
     n, sim, csim = mismatches(design, rng.standard_normal((200, 10)) * 4)
     assert n == 0, f"{n} differ: {sim.outputs[sim.outputs != csim][:4]} vs {csim[sim.outputs != csim][:4]}"
@@ -263,7 +263,7 @@ def test_merge_ops_bit_exact(tmp_path, op):
     rng = np.random.default_rng(6)
     np.save(tmp_path / "calib.npy", rng.standard_normal((32, 4, 12)).astype(np.float32))
     design = convert(path, tmp_path / "d", ConvertOptions(board="none", calib=str(tmp_path / "calib.npy")), **QUIET)
-    merges = [l for l in json.loads((design / "design.json").read_text())["layers"] if l["class_name"] == "Merge"]
+    merges = [layer for layer in json.loads((design / "design.json").read_text())["layers"] if layer["class_name"] == "Merge"]
     assert merges and merges[0]["attributes"]["op"] == op
     n, _, _ = mismatches(design, rng.standard_normal((100, 4, 12)) * 2)
     assert n == 0
@@ -277,7 +277,7 @@ def test_merge_and_concatenate_bit_exact(tmp_path, io):
     np.save(tmp_path / "calib.npy", rng.standard_normal((32, 4, 12)).astype(np.float32))
     design = convert(path, tmp_path / "d", ConvertOptions(board="none", io=io, calib=str(tmp_path / "calib.npy")),
                      **QUIET)
-    kinds = [l["class_name"] for l in json.loads((design / "design.json").read_text())["layers"]]
+    kinds = [layer["class_name"] for layer in json.loads((design / "design.json").read_text())["layers"]]
     assert "Merge" in kinds and "Concatenate" in kinds, kinds
     n, sim, csim = mismatches(design, rng.standard_normal((100, 4, 12)) * 2)
     assert n == 0

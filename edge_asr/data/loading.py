@@ -26,7 +26,7 @@ def feature_matrix(data_dir: str | Path, rows: list[Row], cfg: FeatureConfig,
 
 
 def label_indices(rows: list[Row], labels: list[str]) -> np.ndarray:
-    index = {l: i for i, l in enumerate(labels)}
+    index = {label: i for i, label in enumerate(labels)}
     bad = sorted({r.label for r in rows} - set(index))
     if bad:
         raise InputError(f"manifest labels {bad} are not among the model's labels {labels}")
