@@ -78,10 +78,13 @@ class EdgeAsrOverlay(Overlay):
         # a simulation-only bundle has no .bit: pynq takes the .hwh's own name, and the
         # simulated device reads the .hwh beside it either way
         bitfile = bundle_dir / (info["bitstream"] or f"{info['name']}.hwh")
-        super().__init__(str(bitfile), download=download, ignore_version=ignore_version, device=device)
-
+        super().__init__(str(bitfile), download=False, ignore_version=ignore_version, device=device)
         self.in_type = FixedType.from_dict(self.design["input"]["type"])
         self.out_type = FixedType.from_dict(self.design["output"]["type"])
+        self._check_stream_widths()  # before the fabric is programmed
+        if download:
+            self.download()
+
         self.input_shape = tuple(self.design["input"]["onnx_shape"][1:])
         self.n_in = int(np.prod(self.design["input"]["shape"]))
         self.n_out = int(np.prod(self.design["output"]["shape"]))
@@ -98,6 +101,21 @@ class EdgeAsrOverlay(Overlay):
         self._one_in = allocate(shape=(self.in_bytes,), dtype=np.uint8, target=self.device)
         self._one_out = allocate(shape=(self.out_bytes,), dtype=np.uint8, target=self.device)
         self.timings: list[float] = []   # host seconds per predict/predict_one call
+
+    def _check_stream_widths(self) -> None:
+        """The DMA's stream widths in the .hwh must be the design's beat widths: a bundle
+        whose bitstream was built from another design would otherwise run, and answer
+        garbage."""
+        dmas = [v for v in self.ip_dict.values() if str(v.get("type", "")).startswith(DMA_VLNV)]
+        for ip in dmas:
+            params = ip.get("parameters", {})
+            for key, t, side in (("c_m_axis_mm2s_tdata_width", self.in_type, "input"),
+                                 ("c_s_axis_s2mm_tdata_width", self.out_type, "output")):
+                if key in params and int(params[key]) != 8 * beat_bytes(t.width):
+                    raise DriverError(
+                        f"{self.bitfile_name}: the DMA streams {params[key]}-bit words, the design's {side} "
+                        f"stream is {8 * beat_bytes(t.width)}-bit ({t.cpp()}): the bitstream was not built from "
+                        f"{self.bundle_dir / 'design.json'}; build and bundle again")
 
     def _find_dma(self):
         names = [k for k, v in self.ip_dict.items() if str(v.get("type", "")).startswith(DMA_VLNV)]

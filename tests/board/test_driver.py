@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,6 +76,45 @@ def test_batches_and_tlast(bundle, device, golden):
     again = ol.run_codes(x[:20].reshape(20, -1))
     assert np.array_equal(again, out) and recvs[0].address == [t for t in device.transfers if t.channel == "s2mm"][-1].address
     ol.close()
+
+
+def _vivado_hwh(tmp_path, stream_bits: int | None = None):
+    """A .hwh Vivado wrote (pynqmetadata's test copy of the 'resizer' design: PS7, a
+    top-level axi_dma_0 with 32-bit streams, an HLS core with AXI-lite), optionally with
+    the DMA's stream widths set to `stream_bits`."""
+    import pynqmetadata
+    src = Path(pynqmetadata.__file__).parent / "tests" / "hwhs" / "resizer.hwh"
+    text = src.read_text(encoding="utf-8-sig")
+    if stream_bits is not None:
+        for name in ("c_m_axis_mm2s_tdata_width", "c_s_axis_s2mm_tdata_width"):
+            text = text.replace(f'<PARAMETER NAME="{name}" VALUE="32"/>',
+                                f'<PARAMETER NAME="{name}" VALUE="{stream_bits}"/>')
+    hwh = tmp_path / f"vivado{stream_bits or 32}.hwh"
+    hwh.write_text(text)
+    bit = hwh.with_suffix(".bit")
+    bit.write_bytes(b"\x00\x09\x0f\xf0")  # never programmed: the simulated device only reads the .hwh
+    return bit, hwh
+
+
+def test_a_vivado_hwh_with_other_stream_widths_is_refused(tmp_path, design_dir, device):
+    from edge_asr.deploy.bundle import write_bundle
+    from edge_asr.deploy.driver import DriverError
+    bit, hwh = _vivado_hwh(tmp_path)
+    b = write_bundle(design_dir, tmp_path / "b", bit=bit, hwh=hwh, log=lambda m: None)
+    with pytest.raises(DriverError, match="DMA streams 32-bit words, the design's input stream is 16-bit"):
+        EdgeAsrOverlay(b)
+    assert not device.regions  # refused before the fabric was programmed
+
+
+def test_driver_runs_on_a_vivado_hwh(tmp_path, design_dir, device, golden):
+    """pynq's parser on a hardware description Vivado wrote (top-level DMA, other IP beside it)."""
+    from edge_asr.deploy.bundle import write_bundle
+    bit, hwh = _vivado_hwh(tmp_path, stream_bits=16)
+    b = write_bundle(design_dir, tmp_path / "b", bit=bit, hwh=hwh, log=lambda m: None)
+    ol = EdgeAsrOverlay(b)
+    assert "axi_dma_0" in ol.ip_dict and "resize_accel_0" in ol.ip_dict and not ol.bundle_info["simulation_only"]
+    x, y = golden
+    assert np.array_equal(ol.run_codes(x[:20].reshape(20, -1)), y[:20])
 
 
 def _raw_dma(overlay):
