@@ -220,7 +220,8 @@ class SimulatedDma:
             self.packets.append(packet)
             ch.idle, ch.ioc = False, False
             # one input's output fits in the IP's own stream buffers; more needs a receiver
-            ch.busy = beats > self.core.n_in and self.s2mm_target is None
+            held = sum(len(p) for p in self.packets)
+            ch.busy = self.s2mm_target is None and held > self.core.n_out * self.core.out_beat
             ch.stall_polls = 0
             if not ch.busy:
                 ch.idle, ch.ioc = True, True

@@ -156,6 +156,15 @@ def test_contract_waiting_on_send_before_receive_deadlocks(overlay):
         dma.sendchannel.wait()
 
 
+def test_contract_two_sends_without_a_receive_stall(overlay):
+    dma, buf_in, buf_out = _raw_dma(overlay)
+    dma.sendchannel.transfer(buf_in, nbytes=overlay.in_bytes)
+    dma.sendchannel.wait()  # one input's output fits in the IP's stream buffers
+    dma.sendchannel.transfer(buf_in, nbytes=overlay.in_bytes)
+    with pytest.raises(StreamContractError, match="before a receive is armed"):
+        dma.sendchannel.wait()  # a second one does not
+
+
 def test_contract_alignment_and_addresses(overlay, device):
     dma, buf_in, _ = _raw_dma(overlay)
     with pytest.raises(RuntimeError, match="aligned"):  # pynq's own check: no realignment engine
