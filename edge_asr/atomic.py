@@ -15,9 +15,9 @@ from typing import Iterator
 from .errors import OutputExistsError
 
 
-def refuse_existing(out: Path, force: bool) -> None:
+def refuse_existing(out: Path, force: bool, flag: str = "--out") -> None:
     if out.exists() and not force:
-        raise OutputExistsError(f"{out}: exists; choose another --out or pass --force to replace it")
+        raise OutputExistsError(f"{out}: exists; choose another {flag} or pass --force to replace it")
 
 
 @contextmanager

@@ -96,7 +96,7 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
          force: bool = False) -> int:
     if report is not None:  # the user's file: never replaced without --force (the cached one is ours)
         from .atomic import refuse_existing
-        refuse_existing(Path(report), force)
+        refuse_existing(Path(report), force, "--report")
     from .backends.csim import CsimBackend, cache_root
     from .backends.onnx import OnnxBackend
     from .recognize import Recognizer

@@ -36,9 +36,8 @@ from pynq.pl_server.device import Device
 from ..errors import EdgeAsrError
 from ..sim.fixed import FixedType, quantize, to_float
 from .bundle import BundleError, verify_bundle
+from .hwh import DMA_VLNV_PREFIX
 from .stream import beat_bytes, pack, unpack
-
-DMA_VLNV = "xilinx.com:ip:axi_dma:"
 
 
 class DriverError(EdgeAsrError):
@@ -81,6 +80,7 @@ class EdgeAsrOverlay(Overlay):
         super().__init__(str(bitfile), download=False, ignore_version=ignore_version, device=device)
         self.in_type = FixedType.from_dict(self.design["input"]["type"])
         self.out_type = FixedType.from_dict(self.design["output"]["type"])
+        self._dma_name = self._find_dma_name()
         self._check_stream_widths()  # before the fabric is programmed
         if download:
             self.download()
@@ -90,7 +90,9 @@ class EdgeAsrOverlay(Overlay):
         self.n_out = int(np.prod(self.design["output"]["shape"]))
         self.in_bytes = self.n_in * beat_bytes(self.in_type.width)     # one input on the stream
         self.out_bytes = self.n_out * beat_bytes(self.out_type.width)
-        self.dma = self._find_dma()
+        self.dma = self
+        for part in self._dma_name.split("/"):  # e.g. hier_0/axi_dma_0: pynq's attribute path
+            self.dma = getattr(self.dma, part)
         most = self.dma.buffer_max_size // max(self.in_bytes, self.out_bytes)
         if most < 1:
             raise DriverError(f"{bundle_dir}: one input is {self.in_bytes} bytes, more than the DMA's "
@@ -106,26 +108,21 @@ class EdgeAsrOverlay(Overlay):
         """The DMA's stream widths in the .hwh must be the design's beat widths: a bundle
         whose bitstream was built from another design would otherwise run, and answer
         garbage."""
-        dmas = [v for v in self.ip_dict.values() if str(v.get("type", "")).startswith(DMA_VLNV)]
-        for ip in dmas:
-            params = ip.get("parameters", {})
-            for key, t, side in (("c_m_axis_mm2s_tdata_width", self.in_type, "input"),
-                                 ("c_s_axis_s2mm_tdata_width", self.out_type, "output")):
-                if key in params and int(params[key]) != 8 * beat_bytes(t.width):
-                    raise DriverError(
-                        f"{self.bitfile_name}: the DMA streams {params[key]}-bit words, the design's {side} "
-                        f"stream is {8 * beat_bytes(t.width)}-bit ({t.cpp()}): the bitstream was not built from "
-                        f"{self.bundle_dir / 'design.json'}; build and bundle again")
+        params = self.ip_dict[self._dma_name].get("parameters", {})
+        for key, t, side in (("c_m_axis_mm2s_tdata_width", self.in_type, "input"),
+                             ("c_s_axis_s2mm_tdata_width", self.out_type, "output")):
+            if key in params and int(params[key]) != 8 * beat_bytes(t.width):
+                raise DriverError(
+                    f"{self.bitfile_name}: the DMA streams {params[key]}-bit words, the design's {side} "
+                    f"stream is {8 * beat_bytes(t.width)}-bit ({t.cpp()}): the bitstream was not built from "
+                    f"{self.bundle_dir / 'design.json'}; build and bundle again")
 
-    def _find_dma(self):
-        names = [k for k, v in self.ip_dict.items() if str(v.get("type", "")).startswith(DMA_VLNV)]
+    def _find_dma_name(self) -> str:
+        names = [k for k, v in self.ip_dict.items() if str(v.get("type", "")).startswith(DMA_VLNV_PREFIX)]
         if len(names) != 1:
             raise DriverError(f"{self.bitfile_name}: expected one AXI DMA in the hardware description, found "
                               f"{len(names)}; was this bitstream built by `edge-asr build`?")
-        obj = self
-        for part in names[0].split("/"):
-            obj = getattr(obj, part)
-        return obj
+        return names[0]
 
     # --- coding ----------------------------------------------------------------------
     def code(self, x) -> np.ndarray:

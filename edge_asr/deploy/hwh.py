@@ -21,6 +21,8 @@ from xml.sax.saxutils import quoteattr
 
 from .stream import beat_bytes
 
+DMA_VLNV_PREFIX = "xilinx.com:ip:axi_dma:"  # any version, as pynq binds its DMA driver
+DMA_VLNV = DMA_VLNV_PREFIX + "7.1"
 DMA_BASE = 0x40400000
 DMA_RANGE = 0x10000
 DDR_HIGH = 0x1FFFFFFF  # PYNQ-Z2: 512 MB of DDR seen through S_AXI_HP0
@@ -103,7 +105,7 @@ def write_hwh(design: dict) -> str:
 {_memrange(dma_inst, "M_AXI_GP0", "S_AXI_LITE", DMA_BASE, DMA_BASE + DMA_RANGE - 1, "REGISTER", "Reg")}
       </MEMORYMAP>
     </MODULE>
-    <MODULE FULLNAME="/{HIER}/axi_dma_0" HWVERSION="7.1" INSTANCE="{dma_inst}" IPTYPE="PERIPHERAL" IS_ENABLE="1" MODCLASS="PERIPHERAL" MODTYPE="axi_dma" VLNV="xilinx.com:ip:axi_dma:7.1">
+    <MODULE FULLNAME="/{HIER}/axi_dma_0" HWVERSION="7.1" INSTANCE="{dma_inst}" IPTYPE="PERIPHERAL" IS_ENABLE="1" MODCLASS="PERIPHERAL" MODTYPE="axi_dma" VLNV="{DMA_VLNV}">
       <PARAMETERS>
 {_params(dma)}
         <PARAMETER NAME="C_BASEADDR" VALUE="0x{DMA_BASE:08X}"/>

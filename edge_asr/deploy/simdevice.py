@@ -28,7 +28,6 @@ once a receive is armed.
 
 from __future__ import annotations
 
-import datetime
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +39,9 @@ from pynq.pl_server.hwh_parser import _HWHZynq, get_hwh_name
 
 from ..sim.engine import load_design, simulate
 from ..sim.fixed import to_float
+from .hwh import DMA_VLNV_PREFIX
 from .stream import beat_bytes, pack, unpack
 
-DMA_VLNV = "xilinx.com:ip:axi_dma:"
 MEM_BASE = 0x10000000   # where the bump allocator starts (inside the PS DDR window)
 PAGE = 4096             # CMA buffers are page-aligned on the board
 STALL_POLLS = 100_000   # status reads of a send that cannot finish before we call it a deadlock
@@ -146,7 +145,7 @@ class SimulatedDma:
     """AXI DMA v7.1 in simple (register direct) mode, PG021's register map."""
 
     def __init__(self, device: "SimulatedDevice", name: str, params: dict, core: SimulatedCore):
-        self.device, self.name, self.core = device, name, core
+        self.device, self.name, self.core, self.params = device, name, core, params
         if int(params.get("c_include_sg", 0)):
             raise StreamContractError(f"{name}: scatter-gather DMA is not what the board project builds")
         self.mm_bytes = {"mm2s": int(params.get("c_m_axi_mm2s_data_width", 32)) // 8,
@@ -177,7 +176,7 @@ class SimulatedDma:
         reg = offset - ch.offset
         if reg == 0x00:
             if value & 0x4:  # soft reset: both channels halt, pending data is dropped
-                self.__init__(self.device, self.name, self._params(), self.core)
+                self.__init__(self.device, self.name, self.params, self.core)
                 return
             ch.regs[0x00] = value
             ch.running = bool(value & 0x1)
@@ -189,12 +188,6 @@ class SimulatedDma:
             self._start(ch, value)
         else:
             ch.regs[reg] = value
-
-    def _params(self) -> dict:
-        return {"c_m_axi_mm2s_data_width": self.mm_bytes["mm2s"] * 8,
-                "c_m_axi_s2mm_data_width": self.mm_bytes["s2mm"] * 8,
-                "c_include_mm2s_dre": int(self.dre["mm2s"]), "c_include_s2mm_dre": int(self.dre["s2mm"]),
-                "c_sg_length_width": self.max_len.bit_length()}
 
     # --- transfers -------------------------------------------------------------------
     def _address(self, ch: _Channel, which: str, nbytes: int) -> int:
@@ -296,17 +289,11 @@ class SimulatedDevice(Device):
         core = SimulatedCore(design_dir)
         self.regions = {}
         for name, ip in parser.ip_dict.items():
-            if str(ip.get("type", "")).startswith(DMA_VLNV):
+            if str(ip.get("type", "")).startswith(DMA_VLNV_PREFIX):
                 self.regions[ip["phys_addr"]] = (ip["addr_range"], SimulatedDma(self, name, ip["parameters"], core))
         self.core = core
         self.transfers = []
         self.post_download(bitstream, parser, self.name)
-
-    def post_download(self, bitstream, parser, name: str = "Unknown"):
-        super().post_download(bitstream, parser, name)
-        if not bitstream.timestamp:
-            bitstream.timestamp = datetime.datetime.now().isoformat()
-        self.timestamp = bitstream.timestamp
 
     def _region(self, address: int) -> tuple[SimulatedDma, int]:
         for base, (size, model) in self.regions.items():

@@ -111,8 +111,7 @@ def _cast(codes: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
 def _recast(codes: np.ndarray, src: FixedType, t: FixedType) -> np.ndarray:
     """Codes of type src -> type t; free when both have the same grid and range (the
     common ReLU/pooling case), except that AP_SAT_SYM drops the most negative code."""
-    if (src.width, src.integer, src.signed) == (t.width, t.integer, t.signed) and \
-            not (t.saturation == "AP_SAT_SYM" and t.signed):
+    if (src.width, src.integer, src.signed) == (t.width, t.integer, t.signed) and t.lowest_code == t.min_code:
         return codes
     return requantize(codes, src.fractional, t)
 
@@ -221,8 +220,7 @@ def _dense_float(x: Tensor, w: np.ndarray, wt: FixedType, b: np.ndarray | None, 
             np.floor(s, out=s)
         else:
             np.floor(s, out=s)
-    lo = res_t.min_code + (1 if res_t.saturation == "AP_SAT_SYM" and res_t.signed else 0)
-    np.clip(s, lo, res_t.max_code, out=s)
+    np.clip(s, res_t.lowest_code, res_t.max_code, out=s)
     return s.astype(np.int64)
 
 

@@ -53,6 +53,12 @@ class FixedType:
         return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
 
     @property
+    def lowest_code(self) -> int:
+        """The smallest code a cast into this type yields: AP_SAT_SYM on a signed type never
+        produces min_code, even for an in-range value (checked in tests/test_fixed.py)."""
+        return self.min_code + (1 if self.saturation == "AP_SAT_SYM" and self.signed else 0)
+
+    @property
     def lsb(self) -> float:
         return 2.0 ** -self.fractional
 
@@ -118,10 +124,8 @@ def overflow(codes: np.ndarray, t: FixedType) -> np.ndarray:
     """Bring integer codes (already at t's fractional bits) into t's range by its overflow mode."""
     codes = np.asarray(codes, dtype=np.int64)
     lo, hi = t.min_code, t.max_code
-    if t.saturation == "AP_SAT_SYM" and t.signed:
-        # symmetric: the most negative code is never produced, even for an in-range value
-        # (checked against Vivado's ap_fixed in tests/test_fixed.py)
-        return np.clip(codes, lo + 1, hi)
+    if t.lowest_code != lo:  # symmetric saturation clips every value
+        return np.clip(codes, t.lowest_code, hi)
     if codes.size and lo <= codes.min() and codes.max() <= hi:
         return codes  # nothing out of range: every mode leaves the codes as they are
     if t.saturation == "AP_WRAP":
@@ -151,8 +155,7 @@ def quantize(x, t: FixedType) -> np.ndarray:
         # the common input coding in float64: rint is half-to-even and floor is AP_TRN,
         # both exact on any float; clipping is saturation
         q = np.rint(scaled) if t.rounding == "AP_RND_CONV" else np.floor(scaled)
-        lo = t.min_code + (1 if t.saturation == "AP_SAT_SYM" and t.signed else 0)
-        return np.clip(q, lo, t.max_code, out=q).astype(np.int64)
+        return np.clip(q, t.lowest_code, t.max_code, out=q).astype(np.int64)
     q = np.floor(scaled)
     # rem = scaled - q is exact; compare 2*rem with 1 for the tie/above tests
     rem = scaled - q
@@ -189,9 +192,8 @@ def requantize(codes, frac_bits: int, t: FixedType) -> np.ndarray:
                 lo = (lo + (half - 1) + ((lo >> shift) & 1)) >> shift
                 hi = (hi + (half - 1) + ((hi >> shift) & 1)) >> shift
             # rounding is monotone, so the rounded extremes bound the result: in range
-            # means no overflow handling (AP_SAT_SYM still drops the most negative code)
-            floor_code = t.min_code + (1 if t.saturation == "AP_SAT_SYM" and t.signed else 0)
-            if floor_code <= lo and hi <= t.max_code:
+            # means no overflow handling
+            if t.lowest_code <= lo and hi <= t.max_code:
                 return out
             return overflow(out, t)
     q = codes >> shift  # floor division by 2**shift
