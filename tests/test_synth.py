@@ -93,6 +93,30 @@ def test_missing_engine_is_named_and_skipped(tmp_path, monkeypatch):
     assert "espeak-ng" not in engines and "flite" in engines
 
 
+def test_training_voices_speak_more_distinct_unknown_words(monkeypatch):
+    from dataclasses import replace
+
+    from edge_asr.data import DIGITS
+    from edge_asr.data import synth as synth_mod
+    voices, _ = available_voices()
+    tasks = synth_mod.plan_tasks(voices, "full", seed=0)
+    plan = synth_mod.SIZES["full"]
+    for t in (t for t in tasks if t.voice is not None):
+        unknown = [w for w in t.words if w not in DIGITS]
+        want = plan.train_unknown_words if t.split == "train" else plan.unknown_words
+        assert len(set(unknown)) == want
+        assert t.unknown_share == pytest.approx(plan.unknown_words / want)
+    # near-misses are drawn twice as often in training
+    train_words = [w for t in tasks if t.voice is not None and t.split == "train" for w in t.words if w not in DIGITS]
+    near = np.mean([w in synth_mod.NEAR_MISSES for w in train_words])
+    assert near > 1.25 * len(synth_mod.NEAR_MISSES) / len(synth_mod.UNKNOWN_WORDS)
+    # valid and test draw exactly what they drew before training voices got more words
+    monkeypatch.setitem(synth_mod.SIZES, "full", replace(plan, train_unknown_words=None))
+    before = synth_mod.plan_tasks(voices, "full", seed=0)
+    held_out = [(t.index, t.voice, t.words) for t in tasks if t.split != "train"]
+    assert held_out == [(t.index, t.voice, t.words) for t in before if t.split != "train"]
+
+
 def test_bad_manifest(tmp_path):
     with pytest.raises(InputError, match="no manifest.csv"):
         read_manifest(tmp_path)

@@ -39,6 +39,10 @@ UNKNOWN_WORDS = [
     "on", "off", "stop", "go", "house", "happy", "wow", "marvin", "sheila", "learn",
     "follow", "forward", "backward", "visual", "weight", "night", "sir", "zebra",
 ]
+# Words that sound most like a digit ("free"/"three", "hero"/"zero", "heaven"/"seven",
+# "down"/"nine"): a training voice draws these twice as often as the rest.
+NEAR_MISSES = {"tree", "free", "fine", "ten", "nineteen", "seventy", "eleven", "forty", "fifty",
+               "sixty", "heaven", "sticks", "wine", "hero", "tea", "weight", "night", "down", "wow", "sir"}
 
 # Speakers held out of training. Voices of one speaker under different engines share a split.
 TEST_SPEAKERS = {"slt"}
@@ -72,6 +76,10 @@ class SizePlan:
     prosodies: int          # (rate, pitch) settings per word
     augmented: int          # augmented copies per rendering, besides the clean one
     unknown_words: int      # other words per voice
+    # Other words per training voice, each spoken in proportionally fewer renderings so the
+    # share of unknown clips stays the same: more distinct near-misses per voice, the
+    # errors that dominate held-out voices. None: unknown_words.
+    train_unknown_words: int | None = None
     silence_per_split: dict = field(default_factory=dict)
     espeak_per_split: dict | None = None  # cap on espeak voices per split (None = all)
 
@@ -80,7 +88,7 @@ SIZES = {
     "small": SizePlan(prosodies=1, augmented=1, unknown_words=2,
                       silence_per_split={"train": 24, "valid": 8, "test": 8},
                       espeak_per_split={"train": 4, "valid": 2, "test": 2}),
-    "full": SizePlan(prosodies=3, augmented=2, unknown_words=4,
+    "full": SizePlan(prosodies=3, augmented=2, unknown_words=4, train_unknown_words=12,
                      silence_per_split={"train": 2000, "valid": 300, "test": 400}),
 }
 
@@ -92,6 +100,7 @@ class Task:
     voice: Voice | None      # None: a silence task
     words: list[str]
     n_silence: int = 0
+    unknown_share: float = 1.0  # fraction of a word's renderings an unknown word gets
 
 
 def plan_tasks(voices: list[Voice], size: str, seed: int) -> list[Task]:
@@ -111,7 +120,14 @@ def plan_tasks(voices: list[Voice], size: str, seed: int) -> list[Task]:
             vs = [v for i, v in enumerate(esp) if i in keep] + others
         for v in vs:
             unk = list(rng.choice(UNKNOWN_WORDS, plan.unknown_words, replace=False))
-            tasks.append(Task(len(tasks), split, v, DIGITS + unk))
+            share = 1.0
+            if split == "train" and plan.train_unknown_words:
+                # A generator of its own, so valid and test draw the same words as before.
+                own = np.random.default_rng([seed, 1, len(tasks)])
+                p = np.array([2.0 if w in NEAR_MISSES else 1.0 for w in UNKNOWN_WORDS])
+                unk = list(own.choice(UNKNOWN_WORDS, plan.train_unknown_words, replace=False, p=p / p.sum()))
+                share = plan.unknown_words / plan.train_unknown_words
+            tasks.append(Task(len(tasks), split, v, DIGITS + unk, unknown_share=share))
         n_sil = plan.silence_per_split[split]
         per_task = 100
         for start in range(0, n_sil, per_task):
@@ -206,7 +222,10 @@ def run_task(task: Task, seed: int, out_dir: str, plan: SizePlan) -> list[Row]:
     renders: dict[tuple[str, int], np.ndarray] = {}
     shifts: dict[tuple[str, int], float] = {}
     for word in task.words:
-        for p in range(plan.prosodies * scale):
+        renderings = plan.prosodies * scale
+        if word not in DIGITS:
+            renderings = max(1, round(renderings * task.unknown_share))
+        for p in range(renderings):
             rate = 1.0 if p == 0 else float(rng.uniform(0.75, 1.3))
             pitch = 1.0 if p == 0 else float(rng.uniform(0.8, 1.25))
             # Every recorded voice but slt (held out) is male. Speaking slower and playing
