@@ -228,7 +228,7 @@ def run_task(task: Task, seed: int, out_dir: str, plan: SizePlan) -> list[Row]:
         for p in range(renderings):
             rate = 1.0 if p == 0 else float(rng.uniform(0.75, 1.3))
             pitch = 1.0 if p == 0 else float(rng.uniform(0.8, 1.25))
-            # Every recorded voice but slt (held out) is male. Speaking slower and playing
+            # Most recorded voices are male (only Pico's two are not). Speaking slower and playing
             # faster by the same factor raises pitch and formants together at the same
             # duration: a shorter vocal tract, the main acoustic difference of a female or
             # young speaker. Half the renderings of recorded voices get such a shift.
