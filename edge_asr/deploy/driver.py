@@ -5,7 +5,7 @@ carries them in driver/). On a PYNQ image:
 
     from edge_asr.deploy.driver import EdgeAsrOverlay
     ol = EdgeAsrOverlay("/home/xilinx/kws-bundle")     # verifies the bundle, then loads
-    r = ol.predict(features)          # (N, 20, 98) float32 -> r.values, r.codes, r.seconds
+    r = ol.predict(features)          # (N, 13, 98) float32 -> r.values, r.codes, r.seconds
     r = ol.predict_one(features[0])   # the single-frame (latency) path
 
 Off the board the same code runs against `deploy.simdevice.SimulatedDevice`.
