@@ -3,12 +3,15 @@ made once per session."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_MODEL = REPO / "models" / "kws-digits"
+SHIPPED_META = json.loads((SHIPPED_MODEL / "model.json").read_text())
+SHIPPED_INPUT = tuple(SHIPPED_META["input"]["shape"][1:])  # (features, frames)
 
 try:  # tests/board runs in the board environment (pynq==4.0.0, numpy<2); `make test` runs both
     import pynq  # noqa: F401

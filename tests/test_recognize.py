@@ -12,7 +12,7 @@ import soundfile as sf
 from edge_asr.data import LABELS
 from edge_asr.recognize import Recognizer, pcm_stdin_chunks
 
-from .conftest import SHIPPED_MODEL
+from .conftest import SHIPPED_INPUT, SHIPPED_MODEL
 
 EX = SHIPPED_MODEL / "examples"
 SEQUENCE = ["seven", "three", "nine", "one"]
@@ -129,7 +129,7 @@ def test_features_coded_in_the_recognizer(shipped_design):
     from edge_asr.sim.engine import load_design, simulate
     from edge_asr.sim.fixed import quantize
     rec = Recognizer.from_design(shipped_design, "sim")
-    x = np.random.default_rng(0).standard_normal((3, 20, 98)) * 3
+    x = np.random.default_rng(0).standard_normal((3, *SHIPPED_INPUT)) * 3
     coded = rec.code(x)
     t = rec.input_type
     assert np.array_equal(quantize(coded, t), quantize(x, t))  # on the grid: coding again is a no-op

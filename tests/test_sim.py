@@ -13,7 +13,7 @@ from edge_asr.convert import ConvertOptions, convert
 from edge_asr.sim.engine import load_design, simulate
 from edge_asr.sim.fixed import OVERFLOW, QUANTIZATION, FixedType
 
-from .conftest import SHIPPED_MODEL, torch_to_onnx
+from .conftest import SHIPPED_INPUT, SHIPPED_MODEL, torch_to_onnx
 
 QUIET = dict(log=lambda m: None)
 
@@ -133,7 +133,7 @@ def test_threaded_chunks_equal_serial(monkeypatch):
     from edge_asr.sim.engine import CHUNK, load_design, simulate
     design = load_design(GOLDEN / "design.json")
     rng = np.random.default_rng(3)
-    x = rng.normal(0, 6, size=(3 * CHUNK + 5, 20, 98))
+    x = rng.normal(0, 6, size=(3 * CHUNK + 5, *SHIPPED_INPUT))
     monkeypatch.setenv("EDGE_ASR_SIM_THREADS", "2")
     threaded = simulate(design, x, trace=True)
     monkeypatch.setenv("EDGE_ASR_SIM_THREADS", "1")
@@ -164,7 +164,7 @@ def test_sim_cli(shipped_design, capsys, tmp_path):
     res = json.loads(capsys.readouterr().out)
     assert res["n"] == 1 and len(res["outputs"][0]) == 12 and "Softmax_0" in res["trace"]
     assert res["labels"][0] == "seven"
-    np.save(tmp_path / "x.npy", np.zeros((20, 98), np.float32))
+    np.save(tmp_path / "x.npy", np.zeros(SHIPPED_INPUT, np.float32))
     assert main(["sim", str(shipped_design), str(tmp_path / "x.npy")]) == 0
     assert "values at the edge" in capsys.readouterr().out
     np.save(tmp_path / "bad.npy", np.zeros((3, 3), np.float32))

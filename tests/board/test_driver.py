@@ -127,7 +127,7 @@ def _raw_dma(overlay):
 
 def test_contract_partial_input(overlay):
     dma, buf_in, _ = _raw_dma(overlay)
-    with pytest.raises(StreamContractError, match="whole number of 1960-beat inputs"):
+    with pytest.raises(StreamContractError, match=f"whole number of {overlay.n_in}-beat inputs"):
         dma.sendchannel.transfer(buf_in, nbytes=overlay.in_bytes - 2)
     with pytest.raises(StreamContractError, match="whole number of 2-byte beats"):
         dma.sendchannel.transfer(buf_in, nbytes=overlay.in_bytes + 1)
