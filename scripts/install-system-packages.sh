@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the tests and `data synth` need: TTS engines (espeak-ng, flite, festival
-# with three English voices), sox, and Asterisk's English prompts (real speech, test only). Skips apt-get when everything is already there.
+# with three English voices), sox, Asterisk's English prompts (real speech, test only), and
+# the Python headers pip needs to build ttspico (SVOX Pico) from source. Skips apt-get when everything is already there.
 set -euo pipefail
-PKGS=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox asterisk-core-sounds-en-wav)
+PKGS=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox asterisk-core-sounds-en-wav python3-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
