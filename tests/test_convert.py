@@ -1,7 +1,10 @@
 """convert / check / verify / build, with real hls4ml and real g++ C simulation."""
 
 import json
+import os
+import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -189,7 +192,6 @@ def test_bare_onnx_without_calibration(tmp_path, small_model):
 
 
 def test_check_tampering(tmp_path, small_design, capsys):
-    import shutil
     copy = tmp_path / "d"
     shutil.copytree(small_design, copy)
     assert main(["check", str(copy)]) == 0
@@ -216,6 +218,33 @@ def test_build_without_vivado(small_design, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not found on PATH" in err and str(small_design / "hls") in err
     verify_manifest(small_design)  # nothing was changed
+
+
+def test_build_records_the_vendor_flow_products(small_design, tmp_path, capsys, monkeypatch):
+    # Vivado is not here: stand-in tools on PATH and a stand-in hls4ml build that leaves a
+    # bitstream behind, as the real one does. The design's manifest must then list it.
+    from hls4ml.model.graph import ModelGraph
+    design = tmp_path / "design"
+    shutil.copytree(small_design, design)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("vitis_hls", "vivado_hls", "vivado"):
+        (bindir / tool).write_text("#!/bin/sh\nexit 0\n")
+        (bindir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+
+    def fake_build(self, **kwargs):
+        out = Path(self.config.get_output_dir()) / "myproject_prj" / "impl"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "design_1_wrapper.bit").write_bytes(b"bitstream")
+        return {"CSynthesisReport": {"BestLatency": "42"}, "kwargs": sorted(kwargs)}
+
+    monkeypatch.setattr(ModelGraph, "build", fake_build)
+    assert main(["build", str(design)]) == 0
+    manifest = verify_manifest(design, "design")  # rewritten: the new files are listed, none altered
+    assert any(rel.endswith("design_1_wrapper.bit") for rel in manifest["files"])
+    assert "build.log" in manifest["files"] and '"BestLatency": "42"' in (design / "build.log").read_text()
+    assert "built" in capsys.readouterr().err
 
 
 class _AvgPoolNet(torch.nn.Module):
