@@ -43,7 +43,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
                       seed=a.seed, threads=a.threads, engine_balance=a.engine_balance)
     fcfg = FeatureConfig(n_mels=a.n_mels, fmax=a.fmax, n_mfcc=a.n_mfcc, cmn=a.cmn)
     fcfg.validate()
-    train(a.data, a.out, cfg, fcfg, force=a.force, progress=not a.quiet, log=lambda m: print(m, file=sys.stderr))
+    train(a.data, a.out, cfg, fcfg, force=a.force, progress=not a.quiet, log=lambda m: print(m, file=sys.stderr),
+          extra_train=a.extra_train)
     return 0
 
 
@@ -231,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = verb("train", "train a model from the zoo on a data directory")
     t.add_argument("data", help="data directory made by `edge-asr data synth`")
     t.add_argument("--out", required=True, help="run directory to write (best.pt, train.json)")
+    t.add_argument("--extra-train", action="append", default=[], metavar="DIR",
+                   help="also train on this data set's train split (repeatable; e.g. `data synth` with another "
+                        "--seed); validation stays on DATA's valid split")
     t.add_argument("--net", default="conv1d", help="conv1d (default) or mlp")
     t.add_argument("--epochs", type=int, default=40)
     t.add_argument("--batch-size", type=int, default=64)

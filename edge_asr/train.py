@@ -153,8 +153,12 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 5
 
 
 def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: FeatureConfig | None = None,
-          force: bool = False, progress: bool = True, log=print) -> Path:
+          force: bool = False, progress: bool = True, log=print, extra_train: list[str | Path] = ()) -> Path:
+    """Train on data_dir's train split, plus the train splits of `extra_train` (other data
+    sets, e.g. `data synth` with other seeds: more renderings and augmentations of the
+    training voices); validation uses data_dir's valid split alone."""
     data_dir, out = Path(data_dir), Path(out)
+    extra_train = [Path(d) for d in extra_train]
     refuse_existing(out, force)
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise InputError("--epochs and --batch-size must be at least 1")
@@ -164,14 +168,23 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     fcfg = feature_cfg or FeatureConfig()
-    train_rows = read_manifest(data_dir, "train")
+    train_sets = [(d, read_manifest(d, "train")) for d in [data_dir, *extra_train]]
+    train_rows = [r for _, rows in train_sets for r in rows]
     valid_rows = read_manifest(data_dir, "valid")
+    # Held-out speakers stay held out: an extra set must not train on them.
+    held_out = {r.speaker for s in ("valid", "test") for r in read_manifest(data_dir, s)} - {"noise"}
+    for d, rows in train_sets[1:]:
+        leaked = sorted({r.speaker for r in rows} & held_out)
+        if leaked:
+            raise InputError(f"{d}: its train split speaks with {leaked[0]}, a held-out speaker of {data_dir}; "
+                             "extra training data must come from the same voice split")
     labels = list(LABELS)
 
     # Features are held as log-mel; augmentation works there (a mel axis to warp and mask),
     # then FrontEnd applies the rest of the front end: DCT, mean normalisation, scaling.
     mel_cfg = FeatureConfig(**{**fcfg.to_dict(), "mean": [], "std": [], "n_mfcc": 0, "cmn": False})
-    xtr = torch.from_numpy(feature_matrix(data_dir, train_rows, mel_cfg, progress, "features (train)"))
+    xtr = torch.from_numpy(np.concatenate([feature_matrix(d, rows, mel_cfg, progress, "features (train)")
+                                           for d, rows in train_sets]))
     xva = torch.from_numpy(feature_matrix(data_dir, valid_rows, mel_cfg, progress, "features (valid)"))
     front = FrontEnd(FeatureConfig(**{**fcfg.to_dict(), "mean": [], "std": []}))
     # Per-feature statistics from training data only; saved with the model.
@@ -232,6 +245,9 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
             "feature": fcfg.to_dict(), "train_config": cfg.__dict__,
             "data_dir": str(data_dir.resolve()),
             "data": json.loads((data_dir / "data.json").read_text()) if (data_dir / "data.json").exists() else {},
+            "extra_train": [{"data_dir": str(d.resolve()), "clips": len(rows),
+                             "data": json.loads((d / "data.json").read_text()) if (d / "data.json").exists() else {}}
+                            for d, rows in train_sets[1:]],
             "parameters": count_parameters(model),
             "best_epoch": best_epoch, "valid_accuracy": best, "history": history,
         }

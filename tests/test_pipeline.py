@@ -35,6 +35,34 @@ def test_cli_end_to_end(tmp_path, small_data, capsys):
     assert json.loads((model / "model.json").read_text())["metrics"]["test_accuracy"] == res["accuracy"]
 
 
+def test_extra_training_data(tmp_path, small_data, capsys):
+    # A second data set's train split joins training; validation stays on the first's.
+    import shutil
+
+    from edge_asr.data.manifest import read_manifest
+    run = tmp_path / "run"
+    n_train = len(read_manifest(small_data, "train"))
+    assert main(["train", str(small_data), "--extra-train", str(small_data), "--out", str(run),
+                 "--epochs", "1", "--quiet", "--net", "mlp"]) == 0
+    assert f"on {2 * n_train} clips, validating on {len(read_manifest(small_data, 'valid'))}" in capsys.readouterr().err
+    meta = json.loads((run / "train.json").read_text())
+    assert [e["clips"] for e in meta["extra_train"]] == [n_train]
+    # an extra set whose train split holds a held-out speaker of the first is refused
+    leaky = tmp_path / "leaky"
+    leaky.mkdir()
+    shutil.copy(small_data / "data.json", leaky / "data.json")
+    lines = (small_data / "manifest.csv").read_text().splitlines()
+    test_speaker = next(line.split(",")[5] for line in lines[1:] if line.split(",")[7] == "test"
+                        and line.split(",")[5] != "noise")
+    (leaky / "manifest.csv").write_text("\n".join(
+        [lines[0]] + [",".join(f[:5] + [test_speaker] + f[6:]) for f in (line.split(",") for line in lines[1:])
+                      if f[7] == "train"]) + "\n")
+    assert main(["train", str(small_data), "--extra-train", str(leaky), "--out", str(tmp_path / "r2"),
+                 "--epochs", "1", "--quiet", "--net", "mlp"]) == 2
+    err = capsys.readouterr().err
+    assert "held-out speaker" in err and test_speaker in err and not (tmp_path / "r2").exists()
+
+
 def test_export_has_no_batchnorm_and_ends_in_softmax(small_model):
     graph = onnx.load(str(small_model / "model.onnx")).graph
     ops = [n.op_type for n in graph.node]
