@@ -91,6 +91,8 @@ def export(run_dir: str | Path, out: str | Path, data_dir: str | Path | None = N
             "output": {"name": "probabilities", "shape": [1, len(meta["labels"])], "kind": "softmax"},
             "opset": opset,
             "data": meta.get("data", {}),
+            # other data sets whose train splits were trained on too (`train --extra-train`)
+            "extra_train_data": [e["data"] for e in meta.get("extra_train", [])],
             "metrics": {"valid_accuracy": meta["valid_accuracy"], "best_epoch": meta["best_epoch"]},
         }
         (tmp / "model.json").write_text(json.dumps(meta_out, indent=2) + "\n")

@@ -47,6 +47,9 @@ def test_extra_training_data(tmp_path, small_data, capsys):
     assert f"on {2 * n_train} clips, validating on {len(read_manifest(small_data, 'valid'))}" in capsys.readouterr().err
     meta = json.loads((run / "train.json").read_text())
     assert [e["clips"] for e in meta["extra_train"]] == [n_train]
+    export(run, tmp_path / "model", progress=False, log=lambda m: None)  # the model says what it was trained on
+    model_meta = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert model_meta["extra_train_data"] == [json.loads((small_data / "data.json").read_text())]
     # an extra set whose train split holds a held-out speaker of the first is refused
     leaky = tmp_path / "leaky"
     leaky.mkdir()
