@@ -152,6 +152,12 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 5
     return correct / max(1, len(x))
 
 
+def _data_summary(data_dir: Path) -> dict:
+    """data.json written by `data synth` (empty for a hand-made data set)."""
+    path = data_dir / "data.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: FeatureConfig | None = None,
           force: bool = False, progress: bool = True, log=print, extra_train: list[str | Path] = ()) -> Path:
     """Train on data_dir's train split, plus the train splits of `extra_train` (other data
@@ -172,11 +178,11 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
     train_rows = [r for _, rows in train_sets for r in rows]
     valid_rows = read_manifest(data_dir, "valid")
     # Held-out speakers stay held out: an extra set must not train on them.
-    held_out = {r.speaker for s in ("valid", "test") for r in read_manifest(data_dir, s)} - {"noise"}
+    held_out = {r.speaker for r in valid_rows + read_manifest(data_dir, "test")} - {"noise"}
     for d, rows in train_sets[1:]:
         leaked = sorted({r.speaker for r in rows} & held_out)
         if leaked:
-            raise InputError(f"{d}: its train split speaks with {leaked[0]}, a held-out speaker of {data_dir}; "
+            raise InputError(f"{d}: its train split holds {leaked[0]}, a held-out speaker of {data_dir}; "
                              "extra training data must come from the same voice split")
     labels = list(LABELS)
 
@@ -244,9 +250,8 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
             "net": cfg.net, "net_kwargs": net_kwargs, "labels": labels,
             "feature": fcfg.to_dict(), "train_config": cfg.__dict__,
             "data_dir": str(data_dir.resolve()),
-            "data": json.loads((data_dir / "data.json").read_text()) if (data_dir / "data.json").exists() else {},
-            "extra_train": [{"data_dir": str(d.resolve()), "clips": len(rows),
-                             "data": json.loads((d / "data.json").read_text()) if (d / "data.json").exists() else {}}
+            "data": _data_summary(data_dir),
+            "extra_train": [{"data_dir": str(d.resolve()), "clips": len(rows), "data": _data_summary(d)}
                             for d, rows in train_sets[1:]],
             "parameters": count_parameters(model),
             "best_epoch": best_epoch, "valid_accuracy": best, "history": history,
