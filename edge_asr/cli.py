@@ -32,7 +32,8 @@ def _cmd_data_human(a: argparse.Namespace) -> int:
 
 def _cmd_data_connected(a: argparse.Namespace) -> int:
     from .data.connected import make_connected_set
-    make_connected_set(a.out, n=a.n, seed=a.seed, force=a.force, log=lambda m: print(m, file=sys.stderr))
+    make_connected_set(a.out, n=a.n, seed=a.seed, force=a.force, split=a.split,
+                       log=lambda m: print(m, file=sys.stderr))
     return 0
 
 
@@ -226,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--out", required=True, help="output data directory")
     cd.add_argument("--n", type=int, default=50, help="number of files (default 50)")
     cd.add_argument("--seed", type=int, default=0)
+    cd.add_argument("--split", choices=("test", "valid"), default="test",
+                    help="whose voices speak: the test split's (default) or the validation split's, "
+                    "for tuning recognizer settings without the test voices")
     cd.add_argument("--force", action="store_true", help="replace an existing --out")
     cd.set_defaults(func=_cmd_data_connected)
 
@@ -329,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", choices=["onnx", "sim", "csim", "pynq"],
                    help="default: onnx for --model, sim for --design, pynq for --bundle "
                         "(EDGE_ASR_PYNQ_DEVICE=simulated runs pynq against the simulated device)")
-    r.add_argument("--stride-ms", type=float, default=100.0, help="run the model every this many ms (default 100)")
+    r.add_argument("--stride-ms", "--stride", type=float, default=100.0,
+                   help="run the model every this many ms (default 100)")
     r.add_argument("--threshold", type=float, default=0.6, help="smoothed posterior to emit a word (default 0.6)")
     r.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
     r.set_defaults(func=_cmd_recognize)

@@ -9,8 +9,10 @@
 
 Every `stride_ms` the model runs on the last window (clip_seconds) of features; the
 posteriors are averaged over the last `smooth` runs; a word is emitted when its smoothed
-posterior reaches `threshold`, then nothing is emitted for `refractory_ms`. `_unknown_`
-and `_silence_` are never emitted.
+posterior reaches `threshold`, then no word is emitted for `refractory_ms` and the same
+word not again for `repeat_ms`. `_unknown_` and `_silence_` are never emitted. The stream
+is taken to start after `lead_ms` of silence, so decisions begin one stride into the
+audio and a word at the very start is seen alone in a window, as in training.
 """
 
 from __future__ import annotations
@@ -32,11 +34,15 @@ NON_WORDS = {"_unknown_", "_silence_"}
 
 @dataclass
 class RecognizerConfig:
+    # Decision settings chosen on connected digits and single clips spoken by the
+    # validation voices (`edge-asr data connected --split valid`), never the test voices.
     stride_ms: float = 100.0
-    smooth: int = 3
+    smooth: int = 5
     threshold: float = 0.6
-    refractory_ms: float = 800.0
+    refractory_ms: float = 300.0  # after any word, no word for this long
+    repeat_ms: float = 1000.0     # the same word again only after this long: a word stays in the window ~1 s
     tail_ms: float = 500.0  # silence appended at the end so a final word is seen whole
+    lead_ms: float | None = None  # silence before the start; None: one window less one stride
 
 
 @dataclass
@@ -78,6 +84,7 @@ class Stream:
     sample_rate: int
     stride_frames: float = 10.0
     tail_ms: float = 500.0
+    lead_samples: int = 0                              # silence fed before the audio; times exclude it
     _resampler: object = None
     _rate_in: int | None = None
     queue: list = field(default_factory=list)          # (window, start_s, end_s, arrival time)
@@ -88,7 +95,12 @@ class Stream:
     compute_seconds: float = 0.0
     finished: bool = False
     _next_decision: int = 0                            # frames_seen at which the next window is taken
-    _blocked_until: float = -1.0
+    _last_word: int | None = None
+    _last_time: float = -1e9
+
+    def __post_init__(self):
+        # frames_seen stays below one window here, so the lead alone takes no decision
+        self.features.accept(np.zeros(self.lead_samples, np.float32))
 
     def accept_waveform(self, sample_rate: int, samples) -> None:
         if self.finished:
@@ -117,8 +129,8 @@ class Stream:
         for i in range(0, x.size, step):
             f.accept(x[i:i + step])  # at most `stride` new frames: at most one decision
             if f.frames_seen >= max(cfg.clip_frames, self._next_decision):
-                start = f.window_start_sample / cfg.sample_rate
-                self.queue.append((f.window(), start, start + cfg.clip_seconds, arrival))
+                start = (f.window_start_sample - self.lead_samples) / cfg.sample_rate
+                self.queue.append((f.window(), max(start, 0.0), start + cfg.clip_seconds, arrival))
                 self._next_decision = f.frames_seen + stride
 
     def input_finished(self) -> None:
@@ -197,8 +209,13 @@ class Recognizer:
         return cls._fixed_point(bundle_dir, meta, backend, ("pynq", "sim"), config)
 
     def create_stream(self) -> Stream:
-        return Stream(StreamingFeatures(self.feature), self.feature.sample_rate,
-                      stride_frames=self.config.stride_ms / self.feature.hop_ms, tail_ms=self.config.tail_ms)
+        cfg, feat = self.config, self.feature
+        lead_ms = cfg.lead_ms if cfg.lead_ms is not None else max(0.0, feat.clip_seconds * 1000 - cfg.stride_ms)
+        lead = int(round(lead_ms * feat.sample_rate / 1000))
+        # whole hops only, so that the audio's frames line up with the offline front end's
+        lead -= lead % feat.hop_length
+        return Stream(StreamingFeatures(feat), feat.sample_rate, stride_frames=cfg.stride_ms / feat.hop_ms,
+                      tail_ms=cfg.tail_ms, lead_samples=lead)
 
     def is_ready(self, stream: Stream) -> bool:
         return bool(stream.queue)
@@ -217,9 +234,10 @@ class Recognizer:
             smoothed = np.mean(stream.history, axis=0)
             order = np.argsort(smoothed)[::-1]
             best = next((int(k) for k in order if self.labels[k] not in NON_WORDS), None)
-            if best is not None and smoothed[best] >= cfg.threshold and start >= stream._blocked_until:
+            wait = cfg.repeat_ms if best == stream._last_word else cfg.refractory_ms
+            if best is not None and smoothed[best] >= cfg.threshold and end - stream._last_time >= wait / 1000:
                 stream.events.append(Event(self.labels[best], round(start, 3), round(end, 3), float(smoothed[best])))
-                stream._blocked_until = start + cfg.refractory_ms / 1000
+                stream._last_word, stream._last_time = best, end
             stream.latencies.add(time.perf_counter() - arrival)
         stream.queue.clear()
         stream.compute_seconds += time.perf_counter() - t0

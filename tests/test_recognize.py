@@ -18,24 +18,72 @@ EX = SHIPPED_MODEL / "examples"
 SEQUENCE = ["seven", "three", "nine", "one"]
 
 
+def spoken(word: str) -> np.ndarray:
+    """A shipped example of `word` by the held-out espeak-ng voice, its silences trimmed."""
+    from edge_asr.data.augment import trim_silence
+    a, _ = sf.read(next(EX.glob(f"{word}-espeak*.wav")), dtype="float32")
+    return trim_silence(a)
+
+
+def join_words(words, gap_s: float) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """The words one after another with `gap_s` of silence after each, and each word's span in s."""
+    parts, spans, t = [], [], 0.0
+    for word in words:
+        a = spoken(word)
+        parts += [a, np.zeros(int(gap_s * 16000), np.float32)]
+        spans.append((t, t + a.size / 16000))
+        t += a.size / 16000 + gap_s
+    return np.concatenate(parts), spans
+
+
 @pytest.fixture(scope="module")
 def connected(tmp_path_factory):
-    """Four clean digits of a held-out voice, 0.25 s apart."""
-    parts = []
-    for word in SEQUENCE:
-        a, sr = sf.read(next(EX.glob(f"{word}-espeak*.wav")), dtype="float32")
-        parts += [a, np.zeros(4000, np.float32)]
+    """Four clean digits of a held-out voice, 0.25 s apart, the first at the very start."""
+    audio, _ = join_words(SEQUENCE, 0.25)
     path = tmp_path_factory.mktemp("audio") / "digits.wav"
-    sf.write(path, np.concatenate(parts), 16000)
+    sf.write(path, audio, 16000)
     return path
 
 
 def test_connected_digits_in_order(connected):
     res = Recognizer.from_model(SHIPPED_MODEL).recognize_file(connected)
     assert [e["word"] for e in res["events"]] == SEQUENCE
-    starts = [e["start"] for e in res["events"]]
-    assert starts == sorted(starts) and all(e["end"] - e["start"] == pytest.approx(1.0) for e in res["events"])
-    assert res["decisions"] >= 40 and 0 < res["rtf"] < 1
+    _, spans = join_words(SEQUENCE, 0.25)
+    for e, (w0, w1) in zip(res["events"], spans, strict=True):
+        # an event's window is the second of audio that decided it: it holds some of the word
+        assert 0 <= e["start"] < e["end"] <= e["start"] + 1.0 + 1e-9
+        assert e["start"] < w1 and e["end"] > w0
+    assert res["decisions"] >= int(res["audio_seconds"] / 0.1)  # one per stride from the start
+    assert 0 < res["rtf"] < 1
+
+
+def test_quick_words_from_the_first_sample(tmp_path):
+    """Every ordered pair of the held-out voice's digits as A B A, 0.15 s apart (the shortest
+    pause `data connected` makes), starting at the first sample: all three words come out.
+    The stream starts after assumed silence, so the first word gets windows of its own
+    rather than a first window that already holds two words."""
+    import itertools
+    rec = Recognizer.from_model(SHIPPED_MODEL)
+    words = sorted({p.name.split("-")[0] for p in EX.glob("*-espeak*.wav")})
+    assert len(words) >= 4
+    for a, b in itertools.permutations(words, 2):
+        audio, _ = join_words([a, b, a], 0.15)
+        sf.write(tmp_path / "ab.wav", audio, 16000)
+        res = rec.recognize_file(tmp_path / "ab.wav")
+        assert res["text"] == f"{a} {b} {a}" and res["events"][0]["start"] == 0.0
+
+
+def test_repeated_words(tmp_path):
+    """The same digit said twice is emitted twice; one slow word is emitted once."""
+    import soxr
+    words = ["one", "one", "nine", "nine", "nine"]
+    audio, _ = join_words(words, 0.35)
+    sf.write(tmp_path / "repeats.wav", audio, 16000)
+    rec = Recognizer.from_model(SHIPPED_MODEL)
+    assert rec.recognize_file(tmp_path / "repeats.wav")["text"] == " ".join(words)
+    nine = spoken("nine")
+    sf.write(tmp_path / "slow.wav", soxr.resample(nine, 16000 * 0.9 * 16000 / nine.size, 16000), 16000)
+    assert rec.recognize_file(tmp_path / "slow.wav")["text"] == "nine"
 
 
 def test_sim_backend_agrees(connected, shipped_design):
@@ -119,6 +167,12 @@ def test_connected_set_and_wer(tmp_path):
     assert all(speaker_split(r.speaker) == "test" for r in rows)
     assert word_error_rate(["one two", "three"], ["one three", "three"]) == pytest.approx(1 / 3)
     assert word_error_rate([r.text for r in rows], [r.text for r in rows]) == 0.0
+    valid = read_manifest(make_connected_set(tmp_path / "v", n=2, split="valid", log=lambda m: None))
+    assert all(speaker_split(r.speaker) == "valid" and r.split == "valid" for r in valid)
+    from edge_asr.errors import InputError
+    with pytest.raises(InputError, match="split"):
+        make_connected_set(tmp_path / "x", n=1, split="train", log=lambda m: None)
+    assert not (tmp_path / "x").exists()
     rec = Recognizer.from_model(SHIPPED_MODEL)
     for r in rows:  # streamed whole: only digits come out of a digits-only file
         words = rec.recognize_file(out / r.path)["text"].split()

@@ -1,8 +1,10 @@
 """`edge-asr data connected`: connected-digit utterances for word error rate measurement.
 
-Each file holds 2-5 digits spoken one by one by the same held-out (test-split) voice,
-separated by 150-600 ms pauses, with light noise. `manifest.csv` rows carry the spoken
-digit sequence in `text`; split is always `test`.
+Each file holds 2-5 digits spoken one by one by the same held-out voice, separated by
+150-600 ms pauses, with light noise. `manifest.csv` rows carry the spoken digit sequence
+in `text`. Voices come from the test split by default; `split="valid"` takes the
+validation voices instead, so that decision settings can be tuned without touching the
+test voices.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import soxr
 
 from ..atomic import atomic_dir, refuse_existing
 from ..audio import write_wav
-from ..errors import ToolMissingError
+from ..errors import InputError, ToolMissingError
 from . import DIGITS
 from . import augment as aug
 from .manifest import Row, write_manifest
@@ -25,15 +27,18 @@ from .tts import available_voices, render
 SR = 16000
 
 
-def make_connected_set(out: str | Path, n: int = 50, seed: int = 0, force: bool = False, log=print) -> Path:
+def make_connected_set(out: str | Path, n: int = 50, seed: int = 0, force: bool = False, log=print,
+                       split: str = "test") -> Path:
     out = Path(out)
+    if split not in ("test", "valid"):
+        raise InputError(f"connected-digit split must be 'test' or 'valid', not {split!r}")
     refuse_existing(out, force)
     voices, warnings = available_voices()
     for w in warnings:
         log(f"warning: {w}")
-    voices = [v for v in voices if speaker_split(v.speaker) == "test"]
+    voices = [v for v in voices if speaker_split(v.speaker) == split]
     if not voices:
-        raise ToolMissingError("no TTS voice of the test split is installed; install espeak-ng or flite")
+        raise ToolMissingError(f"no TTS voice of the {split} split is installed; install espeak-ng or flite")
     rng = np.random.default_rng(seed)
     cache: dict[tuple[str, str], np.ndarray] = {}
     with atomic_dir(out) as tmp:
@@ -55,9 +60,9 @@ def make_connected_set(out: str | Path, n: int = 50, seed: int = 0, force: bool 
             rel = f"wav/connected-{i:04d}.wav"
             write_wav(tmp / rel, x)
             rows.append(Row(rel, "connected", " ".join(words), v.engine, v.name, v.speaker, "pink-noise",
-                            "test", round(x.size / SR, 3)))
+                            split, round(x.size / SR, 3)))
         write_manifest(tmp, rows)
-        (tmp / "data.json").write_text(json.dumps({"kind": "connected", "n": n, "seed": seed,
+        (tmp / "data.json").write_text(json.dumps({"kind": "connected", "n": n, "seed": seed, "split": split,
                                                    "voices": sorted({r.speaker for r in rows})}, indent=1) + "\n")
     log(f"wrote {n} connected-digit files to {out}")
     return out
