@@ -210,8 +210,10 @@ class Recognizer:
 
     def create_stream(self) -> Stream:
         cfg, feat = self.config, self.feature
-        lead_ms = cfg.lead_ms if cfg.lead_ms is not None else max(0.0, feat.clip_seconds * 1000 - cfg.stride_ms)
-        lead = int(round(lead_ms * feat.sample_rate / 1000))
+        window_ms = feat.clip_seconds * 1000
+        lead_ms = cfg.lead_ms if cfg.lead_ms is not None else window_ms - cfg.stride_ms
+        # under one window, so that every decision's window holds some of the audio
+        lead = int(round(min(max(lead_ms, 0.0), window_ms - feat.hop_ms) * feat.sample_rate / 1000))
         # whole hops only, so that the audio's frames line up with the offline front end's
         lead -= lead % feat.hop_length
         return Stream(StreamingFeatures(feat), feat.sample_rate, stride_frames=cfg.stride_ms / feat.hop_ms,
