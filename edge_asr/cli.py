@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(EDGE_ASR_PYNQ_DEVICE=simulated runs pynq against the simulated device)")
     r.add_argument("--stride-ms", "--stride", type=float, default=100.0,
                    help="run the model every this many ms (default 100)")
-    r.add_argument("--threshold", type=float, default=0.6, help="smoothed posterior to emit a word (default 0.6)")
+    r.add_argument("--threshold", type=float, default=0.55, help="smoothed posterior to emit a word (default 0.55)")
     r.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
     r.set_defaults(func=_cmd_recognize)
 

@@ -38,9 +38,9 @@ class RecognizerConfig:
     # validation voices (`edge-asr data connected --split valid`), never the test voices.
     stride_ms: float = 100.0
     smooth: int = 5
-    threshold: float = 0.6
-    refractory_ms: float = 300.0  # after any word, no word for this long
-    repeat_ms: float = 1000.0     # the same word again only after this long: a word stays in the window ~1 s
+    threshold: float = 0.55
+    refractory_ms: float = 200.0  # after any word, no word for this long
+    repeat_ms: float = 1100.0     # the same word again only after this long: a word stays in the window ~1 s
     tail_ms: float = 500.0  # silence appended at the end so a final word is seen whole
     lead_ms: float | None = None  # silence before the start; None: one window less one stride
 
