@@ -82,7 +82,9 @@ def test_repeated_words(tmp_path):
     rec = Recognizer.from_model(SHIPPED_MODEL)
     assert rec.recognize_file(tmp_path / "repeats.wav")["text"] == " ".join(words)
     nine = spoken("nine")
-    sf.write(tmp_path / "slow.wav", soxr.resample(nine, 16000 * 0.9 * 16000 / nine.size, 16000), 16000)
+    slow = soxr.resample(nine, nine.size / 0.9, 16000)  # read as if sampled slower: 0.9 s long
+    assert slow.size == pytest.approx(0.9 * 16000, abs=2)
+    sf.write(tmp_path / "slow.wav", slow, 16000)
     assert rec.recognize_file(tmp_path / "slow.wav")["text"] == "nine"
 
 
