@@ -121,17 +121,20 @@ class Stream:
     def _push(self, x: np.ndarray, arrival: float) -> None:
         f = self.features
         cfg = f.cfg
-        hop = cfg.hop_length
         stride = max(1, int(round(self.stride_frames)))
         self.samples_in += x.size
-        # feed hop-aligned pieces so that every decision point gets its own window
-        step = stride * hop
-        for i in range(0, x.size, step):
-            f.accept(x[i:i + step])  # at most `stride` new frames: at most one decision
-            if f.frames_seen >= max(cfg.clip_frames, self._next_decision):
-                start = (f.window_start_sample - self.lead_samples) / cfg.sample_rate
-                self.queue.append((f.window(), max(start, 0.0), start + cfg.clip_seconds, arrival))
-                self._next_decision = f.frames_seen + stride
+        # Feed exactly up to each decision frame, so that decisions fall on the same frames
+        # whatever the chunk sizes (a pipe's partial reads included).
+        while True:
+            target = max(cfg.clip_frames, self._next_decision)
+            need = f.samples_until(target)
+            f.accept(x[:need])
+            x = x[need:]
+            if f.frames_seen < target:
+                return
+            start = (f.window_start_sample - self.lead_samples) / cfg.sample_rate
+            self.queue.append((f.window(), max(start, 0.0), start + cfg.clip_seconds, arrival))
+            self._next_decision = target + stride
 
     def input_finished(self) -> None:
         """End of audio: pad a short clip to one window, and add a little silence."""

@@ -39,6 +39,14 @@ class StreamingFeatures:
         self.frames_seen += n
         return n
 
+    def samples_until(self, frames: int) -> int:
+        """How many more samples make frames_seen reach `frames` (0 if it already has)."""
+        missing = frames - self.frames_seen
+        if missing <= 0:
+            return 0
+        cfg = self.cfg
+        return max(0, cfg.win_length + (missing - 1) * cfg.hop_length - self._samples.size)
+
     def window(self) -> np.ndarray | None:
         """Model input (n_features, clip_frames) for the last clip_frames frames, or None
         before that many frames have been seen."""
