@@ -27,7 +27,8 @@ def test_manifest_and_clips(small_data):
     summary = json.loads((small_data / "data.json").read_text())
     assert summary["clips"] == len(rows)
     # every engine installed here took part
-    assert set(summary["per_engine"]) >= {"espeak-ng", "flite", "festival", "piper", "pico", "noise"}
+    assert set(summary["per_engine"]) >= {"espeak-ng", "flite", "festival", "piper", "pico", "rhvoice", "mbrola",
+                                          "noise"}
 
 
 def test_pico_voices_render_unclipped_speech():
@@ -41,6 +42,41 @@ def test_pico_voices_render_unclipped_speech():
         assert sr == 16000 and audio.dtype == np.float32
         assert 0.05 < np.abs(audio).max() < 0.999  # speech, and not clipped at full scale
         assert slow.size > 1.2 * audio.size      # the rate reaches the engine
+
+
+@pytest.mark.parametrize("engine", ["rhvoice", "mbrola"])
+def test_rhvoice_and_mbrola_voices_render_speech(engine):
+    # Recorded people behind both engines, women among them; all of them train, and
+    # RHVoice's slt (the held-out test speaker) is not one of them.
+    voices = [v for v in available_voices()[0] if v.engine == engine]
+    women = {"rhvoice": {"clb", "lyubov"}, "mbrola": {"mbrola:us1"}}[engine]
+    assert women <= {v.speaker for v in voices} and len(voices) >= 4
+    assert all(speaker_split(v.speaker) == "train" for v in voices)
+    assert "slt" not in {v.speaker for v in voices}
+    for v in voices:
+        audio, sr = render(v, "seven", rate=1.2, pitch=1.1)
+        slow, _ = render(v, "seven", rate=0.8)
+        assert sr in (16000, 24000) and audio.dtype == np.float32
+        assert 0.05 < np.abs(audio).max() < 0.999
+        assert slow.size > 1.2 * audio.size  # the rate reaches the engine
+    low, _ = render(voices[0], "seven", pitch=0.8)
+    high, _ = render(voices[0], "seven", pitch=1.25)
+    assert not np.array_equal(low, high)  # and so does the pitch
+
+
+def test_late_engines_leave_earlier_clips_alone():
+    # RHVoice and MBROLA came after corpora had been made: their tasks come last, so every
+    # earlier task (its index, voice, words, and so its random stream and clips) is unchanged.
+    from edge_asr.data import synth as synth_mod
+    from edge_asr.data.tts import LATE_ENGINES
+    voices, _ = available_voices()
+    early = [v for v in voices if v.engine not in LATE_ENGINES]
+    assert len(early) < len(voices)
+    for size in ("small", "full"):
+        before = synth_mod.plan_tasks(early, size, seed=3)
+        now = synth_mod.plan_tasks(voices, size, seed=3)
+        assert now[:len(before)] == before
+        assert {t.voice.engine for t in now[len(before):]} == set(LATE_ENGINES)
 
 
 def test_splits_are_speaker_disjoint(small_data):

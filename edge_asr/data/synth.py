@@ -26,7 +26,7 @@ from ..errors import EdgeAsrError, ToolMissingError
 from . import DIGITS, SILENCE, UNKNOWN
 from . import augment as aug
 from .manifest import Row, write_manifest
-from .tts import Voice, available_voices, render
+from .tts import LATE_ENGINES, Voice, available_voices, render
 
 SR = 16000
 CLIP = SR  # 1 s clips
@@ -107,8 +107,9 @@ def plan_tasks(voices: list[Voice], size: str, seed: int) -> list[Task]:
     plan = SIZES[size]
     rng = np.random.default_rng(seed)
     by_split: dict[str, list[Voice]] = {"train": [], "valid": [], "test": []}
+    late_by_split: dict[str, list[Voice]] = {"train": [], "valid": [], "test": []}
     for v in voices:
-        by_split[speaker_split(v.speaker)].append(v)
+        (late_by_split if v.engine in LATE_ENGINES else by_split)[speaker_split(v.speaker)].append(v)
     tasks: list[Task] = []
     for split, vs in by_split.items():
         if plan.espeak_per_split is not None:
@@ -119,20 +120,34 @@ def plan_tasks(voices: list[Voice], size: str, seed: int) -> list[Task]:
             others = list({v.engine: v for v in reversed(others)}.values())
             vs = [v for i, v in enumerate(esp) if i in keep] + others
         for v in vs:
-            unk = list(rng.choice(UNKNOWN_WORDS, plan.unknown_words, replace=False))
-            share = 1.0
-            if split == "train" and plan.train_unknown_words:
-                # A generator of its own, so valid and test draw the same words as before.
-                own = np.random.default_rng([seed, 1, len(tasks)])
-                p = np.array([2.0 if w in NEAR_MISSES else 1.0 for w in UNKNOWN_WORDS])
-                unk = list(own.choice(UNKNOWN_WORDS, plan.train_unknown_words, replace=False, p=p / p.sum()))
-                share = plan.unknown_words / plan.train_unknown_words
-            tasks.append(Task(len(tasks), split, v, DIGITS + unk, unknown_share=share))
+            tasks.append(_voice_task(len(tasks), split, v, plan, seed, rng))
         n_sil = plan.silence_per_split[split]
         per_task = 100
         for start in range(0, n_sil, per_task):
             tasks.append(Task(len(tasks), split, None, [], n_silence=min(per_task, n_sil - start)))
+    # Late engines come after every other task, each voice drawing its other words from a
+    # generator of its own: the tasks before them, their random streams and so their clips
+    # are the same as before those engines existed.
+    for split, vs in late_by_split.items():
+        if plan.espeak_per_split is not None:
+            vs = list({v.engine: v for v in reversed(vs)}.values())
+        for v in vs:
+            tasks.append(_voice_task(len(tasks), split, v, plan, seed, np.random.default_rng([seed, 2, len(tasks)])))
     return tasks
+
+
+def _voice_task(index: int, split: str, v: Voice, plan: SizePlan, seed: int, rng: np.random.Generator) -> Task:
+    """A voice's task: the digits and some other words (drawn from rng, or for a training
+    voice with train_unknown_words, from a generator of its own)."""
+    unk = list(rng.choice(UNKNOWN_WORDS, plan.unknown_words, replace=False))
+    share = 1.0
+    if split == "train" and plan.train_unknown_words:
+        # A generator of its own, so valid and test draw the same words as before.
+        own = np.random.default_rng([seed, 1, index])
+        p = np.array([2.0 if w in NEAR_MISSES else 1.0 for w in UNKNOWN_WORDS])
+        unk = list(own.choice(UNKNOWN_WORDS, plan.train_unknown_words, replace=False, p=p / p.sum()))
+        share = plan.unknown_words / plan.train_unknown_words
+    return Task(index, split, v, DIGITS + unk, unknown_share=share)
 
 
 def _fit_word(x: np.ndarray, max_len: int) -> tuple[np.ndarray, float]:
@@ -216,7 +231,7 @@ def run_task(task: Task, seed: int, out_dir: str, plan: SizePlan) -> list[Row]:
             rows.append(Row(rel, SILENCE, "", "noise", "noise", "noise", ";".join(steps), task.split, 1.0))
         return rows
     v = task.voice
-    # The few voices recorded from people (flite, festival, piper) are worth more than
+    # The few voices recorded from people (all but espeak-ng's) are worth more than
     # another espeak-ng formant voice: give them more renderings and augmented copies.
     scale = 1 if v.engine == "espeak-ng" else NATURAL_VOICE_SCALE
     renders: dict[tuple[str, int], np.ndarray] = {}

