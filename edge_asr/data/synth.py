@@ -243,10 +243,11 @@ def run_task(task: Task, seed: int, out_dir: str, plan: SizePlan) -> list[Row]:
         for p in range(renderings):
             rate = 1.0 if p == 0 else float(rng.uniform(0.75, 1.3))
             pitch = 1.0 if p == 0 else float(rng.uniform(0.8, 1.25))
-            # Most recorded voices are male (only Pico's two are not). Speaking slower and playing
-            # faster by the same factor raises pitch and formants together at the same
-            # duration: a shorter vocal tract, the main acoustic difference of a female or
-            # young speaker. Half the renderings of recorded voices get such a shift.
+            # Most recorded voices are male (Pico's, RHVoice's clb and lyubov and MBROLA's us1
+            # are not). Speaking slower and playing faster by the same factor raises pitch and
+            # formants together at the same duration: a shorter vocal tract, the main acoustic
+            # difference of a female or young speaker. Half the renderings of recorded voices
+            # get such a shift.
             shift = float(rng.uniform(1.12, 1.35)) if scale > 1 and p % 2 == 1 else 1.0
             audio, sr = render(v, word, rate / shift, pitch)
             if sr != SR:

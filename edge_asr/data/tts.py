@@ -41,8 +41,8 @@ FLITE_VOICES = {"kal": "kal", "kal16": "kal", "awb": "awb", "rms": "rms", "slt":
 FESTIVAL_VOICES = {"kal_diphone": "kal", "ked_diphone": "ked", "cmu_us_slt_arctic_hts": "slt"}
 PIPER_VOICES = {"joe": "joe"}
 # SVOX Pico (PyPI `ttspico`, built from source with its language files): two women's
-# voices, US and British, recorded from people; the only female recorded voices in
-# training, since flite's and festival's slt is held out for test.
+# voices, US and British, recorded from people (flite's and festival's slt, the other
+# woman before RHVoice and MBROLA, is held out for test).
 PICO_VOICES = {"en-US": "pico:lh0", "en-GB": "pico:kh0"}
 # RHVoice (Debian non-free `rhvoice-english`): HTS voices trained on recorded people, two of
 # them women (clb, lyubov). Its slt, the held-out test speaker, is left out so that the test
