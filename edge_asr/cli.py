@@ -202,8 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data.add_subparsers(dest="data_verb", metavar="ACTION", required=True)
     s = data_sub.add_parser("synth", help="synthesize the spoken-digit corpus from TTS engines",
                             description="Synthesize 16 kHz one-second clips of the digits, other words "
-                            "(_unknown_) and noise (_silence_) with espeak-ng, flite, festival and piper, "
-                            "augment them, and write WAVs plus manifest.csv split by voice.")
+                            "(_unknown_) and noise (_silence_) with every TTS engine found (espeak-ng, flite, "
+                            "festival, piper, SVOX Pico, RHVoice, MBROLA), augment them, and write WAVs plus "
+                            "manifest.csv split by voice.")
     s.add_argument("--out", required=True, help="output data directory")
     s.add_argument("--size", choices=["small", "full"], default="small",
                    help="small: a few hundred clips for tests; full: the training corpus (default: small)")
