@@ -31,17 +31,21 @@ def test_manifest_and_clips(small_data):
                                           "noise"}
 
 
+def _assert_renders_speech(v, rates):
+    audio, sr = render(v, "seven", rate=1.2, pitch=1.1)
+    slow, _ = render(v, "seven", rate=0.8)
+    assert sr in rates and audio.dtype == np.float32
+    assert 0.05 < np.abs(audio).max() < 0.999  # speech, and not clipped at full scale
+    assert slow.size > 1.2 * audio.size      # the rate reaches the engine
+
+
 def test_pico_voices_render_unclipped_speech():
     # SVOX Pico's two women's voices train the model on female recorded speech (slt is held out).
     voices = [v for v in available_voices()[0] if v.engine == "pico"]
     assert {v.speaker for v in voices} == {"pico:lh0", "pico:kh0"}
     assert all(speaker_split(v.speaker) == "train" for v in voices)
     for v in voices:
-        audio, sr = render(v, "seven", rate=1.2, pitch=1.1)
-        slow, _ = render(v, "seven", rate=0.8)
-        assert sr == 16000 and audio.dtype == np.float32
-        assert 0.05 < np.abs(audio).max() < 0.999  # speech, and not clipped at full scale
-        assert slow.size > 1.2 * audio.size      # the rate reaches the engine
+        _assert_renders_speech(v, rates=(16000,))
 
 
 @pytest.mark.parametrize("engine", ["rhvoice", "mbrola"])
@@ -54,11 +58,7 @@ def test_rhvoice_and_mbrola_voices_render_speech(engine):
     assert all(speaker_split(v.speaker) == "train" for v in voices)
     assert "slt" not in {v.speaker for v in voices}
     for v in voices:
-        audio, sr = render(v, "seven", rate=1.2, pitch=1.1)
-        slow, _ = render(v, "seven", rate=0.8)
-        assert sr in (16000, 24000) and audio.dtype == np.float32
-        assert 0.05 < np.abs(audio).max() < 0.999
-        assert slow.size > 1.2 * audio.size  # the rate reaches the engine
+        _assert_renders_speech(v, rates=(16000, 24000))
     low, _ = render(voices[0], "seven", pitch=0.8)
     high, _ = render(voices[0], "seven", pitch=1.25)
     assert not np.array_equal(low, high)  # and so does the pitch

@@ -116,9 +116,7 @@ def plan_tasks(voices: list[Voice], size: str, seed: int) -> list[Task]:
             esp = [v for v in vs if v.engine == "espeak-ng"]
             keep = set(rng.choice(len(esp), min(len(esp), plan.espeak_per_split[split]), replace=False)) if esp else set()
             others = [v for v in vs if v.engine != "espeak-ng"]
-            # small: one voice per other engine and split keeps every engine family in play
-            others = list({v.engine: v for v in reversed(others)}.values())
-            vs = [v for i, v in enumerate(esp) if i in keep] + others
+            vs = [v for i, v in enumerate(esp) if i in keep] + _one_per_engine(others)
         for v in vs:
             tasks.append(_voice_task(len(tasks), split, v, plan, seed, rng))
         n_sil = plan.silence_per_split[split]
@@ -130,10 +128,15 @@ def plan_tasks(voices: list[Voice], size: str, seed: int) -> list[Task]:
     # are the same as before those engines existed.
     for split, vs in late_by_split.items():
         if plan.espeak_per_split is not None:
-            vs = list({v.engine: v for v in reversed(vs)}.values())
+            vs = _one_per_engine(vs)
         for v in vs:
             tasks.append(_voice_task(len(tasks), split, v, plan, seed, np.random.default_rng([seed, 2, len(tasks)])))
     return tasks
+
+
+def _one_per_engine(voices: list[Voice]) -> list[Voice]:
+    """The first voice of each engine: a small corpus keeps every engine family in play."""
+    return list({v.engine: v for v in reversed(voices)}.values())
 
 
 def _voice_task(index: int, split: str, v: Voice, plan: SizePlan, seed: int, rng: np.random.Generator) -> Task:
