@@ -294,6 +294,18 @@ def test_recognize_cli_on_the_pynq_backend(fresh_bundle, tmp_path):
     assert words & {e["word"] for r in b for e in r["events"]}
 
 
+@pytest.mark.parametrize("backend", ["pynq", "sim"])
+def test_recognize_refuses_a_tampered_bundle(fresh_bundle, tmp_path, backend):
+    # from_bundle leaves the check to the overlay on the pynq backend: it must still happen
+    p = fresh_bundle / "design.json"
+    p.write_text(p.read_text().replace('"AP_RND_CONV"', '"AP_TRN"', 1))
+    args = ["-m", "edge_asr.cli", "recognize", "--bundle", str(fresh_bundle), "--backend", backend,
+            str(tmp_path / "missing.wav")]
+    res = _run_from_bundle(fresh_bundle, args, {"EDGE_ASR_PYNQ_DEVICE": "simulated"}, tmp_path)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert "altered" in res.stderr and "design.json" in res.stderr
+
+
 def test_recognize_without_a_board_says_so(fresh_bundle, tmp_path):
     # x86, no board, no simulated device: one line, before any audio is read
     res = _run_from_bundle(fresh_bundle, ["-m", "edge_asr.cli", "recognize", "--bundle", str(fresh_bundle),
