@@ -41,7 +41,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from .features import FeatureConfig
     from .train import TrainConfig, train
     cfg = TrainConfig(net=a.net, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, patience=a.patience,
-                      seed=a.seed, threads=a.threads, engine_balance=a.engine_balance)
+                      seed=a.seed, threads=a.threads, engine_balance=a.engine_balance, noise_mix=a.noise_mix)
     fcfg = FeatureConfig(n_mels=a.n_mels, fmax=a.fmax, n_mfcc=a.n_mfcc, cmn=a.cmn)
     fcfg.validate()
     train(a.data, a.out, cfg, fcfg, force=a.force, progress=not a.quiet, log=lambda m: print(m, file=sys.stderr),
@@ -252,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cmn", action="store_true", help="subtract each feature's mean over the window")
     t.add_argument("--engine-balance", type=float, default=0.0,
                    help="0: draw clips uniformly; 1: every TTS engine gets the same share (default 0)")
+    t.add_argument("--noise-mix", type=float, default=0.0,
+                   help="share of clips per batch that get one more noise, drawn afresh each time (a training "
+                        "_silence_ clip's, at 0-20 dB); 0: off (default)")
     t.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     t.add_argument("--force", action="store_true", help="replace an existing --out")
     t.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -45,6 +45,10 @@ class TrainConfig:
     # uniformly, 1 gives every TTS engine the same share. espeak-ng alone makes most of a
     # corpus, and its formant voices are the least like people.
     engine_balance: float = 0.0
+    # Share of each batch's clips that get one more noise, drawn afresh each time: a training
+    # `_silence_` clip's noise mixed in at 0-20 dB. The corpus's own noisy clips keep one
+    # noise each for all epochs. 0 turns it off.
+    noise_mix: float = 0.0
     threads: int = 0  # 0: torch's default
 
 
@@ -143,6 +147,35 @@ def _augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return x
 
 
+NOISE_MIX_SNR_DB = (0.0, 20.0)
+
+
+def _noise_bank(x_logmel: torch.Tensor, rows: list) -> torch.Tensor:
+    """Mel power of the training clips that are noise alone (`_silence_`, not digital zero)."""
+    idx = [i for i, r in enumerate(rows) if r.label == "_silence_" and "digital-zero" not in r.augmentation]
+    if not idx:
+        raise InputError("--noise-mix needs noise clips (_silence_) in the train split; make the data with "
+                         "`edge-asr data synth` or leave --noise-mix at 0")
+    return torch.exp(x_logmel[idx])
+
+
+def _mix_noise(x: torch.Tensor, bank: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
+    """Add a random bank clip's noise to a `share` of the log-mel clips in x, in the mel power
+    domain (powers of independent sounds add), at a random 0-20 dB of clip-average power."""
+    pick = torch.rand(len(x), generator=gen) < share
+    if not pick.any():
+        return x
+    i = torch.nonzero(pick)[:, 0]
+    noise = bank[torch.randint(0, len(bank), (len(i),), generator=gen)][..., :x.shape[-1]]
+    lo, hi = NOISE_MIX_SNR_DB
+    snr = lo + (hi - lo) * torch.rand(len(i), 1, 1, generator=gen)
+    power = torch.exp(x[i])
+    gain = power.mean(dim=(1, 2), keepdim=True) / noise.mean(dim=(1, 2), keepdim=True) / 10 ** (snr / 10)
+    x = x.clone()
+    x[i] = torch.log(power + gain * noise + 1e-6)
+    return x
+
+
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> float:
     model.eval()
     correct = 0
@@ -168,6 +201,8 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
     refuse_existing(out, force)
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise InputError("--epochs and --batch-size must be at least 1")
+    if not 0.0 <= cfg.noise_mix <= 1.0:
+        raise InputError(f"--noise-mix {cfg.noise_mix}: give a share between 0 and 1")
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -200,6 +235,7 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
     del plain
     front = FrontEnd(fcfg)
     xva = front(xva)
+    noise_bank = _noise_bank(xtr, train_rows) if cfg.noise_mix > 0 else None
     ytr = torch.from_numpy(label_indices(train_rows, labels))
     yva = torch.from_numpy(label_indices(valid_rows, labels))
 
@@ -226,7 +262,8 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
             bar = tqdm(sampler, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not progress,
                        file=sys.stderr, leave=False)
             for idx in bar:
-                xb = front(_augment_batch(xtr[idx], gen))
+                xb = xtr[idx] if noise_bank is None else _mix_noise(xtr[idx], noise_bank, cfg.noise_mix, gen)
+                xb = front(_augment_batch(xb, gen))
                 loss = loss_fn(model(xb), ytr[idx])
                 opt.zero_grad()
                 loss.backward()

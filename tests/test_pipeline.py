@@ -96,3 +96,32 @@ def test_eval_without_labels_in_model(tmp_path, small_model, small_data, capsys)
     assert main(["eval", str(bad), str(small_data)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
     assert load_model_dir(small_model).labels[-2:] == ["_unknown_", "_silence_"]
+
+
+def test_noise_mix_adds_noise_at_the_asked_level():
+    import torch
+
+    from edge_asr.train import NOISE_MIX_SNR_DB, _mix_noise
+    gen = torch.Generator().manual_seed(0)
+    speech = torch.log(torch.rand(200, 40, 98, generator=gen) * 5 + 1e-6)
+    bank = torch.rand(7, 40, 98, generator=gen) + 0.1
+    assert torch.equal(_mix_noise(speech, bank, 0.0, gen), speech)  # share 0: nothing changes
+    mixed = _mix_noise(speech, bank, 1.0, gen)
+    added = torch.exp(mixed) - torch.exp(speech)
+    assert (added > 0).all()  # power is only ever added
+    snr = 10 * torch.log10(torch.exp(speech).mean(dim=(1, 2)) / added.mean(dim=(1, 2)))
+    assert NOISE_MIX_SNR_DB[0] - 0.1 <= snr.min() and snr.max() <= NOISE_MIX_SNR_DB[1] + 0.1
+    assert snr.max() - snr.min() > 10  # levels drawn over the range, not one level
+    half = _mix_noise(speech, bank, 0.5, gen)
+    changed = (half != speech).flatten(1).any(dim=1).float().mean()
+    assert 0.35 < changed < 0.65
+
+
+def test_train_with_noise_mix(tmp_path, small_data, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(small_data), "--out", str(run), "--epochs", "1", "--quiet", "--net", "mlp",
+                 "--noise-mix", "0.5"]) == 0
+    assert json.loads((run / "train.json").read_text())["train_config"]["noise_mix"] == 0.5
+    assert main(["train", str(small_data), "--out", str(tmp_path / "r2"), "--epochs", "1", "--quiet",
+                 "--noise-mix", "1.5"]) == 2
+    assert "--noise-mix 1.5" in capsys.readouterr().err and not (tmp_path / "r2").exists()
