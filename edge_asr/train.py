@@ -150,13 +150,13 @@ def _augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 NOISE_MIX_SNR_DB = (0.0, 20.0)
 
 
-def _noise_bank(x_logmel: torch.Tensor, rows: list) -> torch.Tensor:
-    """Mel power of the training clips that are noise alone (`_silence_`, not digital zero)."""
+def _noise_rows(rows: list) -> list[int]:
+    """Indices of the training clips that are noise alone (`_silence_`, not digital zero)."""
     idx = [i for i, r in enumerate(rows) if r.label == "_silence_" and "digital-zero" not in r.augmentation]
     if not idx:
         raise InputError("--noise-mix needs noise clips (_silence_) in the train split; make the data with "
                          "`edge-asr data synth` or leave --noise-mix at 0")
-    return torch.exp(x_logmel[idx])
+    return idx
 
 
 def _mix_noise(x: torch.Tensor, bank: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
@@ -220,6 +220,7 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
             raise InputError(f"{d}: its train split holds {leaked[0]}, a held-out speaker of {data_dir}; "
                              "extra training data must come from the same voice split")
     labels = list(LABELS)
+    noise_idx = _noise_rows(train_rows) if cfg.noise_mix > 0 else None
 
     # Features are held as log-mel; augmentation works there (a mel axis to warp and mask),
     # then FrontEnd applies the rest of the front end: DCT, mean normalisation, scaling.
@@ -235,7 +236,7 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
     del plain
     front = FrontEnd(fcfg)
     xva = front(xva)
-    noise_bank = _noise_bank(xtr, train_rows) if cfg.noise_mix > 0 else None
+    noise_bank = torch.exp(xtr[noise_idx]) if noise_idx else None  # mel power
     ytr = torch.from_numpy(label_indices(train_rows, labels))
     yva = torch.from_numpy(label_indices(valid_rows, labels))
 

@@ -125,3 +125,16 @@ def test_train_with_noise_mix(tmp_path, small_data, capsys):
     assert main(["train", str(small_data), "--out", str(tmp_path / "r2"), "--epochs", "1", "--quiet",
                  "--noise-mix", "1.5"]) == 2
     assert "--noise-mix 1.5" in capsys.readouterr().err and not (tmp_path / "r2").exists()
+
+
+def test_noise_mix_needs_noise_clips(tmp_path, small_data, capsys):
+    # a train split without _silence_ clips has no noise to mix: one line, no run left behind
+    import shutil
+    data = tmp_path / "data"
+    shutil.copytree(small_data, data)
+    lines = (data / "manifest.csv").read_text().splitlines()
+    (data / "manifest.csv").write_text("\n".join(
+        [lines[0]] + [line for line in lines[1:] if line.split(",")[1] != "_silence_"]) + "\n")
+    assert main(["train", str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--quiet",
+                 "--noise-mix", "0.5"]) == 2
+    assert "--noise-mix needs noise clips" in capsys.readouterr().err and not (tmp_path / "run").exists()
