@@ -166,7 +166,7 @@ def _mix_noise(x: torch.Tensor, bank: torch.Tensor, share: float, gen: torch.Gen
     if not pick.any():
         return x
     i = torch.nonzero(pick)[:, 0]
-    noise = bank[torch.randint(0, len(bank), (len(i),), generator=gen)][..., :x.shape[-1]]
+    noise = bank[torch.randint(0, len(bank), (len(i),), generator=gen)]
     lo, hi = NOISE_MIX_SNR_DB
     snr = lo + (hi - lo) * torch.rand(len(i), 1, 1, generator=gen)
     power = torch.exp(x[i])
