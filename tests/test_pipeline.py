@@ -121,7 +121,13 @@ def test_train_with_noise_mix(tmp_path, small_data, capsys):
     run = tmp_path / "run"
     assert main(["train", str(small_data), "--out", str(run), "--epochs", "1", "--quiet", "--net", "mlp",
                  "--noise-mix", "0.5"]) == 0
-    assert json.loads((run / "train.json").read_text())["train_config"]["noise_mix"] == 0.5
+    meta = json.loads((run / "train.json").read_text())
+    assert meta["train_config"]["noise_mix"] == 0.5
+    # the mix reaches the training loop: the same seed without it trains on other batches
+    assert main(["train", str(small_data), "--out", str(tmp_path / "r0"), "--epochs", "1", "--quiet",
+                 "--net", "mlp"]) == 0
+    plain = json.loads((tmp_path / "r0" / "train.json").read_text())
+    assert plain["history"][0]["loss"] != meta["history"][0]["loss"]
     assert main(["train", str(small_data), "--out", str(tmp_path / "r2"), "--epochs", "1", "--quiet",
                  "--noise-mix", "1.5"]) == 2
     assert "--noise-mix 1.5" in capsys.readouterr().err and not (tmp_path / "r2").exists()
