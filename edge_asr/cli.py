@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import EdgeAsrError
+from .errors import EdgeAsrError, InputError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_MODEL = REPO_ROOT / "models" / "kws-digits"
@@ -37,11 +37,24 @@ def _cmd_data_connected(a: argparse.Namespace) -> int:
     return 0
 
 
+def _net_options(pairs: list[str]) -> dict:
+    """--net-option KEY=INT pairs -> constructor arguments of the net."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value.lstrip("-").isdigit():
+            raise InputError(f"--net-option {pair!r}: give KEY=INTEGER, e.g. channels=128")
+        options[key] = int(value)
+    return options
+
+
 def _cmd_train(a: argparse.Namespace) -> int:
     from .features import FeatureConfig
     from .train import TrainConfig, train
-    cfg = TrainConfig(net=a.net, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, patience=a.patience,
-                      seed=a.seed, threads=a.threads, engine_balance=a.engine_balance, noise_mix=a.noise_mix)
+    cfg = TrainConfig(net=a.net, net_options=_net_options(a.net_option), epochs=a.epochs,
+                      batch_size=a.batch_size, lr=a.lr, patience=a.patience, seed=a.seed, threads=a.threads,
+                      engine_balance=a.engine_balance, noise_mix=a.noise_mix, teacher=a.teacher or "",
+                      distill_weight=a.distill_weight, distill_temperature=a.distill_temperature)
     fcfg = FeatureConfig(n_mels=a.n_mels, fmax=a.fmax, n_mfcc=a.n_mfcc, cmn=a.cmn)
     fcfg.validate()
     train(a.data, a.out, cfg, fcfg, force=a.force, progress=not a.quiet, log=lambda m: print(m, file=sys.stderr),
@@ -255,6 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--noise-mix", type=float, default=0.0,
                    help="share of clips per batch that get one more noise, drawn afresh each time (a training "
                         "_silence_ clip's, at 0-20 dB); 0: off (default)")
+    t.add_argument("--net-option", action="append", default=[], metavar="KEY=INT",
+                   help="a constructor argument of the net (repeatable), e.g. channels=128 hidden=64 for a "
+                        "teacher; conv1d takes channels, hidden, kernel, blocks")
+    t.add_argument("--teacher", metavar="RUN",
+                   help="distil from this training run (same labels and mel front end; typically a bigger net)")
+    t.add_argument("--distill-weight", type=float, default=0.5,
+                   help="weight of the teacher's posteriors against the labels, 0-1 (default 0.5)")
+    t.add_argument("--distill-temperature", type=float, default=2.0,
+                   help="softmax temperature of the distillation (default 2)")
     t.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     t.add_argument("--force", action="store_true", help="replace an existing --out")
     t.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -49,6 +49,12 @@ class TrainConfig:
     # `_silence_` clip's noise mixed in at 0-20 dB. The corpus's own noisy clips keep one
     # noise each for all epochs. 0 turns it off.
     noise_mix: float = 0.0
+    # Knowledge distillation: a trained run directory (a bigger net, free of the FPGA's size
+    # limit) whose softened posteriors on each augmented batch are learnt beside the labels.
+    # The loss is (1 - w) * cross-entropy + w * T^2 * KL(teacher || student) at temperature T.
+    teacher: str = ""
+    distill_weight: float = 0.5
+    distill_temperature: float = 2.0
     threads: int = 0  # 0: torch's default
 
 
@@ -176,6 +182,41 @@ def _mix_noise(x: torch.Tensor, bank: torch.Tensor, share: float, gen: torch.Gen
     return x
 
 
+def _load_teacher(run: Path, mel_cfg: FeatureConfig, labels: list[str]) -> tuple[nn.Module, FrontEnd]:
+    """The teacher net of a run directory in eval mode, with its own front end (its DCT, mean
+    normalisation and scaling) over the student's log-mel batches."""
+    meta_path = run / "train.json"
+    if not meta_path.exists() or not (run / "best.pt").exists():
+        raise InputError(f"--teacher {run}: not a training run (no train.json/best.pt); give a directory "
+                         "written by `edge-asr train`")
+    meta = json.loads(meta_path.read_text())
+    if meta["labels"] != labels:
+        raise InputError(f"--teacher {run}: its labels {meta['labels']} differ from the task's {labels}")
+    teacher_cfg = FeatureConfig(**meta["feature"])
+    teacher_mel = FeatureConfig(**{**teacher_cfg.to_dict(), "mean": [], "std": [], "n_mfcc": 0, "cmn": False})
+    if teacher_mel != mel_cfg:
+        raise InputError(f"--teacher {run}: its mel front end differs from this run's (sample rate, window, "
+                         "hop, mel bins, band, clip length must match); train the teacher with the same ones")
+    # Building the net draws its (discarded) initial weights: from a forked generator, so a
+    # teacher leaves the student's initialisation and batches as they would be without it.
+    with torch.random.fork_rng(devices=[]):
+        model = build_net(meta["net"], **meta["net_kwargs"])
+    model.load_state_dict(torch.load(run / "best.pt", weights_only=True))
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, FrontEnd(teacher_cfg)
+
+
+def _distill_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * KL(teacher || student) of the softened posteriors (Hinton et al. 2015): the T^2
+    keeps its gradients on the scale of the cross-entropy's as T changes."""
+    t = temperature
+    return nn.functional.kl_div(nn.functional.log_softmax(student_logits / t, dim=1),
+                                nn.functional.log_softmax(teacher_logits / t, dim=1),
+                                reduction="batchmean", log_target=True) * t * t
+
+
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> float:
     model.eval()
     correct = 0
@@ -203,6 +244,10 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
         raise InputError("--epochs and --batch-size must be at least 1")
     if not 0.0 <= cfg.noise_mix <= 1.0:
         raise InputError(f"--noise-mix {cfg.noise_mix}: give a share between 0 and 1")
+    if cfg.teacher and not (0.0 <= cfg.distill_weight <= 1.0 and cfg.distill_temperature > 0):
+        raise InputError(f"--distill-weight {cfg.distill_weight} / --distill-temperature "
+                         f"{cfg.distill_temperature}: give a weight between 0 and 1 and a temperature above 0")
+    labels = list(LABELS)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -219,12 +264,12 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
         if leaked:
             raise InputError(f"{d}: its train split holds {leaked[0]}, a held-out speaker of {data_dir}; "
                              "extra training data must come from the same voice split")
-    labels = list(LABELS)
     noise_idx = _noise_rows(train_rows) if cfg.noise_mix > 0 else None
 
     # Features are held as log-mel; augmentation works there (a mel axis to warp and mask),
     # then FrontEnd applies the rest of the front end: DCT, mean normalisation, scaling.
     mel_cfg = FeatureConfig(**{**fcfg.to_dict(), "mean": [], "std": [], "n_mfcc": 0, "cmn": False})
+    teacher = _load_teacher(Path(cfg.teacher), mel_cfg, labels) if cfg.teacher else None
     xtr = torch.from_numpy(np.concatenate([feature_matrix(d, rows, mel_cfg, progress, "features (train)")
                                            for d, rows in train_sets]))
     xva = torch.from_numpy(feature_matrix(data_dir, valid_rows, mel_cfg, progress, "features (valid)"))
@@ -264,8 +309,15 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
                        file=sys.stderr, leave=False)
             for idx in bar:
                 xb = xtr[idx] if noise_bank is None else _mix_noise(xtr[idx], noise_bank, cfg.noise_mix, gen)
-                xb = front(_augment_batch(xb, gen))
-                loss = loss_fn(model(xb), ytr[idx])
+                xb = _augment_batch(xb, gen)
+                logits = model(front(xb))
+                loss = loss_fn(logits, ytr[idx])
+                if teacher is not None:
+                    teacher_net, teacher_front = teacher
+                    with torch.no_grad():
+                        teacher_logits = teacher_net(teacher_front(xb))
+                    loss = ((1 - cfg.distill_weight) * loss
+                            + cfg.distill_weight * _distill_loss(logits, teacher_logits, cfg.distill_temperature))
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

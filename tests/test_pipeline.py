@@ -144,3 +144,60 @@ def test_noise_mix_needs_noise_clips(tmp_path, small_data, capsys):
     assert main(["train", str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--quiet",
                  "--noise-mix", "0.5"]) == 2
     assert "--noise-mix needs noise clips" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_distill_loss_pulls_the_student_to_the_teacher():
+    import torch
+
+    from edge_asr.train import _distill_loss
+    teacher = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    assert _distill_loss(teacher.clone(), teacher, 2.0).item() == pytest.approx(0.0, abs=1e-6)
+    student = torch.zeros(2, 3, requires_grad=True)
+    loss = _distill_loss(student, teacher, 2.0)
+    assert loss.item() > 0
+    loss.backward()
+    stepped = (student - student.grad).detach()
+    assert _distill_loss(stepped, teacher, 2.0).item() < loss.item()
+    # one step already ranks the classes first as the teacher does
+    assert stepped.argmax(1).tolist() == teacher.argmax(1).tolist()
+
+
+def test_train_with_a_teacher(tmp_path, small_data, small_run, capsys):
+    def history(run):
+        return json.loads((run / "train.json").read_text())
+
+    def train_mlp(out, *extra):
+        return main(["train", str(small_data), "--out", str(tmp_path / out), "--epochs", "1", "--quiet",
+                     "--net", "mlp", *extra])
+
+    assert train_mlp("student", "--teacher", str(small_run), "--distill-weight", "0.7") == 0
+    meta = history(tmp_path / "student")
+    assert meta["train_config"]["teacher"] == str(small_run) and meta["train_config"]["distill_weight"] == 0.7
+    assert train_mlp("plain") == 0 and train_mlp("weight0", "--teacher", str(small_run), "--distill-weight", "0") == 0
+    plain = history(tmp_path / "plain")["history"][0]["loss"]
+    # the teacher reaches the loss; at weight 0 it leaves the run exactly as without it
+    assert meta["history"][0]["loss"] != plain
+    assert history(tmp_path / "weight0")["history"][0]["loss"] == plain
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--teacher", "{data}"], "not a training run"),
+    (["--teacher", "{run}", "--n-mels", "32"], "mel front end differs"),
+    (["--teacher", "{run}", "--distill-weight", "1.5"], "--distill-weight 1.5"),
+    (["--net-option", "channels"], "give KEY=INTEGER"),
+    (["--net-option", "width=8"], "has no option 'width'"),
+])
+def test_train_refuses_a_bad_teacher_or_net_option(tmp_path, small_data, small_run, capsys, args, message):
+    args = [a.format(data=small_data, run=small_run) for a in args]
+    assert main(["train", str(small_data), "--out", str(tmp_path / "run"), "--epochs", "1", "--quiet", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_net_option_reaches_the_net(tmp_path, small_data):
+    assert main(["train", str(small_data), "--out", str(tmp_path / "run"), "--epochs", "1", "--quiet",
+                 "--net-option", "channels=8", "--net-option", "hidden=4"]) == 0
+    meta = json.loads((tmp_path / "run" / "train.json").read_text())
+    assert meta["net_kwargs"]["channels"] == 8 and meta["net_kwargs"]["hidden"] == 4
+    assert meta["parameters"] < 2000

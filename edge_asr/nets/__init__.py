@@ -8,6 +8,8 @@ a dynamic length: the input window is fixed.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 
@@ -53,6 +55,10 @@ NETS = {"conv1d": Conv1dKWS, "mlp": MLP}
 def build_net(name: str, **kwargs) -> nn.Module:
     if name not in NETS:
         raise InputError(f"unknown net '{name}'; choose one of {', '.join(NETS)}")
+    accepted = list(inspect.signature(NETS[name]).parameters)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise InputError(f"net '{name}' has no option {unknown[0]!r}; it takes {', '.join(accepted)}")
     return NETS[name](**kwargs)
 
 
