@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -12,6 +13,21 @@ from .backends.onnx import OnnxBackend
 from .data.loading import feature_matrix, label_indices
 from .data.manifest import read_manifest
 from .modeldir import load_model_dir
+
+_NOISE = re.compile(r"noise=(\w+)@(-?\d+)dB")
+
+
+def noise_group(augmentation: str) -> str:
+    """'babble@5-9dB', 'white@20+dB', ... from a manifest row's augmentation (SNR bands of data
+    synth's 5-30 dB range, wide enough to hold clips each); 'hum alone' for a `_silence_`
+    clip of noise with no word; 'none' without added noise."""
+    m = _NOISE.search(augmentation)
+    if not m:
+        alone = re.search(r"noise=(\w+)", augmentation)
+        return f"{alone.group(1)} alone" if alone else "none"
+    snr = int(m.group(2))
+    band = "<5" if snr < 5 else "5-9" if snr < 10 else "10-19" if snr < 20 else "20+"
+    return f"{m.group(1)}@{band}dB"
 
 
 def evaluate(model_dir: str | Path, data_dir: str | Path, split: str = "test", progress: bool = True) -> dict:
@@ -24,12 +40,15 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, split: str = "test", p
     confusion = np.zeros((n_cls, n_cls), dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)
     groups: dict[str, dict[str, list[int]]] = {"engine": defaultdict(list), "speaker": defaultdict(list),
-                                               "condition": defaultdict(list)}
+                                               "condition": defaultdict(list), "noise": defaultdict(list),
+                                               "reverb": defaultdict(list)}
     for r, ok in zip(rows, (pred == y), strict=True):
         groups["engine"][r.engine].append(int(ok))
         groups["speaker"][r.speaker].append(int(ok))
         cond = "telephone" if "telephone" in r.augmentation else ("clean" if r.augmentation.startswith("clean") else "noisy")
         groups["condition"][cond].append(int(ok))
+        groups["noise"][noise_group(r.augmentation)].append(int(ok))
+        groups["reverb"]["reverb" if "reverb=" in r.augmentation else "dry"].append(int(ok))
     return {
         "model": str(Path(model_dir)), "data": str(Path(data_dir)), "split": split,
         "n": len(rows),
@@ -49,7 +68,7 @@ def format_report(res: dict) -> str:
              "        " + " ".join(f"{s:>5}" for s in short)]
     for s, row in zip(short, res["confusion"], strict=True):
         lines.append(f"{s:>7} " + " ".join(f"{v:>5}" for v in row))
-    for g in ("engine", "condition"):
+    for g in ("engine", "condition", "noise", "reverb"):
         lines.append("")
         lines.append(f"by {g}: " + ", ".join(f"{k} {v['accuracy']:.3f} (n={v['n']})"
                                              for k, v in res[f"per_{g}"].items()))

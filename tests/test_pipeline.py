@@ -33,6 +33,22 @@ def test_cli_end_to_end(tmp_path, small_data, capsys):
     assert n == sum(map(sum, res["confusion"])) and 0.0 <= res["accuracy"] <= 1.0
     assert np.trace(np.array(res["confusion"])) == round(res["accuracy"] * n)
     assert json.loads((model / "model.json").read_text())["metrics"]["test_accuracy"] == res["accuracy"]
+    # the breakdowns cover every clip once; noise groups follow the manifest's augmentation
+    from edge_asr.data.manifest import read_manifest
+    rows = read_manifest(small_data, "test")
+    for group in ("engine", "condition", "noise", "reverb"):
+        assert sum(v["n"] for v in res[f"per_{group}"].values()) == n
+    babble = [r for r in rows if "noise=babble@" in r.augmentation]
+    assert babble and sum(v["n"] for k, v in res["per_noise"].items() if k.startswith("babble@")) == len(babble)
+    assert res["per_reverb"]["reverb"]["n"] == sum("reverb=" in r.augmentation for r in rows)
+
+
+def test_noise_group():
+    from edge_asr.evaluate import noise_group
+    assert noise_group("speed=1.01;noise=brown@12dB;peak=4dB") == "brown@10-19dB"
+    assert noise_group("noise=babble@8dB;telephone") == "babble@5-9dB"
+    assert noise_group("noise=white@25dB") == "white@20+dB" and noise_group("noise=pink@3dB") == "pink@<5dB"
+    assert noise_group("clean;peak=-19dB") == "none" and noise_group("noise=hum;peak=-27dB") == "hum alone"
 
 
 def test_extra_training_data(tmp_path, small_data, capsys):
