@@ -256,6 +256,17 @@ class _Residual(torch.nn.Module):
         return self.fc(torch.flatten(c, 1))
 
 
+def test_merge_of_unequal_shapes_is_refused():
+    # numpy would broadcast; hls4ml's kernels do not, so the simulator must not answer
+    from edge_asr.sim.engine import SimError, Tensor, _layer_merge
+    t = FixedType.parse("fixed<16,6>")
+    layer = {"name": "add1", "attributes": {"op": "add"}, "output_type": t.to_dict()}
+    a, b = Tensor(np.ones((2, 4, 3), np.int64), t), Tensor(np.ones((2, 1, 3), np.int64), t)
+    with pytest.raises(SimError, match="add1: merge 'add' of shapes"):
+        _layer_merge(layer, a, b)
+    assert (_layer_merge(layer, a, Tensor(np.ones((2, 4, 3), np.int64), t)).codes == 2).all()
+
+
 @pytest.mark.parametrize("op", ["subtract", "multiply", "maximum", "minimum"])
 def test_merge_ops_bit_exact(tmp_path, op):
     torch.manual_seed(6)

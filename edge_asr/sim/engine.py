@@ -430,6 +430,12 @@ def _layer_merge(layer: dict, a: Tensor, b: Tensor) -> Tensor:
     """nnet_merge: the operation in full precision, then cast to the result type."""
     op = layer["attributes"].get("op", "add").lower()
     res_t = _t(layer["output_type"])
+    if a.codes.shape != b.codes.shape:
+        # hls4ml's merge kernels walk both inputs element by element over the first one's
+        # size; numpy would broadcast instead, and a result the board does not compute is
+        # worse than none.
+        raise SimError(f"{layer['name']}: merge '{op}' of shapes {a.codes.shape[1:]} and {b.codes.shape[1:]} "
+                       "(broadcast) is not simulated; give both inputs the same shape")
     if op == "multiply":
         return Tensor(_cast(a.codes * b.codes, a.type.fractional + b.type.fractional, res_t), res_t)
     x, y, f = _align(a, b)
