@@ -182,27 +182,28 @@ def _mix_noise(x: torch.Tensor, bank: torch.Tensor, share: float, gen: torch.Gen
     return x
 
 
+def _log_mel_config(cfg: FeatureConfig) -> FeatureConfig:
+    """cfg up to the log: the part a training batch holds (no cepstra, no normalisation)."""
+    return FeatureConfig(**{**cfg.to_dict(), "mean": [], "std": [], "n_mfcc": 0, "cmn": False})
+
+
 def _load_teacher(run: Path, mel_cfg: FeatureConfig, labels: list[str]) -> tuple[nn.Module, FrontEnd]:
     """The teacher net of a run directory in eval mode, with its own front end (its DCT, mean
     normalisation and scaling) over the student's log-mel batches."""
-    meta_path = run / "train.json"
-    if not meta_path.exists() or not (run / "best.pt").exists():
-        raise InputError(f"--teacher {run}: not a training run (no train.json/best.pt); give a directory "
-                         "written by `edge-asr train`")
-    meta = json.loads(meta_path.read_text())
-    if meta["labels"] != labels:
-        raise InputError(f"--teacher {run}: its labels {meta['labels']} differ from the task's {labels}")
-    teacher_cfg = FeatureConfig(**meta["feature"])
-    teacher_mel = FeatureConfig(**{**teacher_cfg.to_dict(), "mean": [], "std": [], "n_mfcc": 0, "cmn": False})
-    if teacher_mel != mel_cfg:
-        raise InputError(f"--teacher {run}: its mel front end differs from this run's (sample rate, window, "
-                         "hop, mel bins, band, clip length must match); train the teacher with the same ones")
+    from .export import load_run
     # Building the net draws its (discarded) initial weights: from a forked generator, so a
     # teacher leaves the student's initialisation and batches as they would be without it.
     with torch.random.fork_rng(devices=[]):
-        model = build_net(meta["net"], **meta["net_kwargs"])
-    model.load_state_dict(torch.load(run / "best.pt", weights_only=True))
-    model.eval()
+        try:
+            model, meta = load_run(run)
+        except InputError as exc:
+            raise InputError(f"--teacher {exc}") from None
+    if meta["labels"] != labels:
+        raise InputError(f"--teacher {run}: its labels {meta['labels']} differ from the task's {labels}")
+    teacher_cfg = FeatureConfig(**meta["feature"])
+    if _log_mel_config(teacher_cfg) != mel_cfg:
+        raise InputError(f"--teacher {run}: its mel front end differs from this run's (sample rate, window, "
+                         "hop, mel bins, band, clip length must match); train the teacher with the same ones")
     for p in model.parameters():
         p.requires_grad_(False)
     return model, FrontEnd(teacher_cfg)
@@ -268,8 +269,8 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
 
     # Features are held as log-mel; augmentation works there (a mel axis to warp and mask),
     # then FrontEnd applies the rest of the front end: DCT, mean normalisation, scaling.
-    mel_cfg = FeatureConfig(**{**fcfg.to_dict(), "mean": [], "std": [], "n_mfcc": 0, "cmn": False})
-    teacher = _load_teacher(Path(cfg.teacher), mel_cfg, labels) if cfg.teacher else None
+    mel_cfg = _log_mel_config(fcfg)
+    teacher_net, teacher_front = _load_teacher(Path(cfg.teacher), mel_cfg, labels) if cfg.teacher else (None, None)
     xtr = torch.from_numpy(np.concatenate([feature_matrix(d, rows, mel_cfg, progress, "features (train)")
                                            for d, rows in train_sets]))
     xva = torch.from_numpy(feature_matrix(data_dir, valid_rows, mel_cfg, progress, "features (valid)"))
@@ -312,8 +313,7 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
                 xb = _augment_batch(xb, gen)
                 logits = model(front(xb))
                 loss = loss_fn(logits, ytr[idx])
-                if teacher is not None:
-                    teacher_net, teacher_front = teacher
+                if teacher_net is not None:
                     with torch.no_grad():
                         teacher_logits = teacher_net(teacher_front(xb))
                     loss = ((1 - cfg.distill_weight) * loss
