@@ -41,8 +41,13 @@ def load_run(run_dir: Path) -> tuple[nn.Module, dict]:
     meta_path, weights = run_dir / "train.json", run_dir / "best.pt"
     if not meta_path.is_file() or not weights.is_file():
         raise InputError(f"{run_dir}: not a training run (want train.json + best.pt); make one with `edge-asr train`")
-    meta = json.loads(meta_path.read_text())
-    model = build_net(meta["net"], **meta["net_kwargs"])
+    try:
+        meta = json.loads(meta_path.read_text())
+        net, net_kwargs = meta["net"], meta["net_kwargs"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{meta_path}: not a train.json written by `edge-asr train` ({exc!r}); "
+                         "train the run again") from None
+    model = build_net(net, **net_kwargs)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         model.load_state_dict(state)

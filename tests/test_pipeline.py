@@ -102,6 +102,14 @@ def test_export_refuses_overwrite_and_bad_run(tmp_path, small_model, small_run, 
     assert err.count("\n") == 1 and "--force" in err
     assert main(["export", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "not a training run" in capsys.readouterr().err
+    # a damaged train.json: one line, nothing written
+    import shutil
+    bad = tmp_path / "bad"
+    shutil.copytree(small_run, bad)
+    (bad / "train.json").write_text("{not json")
+    assert main(["export", str(bad), "--out", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err
+    assert "not a train.json" in err and err.count("\n") == 1 and not (tmp_path / "y").exists()
 
 
 def test_eval_without_labels_in_model(tmp_path, small_model, small_data, capsys):
