@@ -51,10 +51,14 @@ def _net_options(pairs: list[str]) -> dict:
 def _cmd_train(a: argparse.Namespace) -> int:
     from .features import FeatureConfig
     from .train import TrainConfig, train
+    distill = {k: v for k, v in (("distill_weight", a.distill_weight),
+                                 ("distill_temperature", a.distill_temperature)) if v is not None}
+    if distill and not a.teacher:
+        raise InputError(f"--{next(iter(distill)).replace('_', '-')} only applies to distillation: "
+                         "give --teacher RUN as well, or leave it out")
     cfg = TrainConfig(net=a.net, net_options=_net_options(a.net_option), epochs=a.epochs,
                       batch_size=a.batch_size, lr=a.lr, patience=a.patience, seed=a.seed, threads=a.threads,
-                      engine_balance=a.engine_balance, noise_mix=a.noise_mix, teacher=a.teacher or "",
-                      distill_weight=a.distill_weight, distill_temperature=a.distill_temperature)
+                      engine_balance=a.engine_balance, noise_mix=a.noise_mix, teacher=a.teacher or "", **distill)
     fcfg = FeatureConfig(n_mels=a.n_mels, fmax=a.fmax, n_mfcc=a.n_mfcc, cmn=a.cmn)
     fcfg.validate()
     train(a.data, a.out, cfg, fcfg, force=a.force, progress=not a.quiet, log=lambda m: print(m, file=sys.stderr),
@@ -273,9 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "teacher; conv1d takes channels, hidden, kernel, blocks")
     t.add_argument("--teacher", metavar="RUN",
                    help="distil from this training run (same labels and mel front end; typically a bigger net)")
-    t.add_argument("--distill-weight", type=float, default=0.5,
+    t.add_argument("--distill-weight", type=float, default=None,
                    help="weight of the teacher's posteriors against the labels, 0-1 (default 0.5)")
-    t.add_argument("--distill-temperature", type=float, default=2.0,
+    t.add_argument("--distill-temperature", type=float, default=None,
                    help="softmax temperature of the distillation (default 2)")
     t.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     t.add_argument("--force", action="store_true", help="replace an existing --out")

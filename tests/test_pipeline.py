@@ -209,6 +209,7 @@ def test_train_with_a_teacher(tmp_path, small_data, small_run, capsys):
     (["--teacher", "{data}"], "not a training run"),
     (["--teacher", "{run}", "--n-mels", "32"], "mel front end differs"),
     (["--teacher", "{run}", "--distill-weight", "1.5"], "--distill-weight 1.5"),
+    (["--distill-temperature", "3"], "--distill-temperature only applies to distillation"),
     (["--net-option", "channels"], "give KEY=INTEGER"),
     (["--net-option", "width=8"], "has no option 'width'"),
 ])
