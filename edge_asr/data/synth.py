@@ -26,7 +26,7 @@ from ..errors import EdgeAsrError, ToolMissingError
 from . import DIGITS, SILENCE, UNKNOWN
 from . import augment as aug
 from .manifest import Row, write_manifest
-from .tts import LATE_ENGINES, Voice, available_voices, render
+from .tts import LATE_ENGINE_GENERATIONS, LATE_ENGINES, Voice, available_voices, prepare, render
 
 SR = 16000
 CLIP = SR  # 1 s clips
@@ -107,9 +107,9 @@ def plan_tasks(voices: list[Voice], size: str, seed: int) -> list[Task]:
     plan = SIZES[size]
     rng = np.random.default_rng(seed)
     by_split: dict[str, list[Voice]] = {"train": [], "valid": [], "test": []}
-    late_by_split: dict[str, list[Voice]] = {"train": [], "valid": [], "test": []}
     for v in voices:
-        (late_by_split if v.engine in LATE_ENGINES else by_split)[speaker_split(v.speaker)].append(v)
+        if v.engine not in LATE_ENGINES:
+            by_split[speaker_split(v.speaker)].append(v)
     tasks: list[Task] = []
     for split, vs in by_split.items():
         if plan.espeak_per_split is not None:
@@ -123,14 +123,16 @@ def plan_tasks(voices: list[Voice], size: str, seed: int) -> list[Task]:
         per_task = 100
         for start in range(0, n_sil, per_task):
             tasks.append(Task(len(tasks), split, None, [], n_silence=min(per_task, n_sil - start)))
-    # Late engines come after every other task, each voice drawing its other words from a
-    # generator of its own: the tasks before them, their random streams and so their clips
-    # are the same as before those engines existed.
-    for split, vs in late_by_split.items():
-        if plan.espeak_per_split is not None:
-            vs = _one_per_engine(vs)
-        for v in vs:
-            tasks.append(_voice_task(len(tasks), split, v, plan, seed, np.random.default_rng([seed, 2, len(tasks)])))
+    # Late engines come after every other task, a generation at a time, each voice drawing
+    # its other words from a generator of its own: the tasks before them, their random
+    # streams and so their clips are the same as before those engines existed.
+    for generation in LATE_ENGINE_GENERATIONS:
+        for split in ("train", "valid", "test"):
+            vs = [v for v in voices if v.engine in generation and speaker_split(v.speaker) == split]
+            if plan.espeak_per_split is not None:
+                vs = _one_per_engine(vs)
+            for v in vs:
+                tasks.append(_voice_task(len(tasks), split, v, plan, seed, np.random.default_rng([seed, 2, len(tasks)])))
     return tasks
 
 
@@ -300,6 +302,7 @@ def synth(out: str | Path, size: str = "small", seed: int = 0, jobs: int | None 
     if not voices:
         raise ToolMissingError("no TTS engine found; install espeak-ng (apt-get install espeak-ng) "
                                "or another engine listed in the README")
+    prepare(voices)
     tasks = plan_tasks(voices, size, seed)
     plan = SIZES[size]
     jobs = jobs or min(len(tasks), os.cpu_count() or 1)

