@@ -20,7 +20,7 @@ SHIPPED_MODEL = REPO_ROOT / "models" / "kws-digits"
 def _cmd_data_synth(a: argparse.Namespace) -> int:
     from .data.synth import synth
     synth(a.out, size=a.size, seed=a.seed, jobs=a.jobs, force=a.force, progress=not a.quiet,
-          log=lambda m: print(m, file=sys.stderr))
+          log=lambda m: print(m, file=sys.stderr), exclude_engines=a.exclude_engine)
     return 0
 
 
@@ -220,13 +220,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = data_sub.add_parser("synth", help="synthesize the spoken-digit corpus from TTS engines",
                             description="Synthesize 16 kHz one-second clips of the digits, other words "
                             "(_unknown_) and noise (_silence_) with every TTS engine found (espeak-ng, flite, "
-                            "festival, piper, SVOX Pico, RHVoice, MBROLA), augment them, and write WAVs plus "
+                            "festival, piper, SVOX Pico, RHVoice, MBROLA, Kokoro), augment them, and write WAVs plus "
                             "manifest.csv split by voice.")
     s.add_argument("--out", required=True, help="output data directory")
     s.add_argument("--size", choices=["small", "full"], default="small",
                    help="small: a few hundred clips for tests; full: the training corpus (default: small)")
     s.add_argument("--seed", type=int, default=0, help="random seed; same seed, same corpus (default 0)")
     s.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    s.add_argument("--exclude-engine", action="append", default=[], metavar="ENGINE",
+                   help="leave this engine out even if installed (repeatable); leaving out engines that came "
+                   "late (kokoro; rhvoice and mbrola) gives the corpus as it was before them, clip for clip")
     s.add_argument("--force", action="store_true", help="replace an existing --out")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_data_synth)

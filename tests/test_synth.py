@@ -141,6 +141,26 @@ def test_deterministic_for_a_seed(tmp_path, small_data):
     assert _digest(b) != _digest(a)
 
 
+def test_excluding_a_late_engine_gives_the_corpus_as_before_it(tmp_path, small_data):
+    # The shipped model was trained before Kokoro came in: `--exclude-engine kokoro` must
+    # give that corpus back, every other clip the same bytes.
+    out = synth(tmp_path / "x", "small", seed=0, progress=False, log=lambda m: None, exclude_engines=["kokoro"])
+    rows = read_manifest(out)
+    before = [r for r in read_manifest(small_data) if r.engine != "kokoro"]
+    assert rows == before and len(before) < len(read_manifest(small_data))
+    for r in rows[:: max(1, len(rows) // 40)]:
+        assert (out / r.path).read_bytes() == (small_data / r.path).read_bytes()
+    assert json.loads((out / "data.json").read_text())["engines_excluded"] == ["kokoro"]
+
+
+def test_exclude_engine_refuses_an_unknown_engine(tmp_path, capsys):
+    from edge_asr.cli import main
+    assert main(["data", "synth", "--out", str(tmp_path / "d"), "--exclude-engine", "kokoro2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--exclude-engine kokoro2: no such engine" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "d").exists()
+
+
 def test_refuses_to_overwrite(small_data):
     with pytest.raises(OutputExistsError, match="--force"):
         synth(small_data, "small", progress=False, log=lambda m: None)

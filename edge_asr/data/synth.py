@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,11 +23,11 @@ from tqdm import tqdm
 
 from ..atomic import atomic_dir, refuse_existing
 from ..audio import write_wav
-from ..errors import EdgeAsrError, ToolMissingError
+from ..errors import EdgeAsrError, InputError, ToolMissingError
 from . import DIGITS, SILENCE, UNKNOWN
 from . import augment as aug
 from .manifest import Row, write_manifest
-from .tts import LATE_ENGINE_GENERATIONS, LATE_ENGINES, Voice, available_voices, prepare, render
+from .tts import INSTALL_HINT, LATE_ENGINE_GENERATIONS, LATE_ENGINES, Voice, available_voices, prepare, render
 
 SR = 16000
 CLIP = SR  # 1 s clips
@@ -291,14 +292,21 @@ def _run_task_star(args):
 
 
 def synth(out: str | Path, size: str = "small", seed: int = 0, jobs: int | None = None,
-          force: bool = False, progress: bool = True, log=print) -> Path:
+          force: bool = False, progress: bool = True, log=print, exclude_engines: Sequence[str] = ()) -> Path:
     out = Path(out)
     if size not in SIZES:
         raise EdgeAsrError(f"unknown --size {size}; use small or full")
+    unknown = sorted(set(exclude_engines) - set(INSTALL_HINT))
+    if unknown:
+        raise InputError(f"--exclude-engine {unknown[0]}: no such engine; the engines are {', '.join(INSTALL_HINT)}")
     refuse_existing(out, force)
     voices, warnings = available_voices()
+    voices = [v for v in voices if v.engine not in exclude_engines]
+    warnings = [w for w in warnings if not any(w.startswith(f"TTS engine {e} ") for e in exclude_engines)]
     for w in warnings:
         log(f"warning: {w}")
+    if not voices and exclude_engines:
+        raise InputError("--exclude-engine leaves no TTS engine installed here; exclude fewer")
     if not voices:
         raise ToolMissingError("no TTS engine found; install espeak-ng (apt-get install espeak-ng) "
                                "or another engine listed in the README")
@@ -327,6 +335,7 @@ def synth(out: str | Path, size: str = "small", seed: int = 0, jobs: int | None 
         summary = {
             "size": size, "seed": seed, "clips": len(rows),
             "engines_missing": warnings,
+            "engines_excluded": sorted(set(exclude_engines)),
             "per_split": dict(Counter(r.split for r in rows)),
             "per_label": {s: dict(sorted(Counter(r.label for r in rows if r.split == s).items()))
                           for s in ("train", "valid", "test")},
