@@ -157,6 +157,13 @@ def test_exclude_engine_refuses_an_unknown_engine(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--exclude-engine kokoro2: no such engine" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "d").exists()
+    # excluding every engine: one line that says so (not "install espeak-ng"), nothing written
+    from edge_asr.data.tts import INSTALL_HINT
+    every = [a for e in INSTALL_HINT for a in ("--exclude-engine", e)]
+    assert main(["data", "synth", "--out", str(tmp_path / "d"), *every, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "leaves no TTS engine" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "d").exists()
 
 
 def test_refuses_to_overwrite(small_data):
