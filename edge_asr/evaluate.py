@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from .backends.onnx import OnnxBackend
+from .data import UNKNOWN
 from .data.loading import feature_matrix, label_indices
 from .data.manifest import read_manifest
 from .modeldir import load_model_dir
@@ -49,6 +50,12 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, split: str = "test", p
         groups["condition"][cond].append(int(ok))
         groups["noise"][noise_group(r.augmentation)].append(int(ok))
         groups["reverb"]["reverb" if "reverb=" in r.augmentation else "dry"].append(int(ok))
+    # What each other word was heard as: on real speech most errors are words (letter
+    # names, "million") taken for a digit, which the confusion matrix does not show.
+    heard_as: dict[str, Counter] = defaultdict(Counter)
+    for r, p in zip(rows, pred, strict=True):
+        if r.label == UNKNOWN:
+            heard_as[r.text][info.labels[p]] += 1
     return {
         "model": str(Path(model_dir)), "data": str(Path(data_dir)), "split": split,
         "n": len(rows),
@@ -57,6 +64,8 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, split: str = "test", p
         "confusion": confusion.tolist(),  # rows: true label, columns: predicted
         **{f"per_{g}": {k: {"n": len(v), "accuracy": float(np.mean(v))} for k, v in sorted(d.items())}
            for g, d in groups.items()},
+        "per_unknown_word": {w: {"n": sum(c.values()), "accuracy": c[UNKNOWN] / sum(c.values()),
+                                 "heard_as": dict(c.most_common())} for w, c in sorted(heard_as.items())},
     }
 
 
@@ -72,6 +81,12 @@ def format_report(res: dict) -> str:
         lines.append("")
         lines.append(f"by {g}: " + ", ".join(f"{k} {v['accuracy']:.3f} (n={v['n']})"
                                              for k, v in res[f"per_{g}"].items()))
+    missed = sorted(((w, v) for w, v in res["per_unknown_word"].items() if v["accuracy"] < 1),
+                    key=lambda wv: (wv[1]["accuracy"], wv[0]))
+    if missed:
+        lines += ["", "other words most often not heard as _unknown_: " + ", ".join(
+            f"{w} {v['n'] - v['heard_as'].get(UNKNOWN, 0)}/{v['n']} (as "
+            + next(k for k in v["heard_as"] if k != UNKNOWN) + ")" for w, v in missed[:12])]
     return "\n".join(lines)
 
 

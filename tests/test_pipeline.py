@@ -41,6 +41,16 @@ def test_cli_end_to_end(tmp_path, small_data, capsys):
     babble = [r for r in rows if "noise=babble@" in r.augmentation]
     assert babble and sum(v["n"] for k, v in res["per_noise"].items() if k.startswith("babble@")) == len(babble)
     assert res["per_reverb"]["reverb"]["n"] == sum("reverb=" in r.augmentation for r in rows)
+    # each other word: how often, and as what, it was heard; together they are the
+    # confusion matrix's _unknown_ row
+    unk = res["labels"].index("_unknown_")
+    words = res["per_unknown_word"]
+    assert set(words) == {r.text for r in rows if r.label == "_unknown_"}
+    for w, v in words.items():
+        assert v["n"] == sum(r.text == w for r in rows if r.label == "_unknown_") == sum(v["heard_as"].values())
+        assert v["accuracy"] == v["heard_as"].get("_unknown_", 0) / v["n"]
+    row = {label: sum(v["heard_as"].get(label, 0) for v in words.values()) for label in res["labels"]}
+    assert [row[label] for label in res["labels"]] == res["confusion"][unk]
 
 
 def test_noise_group():
@@ -49,6 +59,19 @@ def test_noise_group():
     assert noise_group("noise=babble@8dB;telephone") == "babble@5-9dB"
     assert noise_group("noise=white@25dB") == "white@20+dB" and noise_group("noise=pink@3dB") == "pink@<5dB"
     assert noise_group("clean;peak=-19dB") == "none" and noise_group("noise=hum;peak=-27dB") == "hum alone"
+
+
+def test_report_names_the_other_words_taken_for_digits():
+    from edge_asr.evaluate import format_report
+    res = {"split": "test", "data": "d", "n": 12, "accuracy": 0.5, "labels": ["eight", "_unknown_"],
+           "confusion": [[2, 0], [6, 4]],
+           **{f"per_{g}": {} for g in ("engine", "condition", "noise", "reverb")},
+           "per_unknown_word": {"h": {"n": 5, "accuracy": 0.0, "heard_as": {"eight": 5}},
+                                "u": {"n": 2, "accuracy": 0.5, "heard_as": {"_unknown_": 1, "eight": 1}},
+                                "tree": {"n": 3, "accuracy": 1.0, "heard_as": {"_unknown_": 3}}}}
+    last = format_report(res).splitlines()[-1]
+    # worst first; words always heard right are left out
+    assert last == "other words most often not heard as _unknown_: h 5/5 (as eight), u 1/2 (as eight)"
 
 
 def test_extra_training_data(tmp_path, small_data, capsys):
