@@ -190,18 +190,17 @@ def test_missing_engine_is_named_and_skipped(tmp_path, monkeypatch):
 def test_training_voices_speak_more_distinct_unknown_words(monkeypatch):
     from dataclasses import replace
 
-    from edge_asr.data import DIGITS
     from edge_asr.data import synth as synth_mod
     voices, _ = available_voices()
     tasks = synth_mod.plan_tasks(voices, "full", seed=0)
     plan = synth_mod.SIZES["full"]
     for t in (t for t in tasks if t.voice is not None):
-        unknown = [w for w in t.words if w not in DIGITS]
+        unknown = [w for w in t.words if w in synth_mod.UNKNOWN_WORDS]
         want = plan.train_unknown_words if t.split == "train" else plan.unknown_words
         assert len(set(unknown)) == want
         assert t.unknown_share == pytest.approx(plan.unknown_words / want)
     # near-misses are drawn twice as often in training
-    train_words = [w for t in tasks if t.voice is not None and t.split == "train" for w in t.words if w not in DIGITS]
+    train_words = [w for t in tasks if t.voice is not None and t.split == "train" for w in t.words if w in synth_mod.UNKNOWN_WORDS]
     near = np.mean([w in synth_mod.NEAR_MISSES for w in train_words])
     assert near > 1.25 * len(synth_mod.NEAR_MISSES) / len(synth_mod.UNKNOWN_WORDS)
     # valid and test draw exactly what they drew before training voices got more words
@@ -209,6 +208,35 @@ def test_training_voices_speak_more_distinct_unknown_words(monkeypatch):
     before = synth_mod.plan_tasks(voices, "full", seed=0)
     held_out = [(t.index, t.voice, t.words) for t in tasks if t.split != "train"]
     assert held_out == [(t.index, t.voice, t.words) for t in before if t.split != "train"]
+
+
+def test_training_voices_also_speak_letters_amounts_and_months(monkeypatch):
+    from dataclasses import replace
+
+    from edge_asr.data import DIGITS
+    from edge_asr.data import synth as synth_mod
+    voices, _ = available_voices()
+    plan = synth_mod.SIZES["full"]
+    assert plan.train_only_unknown_words > 0
+    tasks = [t for t in synth_mod.plan_tasks(voices, "full", seed=0) if t.voice is not None]
+    train_only = set(synth_mod.TRAIN_ONLY_UNKNOWN_WORDS)
+    # none of them is a digit, one of the other words, or the letter said for zero
+    assert not train_only & (set(DIGITS) | set(synth_mod.UNKNOWN_WORDS) | {"o", "oh"})
+    for t in tasks:
+        extra = [w for w in t.words if w in train_only]
+        if t.split == "train":
+            # distinct, after every other word (the earlier words keep their random draws)
+            assert len(set(extra)) == plan.train_only_unknown_words
+            assert t.words[-len(extra):] == extra
+        else:
+            assert extra == []
+    # across the training voices, every one of them is spoken
+    assert {w for t in tasks if t.split == "train" for w in t.words} >= train_only
+    # without them, every task is the same but for the words appended
+    monkeypatch.setitem(synth_mod.SIZES, "full", replace(plan, train_only_unknown_words=0))
+    before = [t for t in synth_mod.plan_tasks(voices, "full", seed=0) if t.voice is not None]
+    assert [(t.index, t.voice, [w for w in t.words if w not in train_only]) for t in tasks] == \
+        [(t.index, t.voice, t.words) for t in before]
 
 
 def test_bad_manifest(tmp_path):
@@ -251,3 +279,6 @@ def test_human_set(tmp_path):
     assert {r.label for r in digits} == set(LABELS[:10])
     assert len(digits) == 19 * 2  # 0-9 plus the "h-" readings of 1-9, clean and one augmented copy
     assert sf.info(str(out / rows[0].path)).frames == 16000
+    # days and months by name (Asterisk's day-0 is Sunday, mon-0 January), letters as letters
+    texts = {r.path.split("allison-")[1].rsplit("-c", 1)[0]: r.text for r in rows}
+    assert texts["digits_day-0"] == "sunday" and texts["digits_mon-5"] == "june" and texts["letters_h"] == "h"

@@ -33,6 +33,13 @@ UNKNOWN_FILES = ([f"digits/{n}" for n in (10, 11, 12, 13, 14, 15, 16, 17, 18, 19
                  + [f"digits/day-{i}" for i in range(7)] + [f"digits/mon-{i}" for i in range(12)]
                  + [f"letters/{c}" for c in "abcdefghijklmnopqrstuvwxyz"])
 
+# Asterisk numbers its day and month prompts as C's struct tm does (day-0 Sunday, mon-0
+# January); the manifest's text names them, so reports read "june", not "mon-5".
+SPOKEN = {**{f"day-{i}": d for i, d in enumerate(("sunday", "monday", "tuesday", "wednesday", "thursday",
+                                                  "friday", "saturday"))},
+          **{f"mon-{i}": m for i, m in enumerate(("january", "february", "march", "april", "may", "june", "july",
+                                                  "august", "september", "october", "november", "december"))}}
+
 
 def find_sounds() -> Path:
     for d in ASTERISK_DIRS:
@@ -78,7 +85,8 @@ def make_human_set(out: str | Path, copies: int = 4, seed: int = 0, force: bool 
                 steps += ["telephone", f"peak={peak:.0f}dB"]  # the source is 8 kHz telephone band
                 rel = f"wav/{label}/allison-{stem.replace('/', '_')}-c{k}.wav"
                 write_wav(tmp / rel, clip)
-                text = label if label in DIGITS else stem.split("/")[-1]
+                name = stem.split("/")[-1]
+                text = label if label in DIGITS else SPOKEN.get(name, name)
                 rows.append(Row(rel, label, text, "human", "allison", "allison", ";".join(steps), "test", 1.0))
         write_manifest(tmp, rows)
         (tmp / "data.json").write_text(json.dumps({
