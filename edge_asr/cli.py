@@ -20,7 +20,8 @@ SHIPPED_MODEL = REPO_ROOT / "models" / "kws-digits"
 def _cmd_data_synth(a: argparse.Namespace) -> int:
     from .data.synth import synth
     synth(a.out, size=a.size, seed=a.seed, jobs=a.jobs, force=a.force, progress=not a.quiet,
-          log=lambda m: print(m, file=sys.stderr), exclude_engines=a.exclude_engine)
+          log=lambda m: print(m, file=sys.stderr), exclude_engines=a.exclude_engine,
+          train_only_words=a.train_only_words)
     return 0
 
 
@@ -230,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--exclude-engine", action="append", default=[], metavar="ENGINE",
                    help="leave this engine out even if installed (repeatable); leaving out engines that came "
                    "late (kokoro; rhvoice and mbrola) gives the corpus as it was before them, clip for clip")
+    s.add_argument("--train-only-words", type=int, default=None, metavar="N",
+                   help="each training voice also says N words heard around digits in real speech "
+                   "(letter names, million, billion, minus, months) as _unknown_; validation and test clips "
+                   "stay the same (default 0)")
     s.add_argument("--force", action="store_true", help="replace an existing --out")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_data_synth)

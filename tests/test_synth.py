@@ -210,15 +210,12 @@ def test_training_voices_speak_more_distinct_unknown_words(monkeypatch):
     assert held_out == [(t.index, t.voice, t.words) for t in before if t.split != "train"]
 
 
-def test_training_voices_also_speak_letters_amounts_and_months(monkeypatch):
-    from dataclasses import replace
-
+def test_training_voices_also_speak_letters_amounts_and_months():
     from edge_asr.data import DIGITS
     from edge_asr.data import synth as synth_mod
     voices, _ = available_voices()
-    plan = synth_mod.SIZES["full"]
-    assert plan.train_only_unknown_words > 0
-    tasks = [t for t in synth_mod.plan_tasks(voices, "full", seed=0) if t.voice is not None]
+    n = 6
+    tasks = [t for t in synth_mod.plan_tasks(voices, "full", seed=0, train_only_words=n) if t.voice is not None]
     train_only = set(synth_mod.TRAIN_ONLY_UNKNOWN_WORDS)
     # none of them is a digit, one of the other words, or the letter said for zero
     assert not train_only & (set(DIGITS) | set(synth_mod.UNKNOWN_WORDS) | {"o", "oh"})
@@ -226,17 +223,42 @@ def test_training_voices_also_speak_letters_amounts_and_months(monkeypatch):
         extra = [w for w in t.words if w in train_only]
         if t.split == "train":
             # distinct, after every other word (the earlier words keep their random draws)
-            assert len(set(extra)) == plan.train_only_unknown_words
+            assert len(set(extra)) == n
             assert t.words[-len(extra):] == extra
         else:
             assert extra == []
     # across the training voices, every one of them is spoken
     assert {w for t in tasks if t.split == "train" for w in t.words} >= train_only
-    # without them, every task is the same but for the words appended
-    monkeypatch.setitem(synth_mod.SIZES, "full", replace(plan, train_only_unknown_words=0))
+    # without them (the default), every task is the same but for the words appended
     before = [t for t in synth_mod.plan_tasks(voices, "full", seed=0) if t.voice is not None]
+    assert synth_mod.SIZES["full"].train_only_unknown_words == 0
     assert [(t.index, t.voice, [w for w in t.words if w not in train_only]) for t in tasks] == \
         [(t.index, t.voice, t.words) for t in before]
+
+
+def test_train_only_words_reach_the_corpus(tmp_path, small_data):
+    from edge_asr.data import synth as synth_mod
+    out = synth(tmp_path / "d", size="small", seed=0, progress=False, log=lambda m: None,
+                train_only_words=2)
+    rows, base = read_manifest(out), read_manifest(small_data)
+    train_only = set(synth_mod.TRAIN_ONLY_UNKNOWN_WORDS)
+    spoken = {r.text for r in rows if r.text in train_only}
+    assert spoken and all(r.split == "train" and r.label == "_unknown_" for r in rows if r.text in train_only)
+    # validation and test clips are the same, byte for byte
+    held = sorted((r.path, r.text) for r in rows if r.split != "train")
+    assert held == sorted((r.path, r.text) for r in base if r.split != "train")
+    for path, _ in held:
+        assert (out / path).read_bytes() == (small_data / path).read_bytes()
+    assert json.loads((out / "data.json").read_text())["train_only_words"] == 2
+
+
+@pytest.mark.parametrize("n", ["-1", "40"])
+def test_train_only_words_out_of_range_is_refused(tmp_path, capsys, n):
+    from edge_asr.cli import main
+    assert main(["data", "synth", "--out", str(tmp_path / "d"), "--train-only-words", n]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--train-only-words {n}: use 0 to 39" in err[0]
+    assert not (tmp_path / "d").exists()
 
 
 def test_bad_manifest(tmp_path):
