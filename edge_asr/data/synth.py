@@ -48,9 +48,10 @@ NEAR_MISSES = {"tree", "free", "fine", "ten", "nineteen", "seventy", "eleven", "
 # above lacks. On recordings of a person, 81 of 105 errors were other words taken for
 # digits, most of them such words: "h" as eight, "u" and "million" as zero, "v" and "z" as
 # three. Training voices only, drawn from a generator of their own, so the valid and test
-# splits hold the same clips as before. Letters by their single character, which every
-# engine reads as its name, but for "a" (festival reads the article) and "o" (said for
-# zero in digit strings).
+# splits hold the same clips as before. Letters by their single character, which
+# espeak-ng (and so piper, MBROLA and Kokoro, which speak its phonemes), flite and festival
+# read as its name (checked in their phoneme output; SVOX Pico and RHVoice not checked),
+# but for "a" (festival reads the article) and "o" (said for zero in digit strings).
 TRAIN_ONLY_UNKNOWN_WORDS = [
     *"bcdefghijklmnpqrstuvwxyz", "million", "billion", "minus",
     "january", "february", "march", "april", "may", "june", "july", "august",
