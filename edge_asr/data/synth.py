@@ -345,11 +345,8 @@ def synth(out: str | Path, size: str = "small", seed: int = 0, jobs: int | None 
     with atomic_dir(out) as tmp:
         rows: list[Row] = []
         args = [(t, seed, str(tmp), plan) for t in tasks]
-        # The longest tasks first (Kokoro's about 40 s, festival's many words), so the last
-        # task to finish is a short one. The order changes no clip: each task has its own
-        # random stream.
-        slow_first = {"kokoro": 0, "festival": 1}
-        args.sort(key=lambda a: (a[0].voice is None, slow_first.get(a[0].voice.engine, 2) if a[0].voice else 0))
+        # Voices with many words first so the last task to finish is a short one.
+        args.sort(key=lambda a: (a[0].voice is None, a[0].voice.engine != "festival" if a[0].voice else 0))
         bar = tqdm(total=len(tasks), desc="synth", unit="voice", disable=not progress, file=sys.stderr)
         if jobs > 1:
             with mp.get_context("fork").Pool(jobs) as pool:
