@@ -43,19 +43,18 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, split: str = "test", p
     groups: dict[str, dict[str, list[int]]] = {"engine": defaultdict(list), "speaker": defaultdict(list),
                                                "condition": defaultdict(list), "noise": defaultdict(list),
                                                "reverb": defaultdict(list)}
-    for r, ok in zip(rows, (pred == y), strict=True):
+    # What each other word was heard as: on real speech most errors are words (letter
+    # names, "million") taken for a digit, which the confusion matrix does not show.
+    heard_as: dict[str, Counter] = defaultdict(Counter)
+    for r, p, ok in zip(rows, pred, (pred == y), strict=True):
+        if r.label == UNKNOWN:
+            heard_as[r.text][info.labels[p]] += 1
         groups["engine"][r.engine].append(int(ok))
         groups["speaker"][r.speaker].append(int(ok))
         cond = "telephone" if "telephone" in r.augmentation else ("clean" if r.augmentation.startswith("clean") else "noisy")
         groups["condition"][cond].append(int(ok))
         groups["noise"][noise_group(r.augmentation)].append(int(ok))
         groups["reverb"]["reverb" if "reverb=" in r.augmentation else "dry"].append(int(ok))
-    # What each other word was heard as: on real speech most errors are words (letter
-    # names, "million") taken for a digit, which the confusion matrix does not show.
-    heard_as: dict[str, Counter] = defaultdict(Counter)
-    for r, p in zip(rows, pred, strict=True):
-        if r.label == UNKNOWN:
-            heard_as[r.text][info.labels[p]] += 1
     return {
         "model": str(Path(model_dir)), "data": str(Path(data_dir)), "split": split,
         "n": len(rows),

@@ -4,3 +4,6 @@ DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"
 UNKNOWN = "_unknown_"
 SILENCE = "_silence_"
 LABELS = DIGITS + [UNKNOWN, SILENCE]
+# Spoken around digits (dates): other words for training voices and in the human set.
+MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august",
+          "september", "october", "november", "december"]

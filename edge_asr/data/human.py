@@ -17,7 +17,7 @@ import numpy as np
 from ..atomic import atomic_dir, refuse_existing
 from ..audio import fit_length, read_audio, write_wav
 from ..errors import ToolMissingError
-from . import DIGITS, UNKNOWN
+from . import DIGITS, MONTHS, UNKNOWN
 from . import augment as aug
 from .manifest import Row, write_manifest
 
@@ -37,8 +37,7 @@ UNKNOWN_FILES = ([f"digits/{n}" for n in (10, 11, 12, 13, 14, 15, 16, 17, 18, 19
 # January); the manifest's text names them, so reports read "june", not "mon-5".
 SPOKEN = {**{f"day-{i}": d for i, d in enumerate(("sunday", "monday", "tuesday", "wednesday", "thursday",
                                                   "friday", "saturday"))},
-          **{f"mon-{i}": m for i, m in enumerate(("january", "february", "march", "april", "may", "june", "july",
-                                                  "august", "september", "october", "november", "december"))}}
+          **{f"mon-{i}": m for i, m in enumerate(MONTHS)}}
 
 
 def find_sounds() -> Path:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from ..atomic import atomic_dir, refuse_existing
 from ..audio import write_wav
 from ..errors import EdgeAsrError, InputError, ToolMissingError
-from . import DIGITS, SILENCE, UNKNOWN
+from . import DIGITS, MONTHS, SILENCE, UNKNOWN
 from . import augment as aug
 from .manifest import Row, write_manifest
 from .tts import INSTALL_HINT, LATE_ENGINE_GENERATIONS, LATE_ENGINES, Voice, available_voices, prepare, render
@@ -53,9 +53,7 @@ NEAR_MISSES = {"tree", "free", "fine", "ten", "nineteen", "seventy", "eleven", "
 # read as its name (checked in their phoneme output; SVOX Pico and RHVoice not checked),
 # but for "a" (festival reads the article) and "o" (said for zero in digit strings).
 TRAIN_ONLY_UNKNOWN_WORDS = [
-    *"bcdefghijklmnpqrstuvwxyz", "million", "billion", "minus",
-    "january", "february", "march", "april", "may", "june", "july", "august",
-    "september", "october", "november", "december",
+    *"bcdefghijklmnpqrstuvwxyz", "million", "billion", "minus", *MONTHS,
 ]
 
 # Speakers held out of training. Voices of one speaker under different engines share a split.
