@@ -146,6 +146,24 @@ def test_threaded_chunks_equal_serial(monkeypatch):
     assert np.array_equal(one_by_one, serial.codes[::37])
 
 
+def test_simulate_codes_equals_simulate_on_coded_floats():
+    """The board's simulated core takes the DMA's codes as they are (simulate_codes): the
+    same result as coding floats on the host and simulating them, over more than one chunk,
+    and a code the stream cannot carry, or a wrong row length, is refused."""
+    from edge_asr.sim.engine import CHUNK, SimError, code_input, simulate_codes
+    design = load_design(GOLDEN / "design.json")
+    t = design.input_type
+    x = np.random.default_rng(5).normal(0, 8, size=(CHUNK + 7, *SHIPPED_INPUT))
+    codes = code_input(design, x).codes.reshape(len(x), -1)
+    assert codes.min() == t.lowest_code and codes.max() == t.max_code  # the range's edges are in
+    direct, via_floats = simulate_codes(design, codes), simulate(design, x)
+    assert np.array_equal(direct.codes, via_floats.codes) and direct.saturation == via_floats.saturation
+    with pytest.raises(SimError, match="range"):
+        simulate_codes(design, np.full_like(codes[:1], t.max_code + 1))
+    with pytest.raises(SimError, match="shape"):
+        simulate_codes(design, codes[:, :-1])
+
+
 def test_golden_vectors_match_fresh_csim(shipped_design):
     from edge_asr.sim.fixed import to_float
     from edge_asr.sim.vectors import design_digest, load_vectors

@@ -37,8 +37,7 @@ from pynq.buffer import PynqBuffer
 from pynq.pl_server.device import Device
 from pynq.pl_server.hwh_parser import _HWHZynq, get_hwh_name
 
-from ..sim.engine import load_design, simulate
-from ..sim.fixed import to_float
+from ..sim.engine import load_design, simulate_codes
 from .hwh import DMA_VLNV_PREFIX
 from .stream import beat_bytes, pack, unpack
 
@@ -111,8 +110,7 @@ class SimulatedCore:
                 f"MM2S transfer of {beats} beats is not a whole number of {self.n_in}-beat inputs: the DMA raises "
                 "TLAST on the transfer's last beat, which must be an input's last beat")
         codes = unpack(data, self.in_type.width, self.in_type.signed).reshape(beats // self.n_in, -1)
-        x = to_float(codes, self.in_type).reshape([len(codes)] + self.design.data["input"]["onnx_shape"][1:])
-        out = simulate(self.design, x).codes
+        out = simulate_codes(self.design, codes).codes
         self.inputs_run += len(codes)
         return pack(out.reshape(-1), self.out_type.width, self.out_type.signed)
 

@@ -510,29 +510,52 @@ def _workers() -> int:
     return max(1, int(os.environ.get("EDGE_ASR_SIM_THREADS", os.cpu_count() or 1)))
 
 
-def _run_chunks(design: Design, x: np.ndarray, trace: bool) -> list[SimResult]:
+def _run_chunks(design: Design, x: Tensor, trace: bool) -> list[SimResult]:
     """Chunks on all cores. numpy releases the GIL in its kernels, so threads overlap; BLAS
     is held to one thread per call meanwhile (threadpoolctl, when installed), else the two
     levels of threads fight over the same cores."""
     global _POOL
-    starts = range(0, len(x), CHUNK)
+    starts = range(0, len(x.codes), CHUNK)
+
+    def chunk(i: int) -> SimResult:
+        return _simulate(design, Tensor(x.codes[i:i + CHUNK], x.type), trace)
+
     workers = _workers()
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         workers = 1
     if workers == 1 or len(starts) == 1:
-        return [_simulate(design, x[i:i + CHUNK], trace) for i in starts]
+        return [chunk(i) for i in starts]
     if _POOL is None or _POOL._max_workers != workers:
         _POOL = ThreadPoolExecutor(workers, thread_name_prefix="edge-asr-sim")
     with threadpool_limits(1, user_api="blas"):
-        return list(_POOL.map(lambda i: _simulate(design, x[i:i + CHUNK], trace), starts))
+        return list(_POOL.map(chunk, starts))
 
 
 def simulate(design: Design, x: np.ndarray, trace: bool = False) -> SimResult:
     """Run the design on float inputs x (batch first, ONNX layout); see SimResult."""
-    x = np.asarray(x)
-    if len(x) <= CHUNK:
+    return _simulate_coded(design, code_input(design, np.asarray(x)), trace)
+
+
+def simulate_codes(design: Design, codes: np.ndarray, trace: bool = False) -> SimResult:
+    """Run the design on input codes (batch first, one row of the input type's codes per
+    input, in the design's stream order), as the fabric receives them from the DMA: no
+    float step in between. Codes outside the input type's range are an error, since the
+    stream cannot carry them."""
+    t = design.input_type
+    codes = np.asarray(codes)
+    n = int(np.prod(design.data["input"]["shape"]))
+    if codes.ndim != 2 or codes.shape[1] != n:
+        raise SimError(f"input codes of shape {list(codes.shape)}, the design takes (batch, {n})")
+    if codes.size and (codes.min() < t.min_code or codes.max() > t.max_code):
+        raise SimError(f"input codes outside {t.cpp()}'s range {t.min_code}..{t.max_code}")
+    shaped = codes.astype(np.int64).reshape([len(codes)] + design.data["input"]["shape"])
+    return _simulate_coded(design, Tensor(shaped, t), trace)
+
+
+def _simulate_coded(design: Design, x: Tensor, trace: bool) -> SimResult:
+    if len(x.codes) <= CHUNK:
         return _simulate(design, x, trace)
     parts = _run_chunks(design, x, trace)
     first = parts[0]
@@ -542,8 +565,7 @@ def simulate(design: Design, x: np.ndarray, trace: bool = False) -> SimResult:
         {k: sum(p.saturation[k] for p in parts) for k in first.saturation})
 
 
-def _simulate(design: Design, x: np.ndarray, trace: bool) -> SimResult:
-    cur = code_input(design, x)
+def _simulate(design: Design, cur: Tensor, trace: bool) -> SimResult:
     traced: dict[str, np.ndarray] = {} if trace else None
     edges: dict[str, int] = {}
     by_output: dict[str, Tensor] = {}
