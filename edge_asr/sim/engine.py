@@ -535,7 +535,7 @@ def _run_chunks(design: Design, x: Tensor, trace: bool) -> list[SimResult]:
 
 def simulate(design: Design, x: np.ndarray, trace: bool = False) -> SimResult:
     """Run the design on float inputs x (batch first, ONNX layout); see SimResult."""
-    return _simulate_coded(design, code_input(design, np.asarray(x)), trace)
+    return _simulate_coded(design, code_input(design, x), trace)
 
 
 def simulate_codes(design: Design, codes: np.ndarray, trace: bool = False) -> SimResult:
