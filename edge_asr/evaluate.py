@@ -42,7 +42,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, split: str = "test", p
     np.add.at(confusion, (y, pred), 1)
     groups: dict[str, dict[str, list[int]]] = {"engine": defaultdict(list), "speaker": defaultdict(list),
                                                "condition": defaultdict(list), "noise": defaultdict(list),
-                                               "reverb": defaultdict(list)}
+                                               "reverb": defaultdict(list), "rendering": defaultdict(list)}
     # What each other word was heard as: on real speech most errors are words (letter
     # names, "million") taken for a digit, which the confusion matrix does not show.
     heard_as: dict[str, Counter] = defaultdict(Counter)
@@ -55,6 +55,9 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, split: str = "test", p
         groups["condition"][cond].append(int(ok))
         groups["noise"][noise_group(r.augmentation)].append(int(ok))
         groups["reverb"]["reverb" if "reverb=" in r.augmentation else "dry"].append(int(ok))
+        # Half of a recorded voice's renderings are pitch- and formant-shifted up (synth's
+        # `shift=`, a shorter vocal tract): a voice of its own, worth telling apart.
+        groups["rendering"]["shifted" if "shift=" in r.augmentation else "as voiced"].append(int(ok))
     return {
         "model": str(Path(model_dir)), "data": str(Path(data_dir)), "split": split,
         "n": len(rows),
@@ -76,7 +79,7 @@ def format_report(res: dict) -> str:
              "        " + " ".join(f"{s:>5}" for s in short)]
     for s, row in zip(short, res["confusion"], strict=True):
         lines.append(f"{s:>7} " + " ".join(f"{v:>5}" for v in row))
-    for g in ("engine", "condition", "noise", "reverb"):
+    for g in ("engine", "condition", "noise", "reverb", "rendering"):
         lines.append("")
         lines.append(f"by {g}: " + ", ".join(f"{k} {v['accuracy']:.3f} (n={v['n']})"
                                              for k, v in res[f"per_{g}"].items()))

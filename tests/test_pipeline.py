@@ -36,11 +36,12 @@ def test_cli_end_to_end(tmp_path, small_data, capsys):
     # the breakdowns cover every clip once; noise groups follow the manifest's augmentation
     from edge_asr.data.manifest import read_manifest
     rows = read_manifest(small_data, "test")
-    for group in ("engine", "condition", "noise", "reverb"):
+    for group in ("engine", "condition", "noise", "reverb", "rendering"):
         assert sum(v["n"] for v in res[f"per_{group}"].values()) == n
     babble = [r for r in rows if "noise=babble@" in r.augmentation]
     assert babble and sum(v["n"] for k, v in res["per_noise"].items() if k.startswith("babble@")) == len(babble)
     assert res["per_reverb"]["reverb"]["n"] == sum("reverb=" in r.augmentation for r in rows)
+    assert res["per_rendering"]["as voiced"]["n"] == sum("shift=" not in r.augmentation for r in rows)
     # each other word: how often, and as what, it was heard; together they are the
     # confusion matrix's _unknown_ row
     unk = res["labels"].index("_unknown_")
@@ -65,7 +66,7 @@ def test_report_names_the_other_words_taken_for_digits():
     from edge_asr.evaluate import format_report
     res = {"split": "test", "data": "d", "n": 12, "accuracy": 0.5, "labels": ["eight", "_unknown_"],
            "confusion": [[2, 0], [6, 4]],
-           **{f"per_{g}": {} for g in ("engine", "condition", "noise", "reverb")},
+           **{f"per_{g}": {} for g in ("engine", "condition", "noise", "reverb", "rendering")},
            "per_unknown_word": {"h": {"n": 5, "accuracy": 0.0, "heard_as": {"eight": 5}},
                                 "u": {"n": 2, "accuracy": 0.5, "heard_as": {"_unknown_": 1, "eight": 1}},
                                 "tree": {"n": 3, "accuracy": 1.0, "heard_as": {"_unknown_": 3}}}}
