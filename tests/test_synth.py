@@ -306,6 +306,21 @@ def test_augmentations():
     assert r.shape == x.shape and np.abs(r[12000:]).max() > 0  # a tail after the tone ends
 
 
+@pytest.mark.parametrize("rt60", [0.15, 0.8])
+def test_room_impulse_response_has_the_asked_direct_to_reverberant_ratio(rt60):
+    rng = np.random.default_rng(3)
+    for drr in (-8.0, 0.0, 12.0):
+        rir = aug.room_impulse_response(rng, rt60, drr)
+        assert rir[0] == 1.0 and 10 * np.log10(1.0 / np.sum(rir[1:] ** 2)) == pytest.approx(drr, abs=1e-6)
+        # the tail's envelope falls 60 dB over rt60: compare the energy of its first and last tenths
+        tenth = rir.size // 10
+        fall = 10 * np.log10(np.sum(rir[1:tenth] ** 2) / np.sum(rir[-tenth:] ** 2))
+        assert 40 < fall < 70
+    drawn = [10 * np.log10(1.0 / np.sum(r[1:] ** 2)) for r in (aug.room_impulse_response(rng, rt60) for _ in range(50))]
+    lo, hi = aug.REVERB_DRR_DB
+    assert lo <= min(drawn) and max(drawn) <= hi and max(drawn) - min(drawn) > 10
+
+
 def test_human_set(tmp_path):
     from edge_asr.data.human import make_human_set
     out = make_human_set(tmp_path / "h", copies=1, log=lambda m: None)
