@@ -330,6 +330,11 @@ def test_human_set(tmp_path):
     assert {r.label for r in digits} == set(LABELS[:10])
     assert len(digits) == 19 * 2  # 0-9 plus the "h-" readings of 1-9, clean and one augmented copy
     assert sf.info(str(out / rows[0].path)).frames == 16000
+    # reverb is written as synth writes it (eval's by-reverb breakdown reads `reverb=`)
+    from edge_asr.evaluate import noise_group
+    reverberant = [r for r in rows if r.augmentation.startswith("reverb=")]
+    assert reverberant and all(0.15 <= float(r.augmentation.split(";")[0][7:]) <= 0.6 for r in reverberant)
+    assert all(noise_group(r.augmentation) != "none" for r in reverberant)
     # days and months by name (Asterisk's day-0 is Sunday, mon-0 January), letters as letters
     texts = {r.path.split("allison-")[1].rsplit("-c", 1)[0]: r.text for r in rows}
     assert texts["digits_day-0"] == "sunday" and texts["digits_mon-5"] == "june" and texts["letters_h"] == "h"

@@ -73,8 +73,9 @@ def make_human_set(out: str | Path, copies: int = 4, seed: int = 0, force: bool 
                 if k > 0:
                     clip = np.roll(clip, int(rng.integers(-(16000 - word_k.size) // 2, (16000 - word_k.size) // 2 + 1)))
                     if rng.random() < 0.4:
-                        clip = aug.reverb(clip, rng, float(rng.uniform(0.15, 0.6)))
-                        steps = ["reverb"]
+                        rt60 = float(rng.uniform(0.15, 0.6))
+                        clip = aug.reverb(clip, rng, rt60)
+                        steps = [f"reverb={rt60:.2f}"]  # as synth writes it, so eval's by-reverb counts it
                     kind = str(rng.choice(aug.NOISE_KINDS))
                     snr = float(rng.uniform(10, 30))
                     clip = aug.add_noise(clip, aug.make_noise(kind, 16000, rng), snr, signal_rms=aug.rms(word_k))
