@@ -307,18 +307,16 @@ def test_augmentations():
 
 
 @pytest.mark.parametrize("rt60", [0.15, 0.8])
-def test_room_impulse_response_has_the_asked_direct_to_reverberant_ratio(rt60):
+def test_room_impulse_response_decay_and_direct_to_reverberant_ratio(rt60):
+    # The README states the synthetic rooms' direct-to-reverberant ratio: -30 to -12 dB.
     rng = np.random.default_rng(3)
-    for drr in (-8.0, 0.0, 12.0):
-        rir = aug.room_impulse_response(rng, rt60, drr)
-        assert rir[0] == 1.0 and 10 * np.log10(1.0 / np.sum(rir[1:] ** 2)) == pytest.approx(drr, abs=1e-6)
-        # the tail's envelope falls 60 dB over rt60: compare the energy of its first and last tenths
-        tenth = rir.size // 10
-        fall = 10 * np.log10(np.sum(rir[1:tenth] ** 2) / np.sum(rir[-tenth:] ** 2))
-        assert 40 < fall < 70
-    drawn = [10 * np.log10(1.0 / np.sum(r[1:] ** 2)) for r in (aug.room_impulse_response(rng, rt60) for _ in range(50))]
-    lo, hi = aug.REVERB_DRR_DB
-    assert lo <= min(drawn) and max(drawn) <= hi and max(drawn) - min(drawn) > 10
+    rirs = [aug.room_impulse_response(rng, rt60) for _ in range(100)]
+    drr = [10 * np.log10(r[0] ** 2 / np.sum(r[1:] ** 2)) for r in rirs]
+    assert -31 < min(drr) and max(drr) < -11 and max(drr) - min(drr) > 5
+    # the tail's envelope falls 60 dB over rt60: about 54 dB between its first and last tenths
+    r = rirs[0]
+    tenth = r.size // 10
+    assert 40 < 10 * np.log10(np.sum(r[1:tenth] ** 2) / np.sum(r[-tenth:] ** 2)) < 70
 
 
 def test_human_set(tmp_path):
