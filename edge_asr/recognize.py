@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .blas import one_blas_thread
 from .errors import InputError
 from .features import FeatureConfig
 from .sim.fixed import FixedType, cast
@@ -115,7 +116,8 @@ class Stream:
                 self._resampler = soxr.ResampleStream(sample_rate, self.sample_rate, 1, dtype="float32")
                 self._rate_in = sample_rate
             x = self._resampler.resample_chunk(x)
-        self._push(x, t0)
+        with one_blas_thread():  # the per-frame front end's small products: see blas.py
+            self._push(x, t0)
         self.compute_seconds += time.perf_counter() - t0
 
     def _push(self, x: np.ndarray, arrival: float) -> None:

@@ -337,3 +337,25 @@ def test_vectors_cli_refuses_and_explains(shipped_design, tmp_path, capsys):
     assert "not a golden-vector folder" in capsys.readouterr().err
     assert main(["verify", str(shipped_design), "--data", str(tmp_path / "missing.npy")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_single_chunk_runs_with_blas_held_to_one_thread(monkeypatch):
+    """A streaming decision (one window) is simulated with BLAS on one thread: its threads
+    cost more than they give on matrices this small (edge_asr/blas.py). The limit is lifted
+    afterwards, and the result does not depend on it."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from edge_asr.sim import engine
+    design = load_design(GOLDEN / "design.json")
+    x = np.random.default_rng(6).normal(0, 1, size=(1, *SHIPPED_INPUT))
+
+    def blas_threads() -> int:
+        return max(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        seen, real = [], engine._simulate
+        monkeypatch.setattr(engine, "_simulate", lambda *a: (seen.append(blas_threads()), real(*a))[1])
+        before = blas_threads()
+        out = simulate(design, x)
+        assert seen == [1] and blas_threads() == before == 2
+    monkeypatch.undo()
+    assert np.array_equal(out.codes, simulate(design, x).codes)

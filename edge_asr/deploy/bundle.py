@@ -35,7 +35,7 @@ BUNDLE_SCHEMA_VERSION = 1
 # edge_asr.deploy.driver` and `edge-asr recognize --backend pynq` need on a board image,
 # where torch, onnx and hls4ml are absent and numpy is older.
 BOARD_MODULES = [
-    "__init__.py", "errors.py", "integrity.py", "atomic.py",
+    "__init__.py", "errors.py", "integrity.py", "atomic.py", "blas.py",
     "cli.py", "recognize.py", "features.py", "streaming.py", "audio.py",
     "backends/__init__.py", "backends/pynq.py", "backends/sim.py",
     "deploy/*.py", "sim/*.py",

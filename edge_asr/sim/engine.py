@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..blas import one_blas_thread
 from .fixed import FixedType, overflow, quantize, requantize, to_float
 from .tables import idx_from_codes, softmax_exp_table, softmax_inv_table
 
@@ -556,7 +557,9 @@ def simulate_codes(design: Design, codes: np.ndarray, trace: bool = False) -> Si
 
 def _simulate_coded(design: Design, x: Tensor, trace: bool) -> SimResult:
     if len(x.codes) <= CHUNK:
-        return _simulate(design, x, trace)
+        # one chunk, as a streaming decision (a batch of one) is: see edge_asr/blas.py
+        with one_blas_thread():
+            return _simulate(design, x, trace)
     parts = _run_chunks(design, x, trace)
     first = parts[0]
     return SimResult(
