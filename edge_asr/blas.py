@@ -3,7 +3,7 @@
 On matrices this small (one frame's mel filterbank, one window through the simulator)
 BLAS's own threads cost more than they give, and far more when other work holds the
 cores: the recognize benchmark beside two training runs took 16 ms per hop (p50) with
-them and 1.0 ms with one thread. Importable with numpy alone (the board side).
+them and 1.8 ms with one thread. Importable with numpy alone (the board side).
 """
 
 from __future__ import annotations
