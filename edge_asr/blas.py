@@ -13,10 +13,10 @@ import contextlib
 _CONTROLLER = None
 
 
-def one_blas_thread():
-    """A context holding BLAS to one thread (threadpoolctl, when installed; else a no-op).
-    The controller is made once: finding the BLAS libraries costs about 0.2 ms a time, a
-    limit after that about 3 us."""
+def _controller():
+    """threadpoolctl's controller over the libraries loaded by then (numpy's BLAS), made
+    once: finding them costs about 0.2 ms a time, a limit after that about 3 us. False
+    without threadpoolctl."""
     global _CONTROLLER
     if _CONTROLLER is None:
         try:
@@ -24,4 +24,15 @@ def one_blas_thread():
             _CONTROLLER = ThreadpoolController()
         except ImportError:
             _CONTROLLER = False
-    return _CONTROLLER.limit(limits=1, user_api="blas") if _CONTROLLER else contextlib.nullcontext()
+    return _CONTROLLER
+
+
+def can_hold_blas() -> bool:
+    """Whether one_blas_thread can limit BLAS (threadpoolctl is installed)."""
+    return bool(_controller())
+
+
+def one_blas_thread():
+    """A context holding BLAS to one thread (threadpoolctl, when installed; else a no-op)."""
+    c = _controller()
+    return c.limit(limits=1, user_api="blas") if c else contextlib.nullcontext()

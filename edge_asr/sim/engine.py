@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..blas import one_blas_thread
+from ..blas import can_hold_blas, one_blas_thread
 from .fixed import FixedType, overflow, quantize, requantize, to_float
 from .tables import idx_from_codes, softmax_exp_table, softmax_inv_table
 
@@ -521,16 +521,12 @@ def _run_chunks(design: Design, x: Tensor, trace: bool) -> list[SimResult]:
     def chunk(i: int) -> SimResult:
         return _simulate(design, Tensor(x.codes[i:i + CHUNK], x.type), trace)
 
-    workers = _workers()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        workers = 1
+    workers = _workers() if can_hold_blas() else 1
     if workers == 1 or len(starts) == 1:
         return [chunk(i) for i in starts]
     if _POOL is None or _POOL._max_workers != workers:
         _POOL = ThreadPoolExecutor(workers, thread_name_prefix="edge-asr-sim")
-    with threadpool_limits(1, user_api="blas"):
+    with one_blas_thread():
         return list(_POOL.map(chunk, starts))
 
 
