@@ -343,7 +343,8 @@ def test_a_single_chunk_runs_with_blas_held_to_one_thread(monkeypatch):
     """A streaming decision (one window) is simulated with BLAS on one thread: its threads
     cost more than they give on matrices this small (edge_asr/blas.py). The limit is lifted
     afterwards, and the result does not depend on it."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threadpoolctl  # a dependency: without it this test must fail, not skip
+
     from edge_asr.sim import engine
     design = load_design(GOLDEN / "design.json")
     x = np.random.default_rng(6).normal(0, 1, size=(1, *SHIPPED_INPUT))
