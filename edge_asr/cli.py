@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -412,6 +414,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edge-asr: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Whoever read our output has gone (`edge-asr eval ... | head`): stop quietly, as a Unix
+        # tool killed by SIGPIPE does, and point stdout at /dev/null so the interpreter's last
+        # flush at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

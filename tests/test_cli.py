@@ -65,3 +65,15 @@ def test_shipped_model_is_small_and_measured():
     assert size <= 1_000_000
     meta = json.loads((SHIPPED_MODEL / "model.json").read_text())
     assert meta["metrics"]["test_n"] > 1000 and "test_accuracy" in meta["metrics"]
+
+
+def test_output_closed_by_its_reader_stops_quietly():
+    """`edge-asr recognize ... --json | head -1`: the reader goes away, the CLI stops without a
+    traceback and with SIGPIPE's exit status, as a Unix tool does."""
+    clips = sorted(str(p) for p in (SHIPPED_MODEL / "examples").glob("*.wav"))
+    proc = subprocess.Popen([sys.executable, "-m", "edge_asr.cli", "recognize", "--model", str(SHIPPED_MODEL),
+                             "--json", *clips], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the first line is written: every write meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""
