@@ -16,13 +16,14 @@ A measurement, not a product path: it breaks the by-voice split on purpose, in D
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 EDGE_ASR = [sys.executable, "-m", "edge_asr.cli"]
 # The shipped model's recipe (README, "Reproduce"), less --extra-train (the combined set holds it).
 SHIPPED_RECIPE = ["--epochs", "120", "--patience", "40", "--fmax", "4000", "--n-mfcc", "13", "--cmn",
@@ -32,27 +33,19 @@ SHIPPED_RECIPE = ["--epochs", "120", "--patience", "40", "--fmax", "4000", "--n-
 def combined_data(data: Path, data2: Path, out: Path) -> Path:
     """A data directory whose train split is DATA's and DATA2's train splits plus DATA2's test
     split, and whose valid and test splits are DATA's. Clips are reached through symlinks."""
+    from edge_asr.data.manifest import read_manifest, write_manifest
     out.mkdir(parents=True, exist_ok=True)
+    rows = []
     for name, src in (("a", data), ("b", data2)):
         link = out / name
         if not link.exists():
             link.symlink_to(src.resolve())
-    rows = []
-    for name, src in (("a", data), ("b", data2)):
-        with (src / "manifest.csv").open(newline="") as f:
-            reader = csv.DictReader(f)
-            fields = reader.fieldnames
-            for r in reader:
-                if name == "b" and r["split"] == "valid":
-                    continue
-                if name == "b" and r["split"] == "test":
-                    r["split"] = "train"
-                r["path"] = f"{name}/{r['path']}"
-                rows.append(r)
-    with (out / "manifest.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
+        for r in read_manifest(src):
+            if name == "b" and r.split == "valid":
+                continue
+            split = "train" if name == "b" else r.split
+            rows.append(replace(r, path=f"{name}/{r.path}", split=split))
+    write_manifest(out, rows)
     return out
 
 
@@ -62,9 +55,8 @@ def run(args: list[str]) -> None:
 
 
 def scores(model: Path, data: Path) -> dict:
-    out = subprocess.run(EDGE_ASR + ["eval", str(model), str(data), "--json"], check=True, cwd=ROOT,
-                         capture_output=True, text=True).stdout
-    return json.loads(out)
+    from edge_asr.evaluate import evaluate
+    return evaluate(model, data, progress=False)
 
 
 def main() -> None:
@@ -76,7 +68,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", type=Path)
     ap.add_argument("data2", type=Path)
-    ap.add_argument("--work", type=Path, required=True, help="folder for the combined set, the run and the model")
+    ap.add_argument("--work", type=Path, required=True, help="folder for the combined set, the run and the model (a run or model already there is reused)")
     ap.add_argument("--shipped", type=Path, default=ROOT / "models" / "kws-digits")
     a = ap.parse_args(argv)
     for d in (a.data, a.data2):
