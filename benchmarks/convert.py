@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from edge_asr.convert import ConvertOptions, convert
+    from edge_asr.hw.convert import ConvertOptions, convert
     model = ROOT / "models" / "kws-digits"
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["EDGE_ASR_CACHE"] = str(Path(tmp) / "cache")
@@ -30,7 +30,7 @@ def main() -> None:
         design = convert(model, Path(tmp) / "design", ConvertOptions(calib=str(model / "calib.npy")),
                          log=lambda m: None)
         t_convert = time.perf_counter() - t0
-        from edge_asr.backends.csim import CsimBackend
+        from edge_asr.hw.csim import CsimBackend
         t0 = time.perf_counter()
         CsimBackend(design)
         t_compile = time.perf_counter() - t0

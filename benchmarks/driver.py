@@ -31,7 +31,7 @@ def main() -> None:
     from edge_asr.deploy.bundle import write_bundle
     from edge_asr.deploy.driver import EdgeAsrOverlay
     from edge_asr.deploy.simdevice import SimulatedDevice
-    from edge_asr.integrity import write_manifest
+    from edge_asr.ir.manifest import write_manifest
     from edge_asr.sim.engine import load_design, simulate
     vectors, model = ROOT / "sim" / "vectors" / "kws-digits", ROOT / "models" / "kws-digits"
     with tempfile.TemporaryDirectory() as tmp:

@@ -55,7 +55,7 @@ def run(args: list[str]) -> None:
 
 
 def scores(model: Path, data: Path) -> dict:
-    from edge_asr.evaluate import evaluate
+    from edge_asr.training.evaluate import evaluate
     return evaluate(model, data, progress=False)
 
 

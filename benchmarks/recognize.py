@@ -34,9 +34,9 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--connected", help="data directory from `edge-asr data connected`")
     a = ap.parse_args()
-    from edge_asr.audio import read_audio, stream_audio
-    from edge_asr.convert import ConvertOptions, convert
-    from edge_asr.recognize import Recognizer
+    from edge_asr.frontend.audio import read_audio, stream_audio
+    from edge_asr.hw.convert import ConvertOptions, convert
+    from edge_asr.runtime.recognizer import Recognizer
     model = ROOT / "models" / "kws-digits"
     with tempfile.TemporaryDirectory() as tmp:
         design = convert(model, Path(tmp) / "design", ConvertOptions(calib=str(model / "calib.npy")),

@@ -30,8 +30,8 @@ def main() -> None:
     a = ap.parse_args()
     import onnxruntime as ort
 
-    from edge_asr.backends.csim import CsimBackend
-    from edge_asr.convert import ConvertOptions, convert
+    from edge_asr.hw.convert import ConvertOptions, convert
+    from edge_asr.hw.csim import CsimBackend
     from edge_asr.sim.engine import load_design, simulate
     model = ROOT / "models" / "kws-digits"
     calib = np.load(model / "calib.npy").astype(np.float32)

@@ -52,8 +52,8 @@ def _net_options(pairs: list[str]) -> dict:
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    from .features import FeatureConfig
-    from .train import TrainConfig, train
+    from .frontend.features import FeatureConfig
+    from .training.train import TrainConfig, train
     distill = {k: v for k, v in (("distill_weight", a.distill_weight),
                                  ("distill_temperature", a.distill_temperature)) if v is not None}
     if distill and not a.teacher:
@@ -70,14 +70,14 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 
 def _cmd_export(a: argparse.Namespace) -> int:
-    from .export import export
+    from .training.export import export
     export(a.run, a.out, data_dir=a.data, name=a.name, opset=a.opset, force=a.force, progress=not a.quiet,
            log=lambda m: print(m, file=sys.stderr))
     return 0
 
 
 def _cmd_eval(a: argparse.Namespace) -> int:
-    from .evaluate import evaluate, format_report, record_metrics
+    from .training.evaluate import evaluate, format_report, record_metrics
     res = evaluate(a.model, a.data, split=a.split, progress=not (a.quiet or a.json))
     if a.record:
         record_metrics(a.model, res)
@@ -86,7 +86,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
 
 
 def _cmd_convert(a: argparse.Namespace) -> int:
-    from .convert import ConvertOptions, convert
+    from .hw.convert import ConvertOptions, convert
     opts = ConvertOptions(board=a.board, io=a.io, reuse=a.reuse, bits=a.bits, clock_ns=a.clock_ns,
                           calib=a.calib, config=a.config)
     convert(a.model, a.out, opts, force=a.force, log=lambda m: print(m, file=sys.stderr))
@@ -94,7 +94,7 @@ def _cmd_convert(a: argparse.Namespace) -> int:
 
 
 def _cmd_check(a: argparse.Namespace) -> int:
-    from .integrity import verify_manifest
+    from .ir.manifest import verify_manifest
     m = verify_manifest(a.dir)
     if m.get("kind") == "bundle":
         from .deploy.bundle import verify_bundle
@@ -104,7 +104,7 @@ def _cmd_check(a: argparse.Namespace) -> int:
 
 
 def _cmd_verify(a: argparse.Namespace) -> int:
-    from .verify import format_result, verify
+    from .hw.verify import format_result, verify
     res = verify(a.design, against=a.against, n=a.n, data=a.data, bitexact=a.bitexact,
                  log=lambda m: print(m, file=sys.stderr))
     print(json.dumps(res) if a.json else format_result(res))
@@ -120,7 +120,7 @@ def _cmd_verify(a: argparse.Namespace) -> int:
 
 
 def _cmd_sim(a: argparse.Namespace) -> int:
-    from .simulate import format_sim, run_sim
+    from .runtime.offline import format_sim, run_sim
     res = run_sim(a.design, a.input, trace=a.trace)
     print(json.dumps(res) if a.json else format_sim(res))
     return 0
@@ -129,9 +129,9 @@ def _cmd_sim(a: argparse.Namespace) -> int:
 def _cmd_vectors(a: argparse.Namespace) -> int:
     import numpy as np
 
-    from .backends.csim import CsimBackend
+    from .hw.csim import CsimBackend
+    from .runtime.offline import load_sim_input
     from .sim.vectors import check_vectors, write_vectors
-    from .simulate import load_sim_input
     if a.check:
         n = check_vectors(a.out)
         print(f"{a.out}: simulator vs stored C-sim outputs: {n} differing values")
@@ -151,7 +151,7 @@ def _cmd_vectors(a: argparse.Namespace) -> int:
 
 
 def _cmd_recognize(a: argparse.Namespace) -> int:
-    from .recognize import Recognizer, RecognizerConfig, pcm_stdin_chunks
+    from .runtime.recognizer import Recognizer, RecognizerConfig, pcm_stdin_chunks
     cfg = RecognizerConfig(stride_ms=a.stride_ms, threshold=a.threshold)
     if sum(bool(v) for v in (a.model, a.design, a.bundle)) != 1:
         print("edge-asr recognize: error: give exactly one of --model DIR, --design DIR or --bundle DIR",
@@ -196,7 +196,7 @@ def _cmd_bundle(a: argparse.Namespace) -> int:
 
 
 def _cmd_build(a: argparse.Namespace) -> int:
-    from .build import build
+    from .hw.build import build
     build(a.design, log=lambda m: print(m, file=sys.stderr))
     return 0
 

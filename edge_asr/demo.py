@@ -19,17 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import read_audio
 from .data.loading import features_of_files
 from .errors import InputError
-from .modeldir import load_model_dir
+from .frontend.audio import read_audio
+from .runtime.modeldir import load_model_dir
 
 CONNECTED = ["seven", "three", "nine", "one"]
 
 
 def _design_for(model_dir: Path, cache: Path, log) -> Path:
-    from .convert import ConvertOptions, convert
-    from .integrity import ManifestError, verify_manifest
+    from .hw.convert import ConvertOptions, convert
+    from .ir.manifest import ManifestError, verify_manifest
     h = hashlib.sha256()
     for name in ("model.onnx", "model.json", "calib.npy"):
         h.update((model_dir / name).read_bytes())
@@ -97,11 +97,11 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
     if report is not None:  # the user's file: never replaced without --force (the cached one is ours)
         from .atomic import refuse_existing
         refuse_existing(Path(report), force, "--report")
-    from .backends.csim import CsimBackend, cache_root
-    from .backends.onnx import OnnxBackend
-    from .recognize import Recognizer
+    from .hw.cost import estimate_latency
+    from .hw.csim import CsimBackend, cache_root
+    from .runtime.backends.onnx import OnnxBackend
+    from .runtime.recognizer import Recognizer
     from .sim.engine import load_design, simulate
-    from .sim.hwmodel import estimate_latency
     t_start = time.time()
     info = load_model_dir(model_dir)
     folder = Path(examples) if examples else model_dir / "examples"

@@ -29,7 +29,7 @@ def small_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory, small_data) -> Path:
-    from edge_asr.train import TrainConfig, train
+    from edge_asr.training.train import TrainConfig, train
     out = tmp_path_factory.mktemp("runs") / "conv1d"
     train(small_data, out, TrainConfig(epochs=2, batch_size=32), progress=False, log=lambda m: None)
     return out
@@ -37,7 +37,7 @@ def small_run(tmp_path_factory, small_data) -> Path:
 
 @pytest.fixture(scope="session")
 def small_model(tmp_path_factory, small_run, small_data) -> Path:
-    from edge_asr.export import export
+    from edge_asr.training.export import export
     out = tmp_path_factory.mktemp("models") / "small"
     export(small_run, out, data_dir=small_data, progress=False, log=lambda m: None)
     return out
@@ -45,7 +45,7 @@ def small_model(tmp_path_factory, small_run, small_data) -> Path:
 
 @pytest.fixture(scope="session")
 def small_design(tmp_path_factory, small_model, small_data) -> Path:
-    from edge_asr.convert import ConvertOptions, convert
+    from edge_asr.hw.convert import ConvertOptions, convert
     out = tmp_path_factory.mktemp("designs") / "small"
     convert(small_model, out, ConvertOptions(calib=str(small_data)), log=lambda m: None)
     return out
@@ -54,7 +54,7 @@ def small_design(tmp_path_factory, small_model, small_data) -> Path:
 @pytest.fixture(scope="session")
 def shipped_design(tmp_path_factory) -> Path:
     """The shipped model converted for pynq-z2 with its shipped calibration inputs."""
-    from edge_asr.convert import ConvertOptions, convert
+    from edge_asr.hw.convert import ConvertOptions, convert
     out = tmp_path_factory.mktemp("designs") / "kws"
     convert(SHIPPED_MODEL, out, ConvertOptions(calib=str(SHIPPED_MODEL / "calib.npy")), log=lambda m: None)
     return out

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edge_asr.audio import read_audio, stream_audio
 from edge_asr.errors import AudioError
+from edge_asr.frontend.audio import read_audio, stream_audio
 
 
 def tone(sr: int, seconds: float = 0.5, freq: float = 440.0) -> np.ndarray:

@@ -8,7 +8,7 @@ import pytest
 
 from edge_asr.cli import main
 from edge_asr.deploy.bundle import BundleError, verify_bundle, write_bundle
-from edge_asr.integrity import write_manifest
+from edge_asr.ir.manifest import write_manifest
 
 from .conftest import SHIPPED_META
 

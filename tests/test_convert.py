@@ -15,11 +15,11 @@ from onnx import TensorProto, helper
 
 from edge_asr import hls4ml_fixes, onnxprep
 from edge_asr.cli import main
-from edge_asr.convert import ConvertOptions, convert
 from edge_asr.errors import OutputExistsError
-from edge_asr.integrity import verify_manifest
-from edge_asr.onnxprep import UnsupportedOpsError
-from edge_asr.verify import verify
+from edge_asr.hw.convert import ConvertOptions, convert
+from edge_asr.hw.onnxprep import UnsupportedOpsError
+from edge_asr.hw.verify import verify
+from edge_asr.ir.manifest import verify_manifest
 
 from .conftest import torch_to_onnx
 
@@ -63,7 +63,7 @@ def test_verify_json_keys(small_design, small_data, capsys):
 
 
 def test_mlp_converts(tmp_path):
-    from edge_asr.nets import build_net
+    from edge_asr.training.nets import build_net
     torch.manual_seed(0)
     net = torch.nn.Sequential(build_net("mlp", n_features=8, frames=10, n_classes=5), torch.nn.Softmax(dim=1))
     path = torch_to_onnx(net, (1, 8, 10), tmp_path / "mlp.onnx")
@@ -112,8 +112,8 @@ def test_softmax_collapse_workaround(tmp_path, small_model, small_design, small_
     """hls4ml alone ('auto' types everywhere) turns every output into 1/N; our types do not."""
     import hls4ml
 
-    from edge_asr.backends.csim import CsimBackend
-    from edge_asr.verify import load_inputs
+    from edge_asr.hw.csim import CsimBackend
+    from edge_asr.hw.verify import load_inputs
     x, _ = load_inputs(small_design, str(small_data), 20)
     prepared, _ = onnxprep.prepare(onnxprep.load(small_model / "model.onnx"), "m")
     hls4ml_fixes.apply()
@@ -165,7 +165,7 @@ def test_unsupported_ops_named_before_writing(tmp_path, capsys):
 
 
 def test_interrupted_convert_leaves_nothing(tmp_path, small_model, monkeypatch):
-    import edge_asr.convert as conv
+    import edge_asr.hw.convert as conv
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt

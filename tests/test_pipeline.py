@@ -9,8 +9,8 @@ import pytest
 from edge_asr import export as export_mod
 from edge_asr.cli import main
 from edge_asr.errors import ExportError
-from edge_asr.export import export
-from edge_asr.modeldir import load_model_dir
+from edge_asr.runtime.modeldir import load_model_dir
+from edge_asr.training.export import export
 
 
 def test_cli_end_to_end(tmp_path, small_data, capsys):
@@ -55,7 +55,7 @@ def test_cli_end_to_end(tmp_path, small_data, capsys):
 
 
 def test_noise_group():
-    from edge_asr.evaluate import noise_group
+    from edge_asr.training.evaluate import noise_group
     assert noise_group("speed=1.01;noise=brown@12dB;peak=4dB") == "brown@10-19dB"
     assert noise_group("noise=babble@8dB;telephone") == "babble@5-9dB"
     assert noise_group("noise=white@25dB") == "white@20+dB" and noise_group("noise=pink@3dB") == "pink@<5dB"
@@ -63,7 +63,7 @@ def test_noise_group():
 
 
 def test_report_names_the_other_words_taken_for_digits():
-    from edge_asr.evaluate import format_report
+    from edge_asr.training.evaluate import format_report
     res = {"split": "test", "data": "d", "n": 12, "accuracy": 0.5, "labels": ["eight", "_unknown_"],
            "confusion": [[2, 0], [6, 4]],
            **{f"per_{g}": {} for g in ("engine", "condition", "noise", "reverb", "rendering")},
@@ -149,7 +149,7 @@ def test_eval_without_labels_in_model(tmp_path, small_model, small_data, capsys)
 def test_noise_mix_adds_noise_at_the_asked_level():
     import torch
 
-    from edge_asr.train import NOISE_MIX_SNR_DB, _mix_noise
+    from edge_asr.training.train import NOISE_MIX_SNR_DB, _mix_noise
     gen = torch.Generator().manual_seed(0)
     speech = torch.log(torch.rand(200, 40, 98, generator=gen) * 5 + 1e-6)
     bank = torch.rand(7, 40, 98, generator=gen) + 0.1
@@ -197,7 +197,7 @@ def test_noise_mix_needs_noise_clips(tmp_path, small_data, capsys):
 def test_distill_loss_pulls_the_student_to_the_teacher():
     import torch
 
-    from edge_asr.train import _distill_loss
+    from edge_asr.training.train import _distill_loss
     teacher = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
     assert _distill_loss(teacher.clone(), teacher, 2.0).item() == pytest.approx(0.0, abs=1e-6)
     student = torch.zeros(2, 3, requires_grad=True)

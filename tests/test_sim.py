@@ -7,9 +7,9 @@ import pytest
 import torch
 import yaml
 
-from edge_asr.backends.csim import CsimBackend
 from edge_asr.cli import main
-from edge_asr.convert import ConvertOptions, convert
+from edge_asr.hw.convert import ConvertOptions, convert
+from edge_asr.hw.csim import CsimBackend
 from edge_asr.sim.engine import load_design, simulate
 from edge_asr.sim.fixed import OVERFLOW, QUANTIZATION, FixedType
 
@@ -313,7 +313,7 @@ def test_merge_and_concatenate_bit_exact(tmp_path, io):
 
 
 def test_verify_against_onnx_uses_the_simulator(shipped_design):
-    from edge_asr.verify import verify
+    from edge_asr.hw.verify import verify
     calib = str(SHIPPED_MODEL / "calib.npy")
     a = verify(shipped_design, against="onnx", n=40, data=calib, **QUIET)
     b = verify(shipped_design, against="csim", n=40, data=calib, **QUIET)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from edge_asr.features import FeatureConfig, clip_features
-from edge_asr.streaming import StreamingFeatures
+from edge_asr.frontend.features import FeatureConfig, clip_features
+from edge_asr.frontend.streaming import StreamingFeatures
 
 
 @pytest.mark.parametrize("kw", [{}, {"n_mfcc": 20, "cmn": True, "fmax": 4000.0}])

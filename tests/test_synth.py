@@ -329,7 +329,7 @@ def test_human_set(tmp_path):
     assert len(digits) == 19 * 2  # 0-9 plus the "h-" readings of 1-9, clean and one augmented copy
     assert sf.info(str(out / rows[0].path)).frames == 16000
     # reverb is written as synth writes it (eval's by-reverb breakdown reads `reverb=`)
-    from edge_asr.evaluate import noise_group
+    from edge_asr.training.evaluate import noise_group
     reverberant = [r for r in rows if r.augmentation.startswith("reverb=")]
     assert reverberant and all(0.15 <= float(r.augmentation.split(";")[0][7:]) <= 0.6 for r in reverberant)
     assert all(noise_group(r.augmentation) != "none" for r in reverberant)

@@ -16,8 +16,8 @@ import numpy as np
 import soxr
 
 from ..atomic import atomic_dir, refuse_existing
-from ..audio import write_wav
 from ..errors import InputError, ToolMissingError
+from ..frontend.audio import write_wav
 from . import DIGITS
 from . import augment as aug
 from .manifest import Row, write_manifest

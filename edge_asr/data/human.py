@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_dir, refuse_existing
-from ..audio import fit_length, read_audio, write_wav
 from ..errors import ToolMissingError
+from ..frontend.audio import fit_length, read_audio, write_wav
 from . import DIGITS, MONTHS, UNKNOWN
 from . import augment as aug
 from .manifest import Row, write_manifest

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..audio import read_audio
 from ..errors import InputError
-from ..features import FeatureConfig, clip_features
+from ..frontend.audio import read_audio
+from ..frontend.features import FeatureConfig, clip_features
 from .manifest import Row
 
 

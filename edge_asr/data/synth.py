@@ -22,8 +22,8 @@ import soxr
 from tqdm import tqdm
 
 from ..atomic import atomic_dir, refuse_existing
-from ..audio import write_wav
 from ..errors import EdgeAsrError, InputError, ToolMissingError
+from ..frontend.audio import write_wav
 from . import DIGITS, MONTHS, SILENCE, UNKNOWN
 from . import augment as aug
 from .manifest import Row, write_manifest

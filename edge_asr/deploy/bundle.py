@@ -26,20 +26,16 @@ from pathlib import Path
 
 from ..atomic import atomic_dir, refuse_existing
 from ..errors import EdgeAsrError, InputError
-from ..integrity import verify_manifest, write_manifest
+from ..ir.manifest import verify_manifest, write_manifest
 from .hwh import write_hwh
 
 BUNDLE_SCHEMA_VERSION = 1
 
-# The board-side modules, relative to the edge_asr package: what `import
-# edge_asr.deploy.driver` and `edge-asr recognize --backend pynq` need on a board image,
-# where torch, onnx and hls4ml are absent and numpy is older.
-BOARD_MODULES = [
-    "__init__.py", "errors.py", "integrity.py", "atomic.py", "blas.py",
-    "cli.py", "recognize.py", "features.py", "streaming.py", "audio.py",
-    "backends/__init__.py", "backends/pynq.py", "backends/sim.py",
-    "deploy/*.py", "sim/*.py",
-]
+# What runs on a board image, where torch, onnx and hls4ml are absent and numpy is older:
+# these packages whole, and the package root's errors, atomic output and CLI. The layout
+# is the list: tests/test_layout.py checks that they import nothing else.
+BOARD_PACKAGES = ("frontend", "ir", "sim", "runtime", "deploy")
+BOARD_ROOT_MODULES = ("__init__.py", "errors.py", "atomic.py", "cli.py")
 
 
 class BundleError(EdgeAsrError):
@@ -65,7 +61,8 @@ def _find_build_outputs(design_dir: Path) -> tuple[Path | None, Path | None]:
 
 def _copy_board_modules(dest: Path) -> None:
     package = Path(__file__).resolve().parents[1]
-    for pattern in BOARD_MODULES:
+    patterns = list(BOARD_ROOT_MODULES) + [f"{pkg}/**/*.py" for pkg in BOARD_PACKAGES]
+    for pattern in patterns:
         for src in sorted(package.glob(pattern)):
             target = dest / "edge_asr" / src.relative_to(package)
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..blas import can_hold_blas, one_blas_thread
+from .blas import can_hold_blas, one_blas_thread
 from .fixed import FixedType, overflow, quantize, requantize, to_float
 from .tables import idx_from_codes, softmax_exp_table, softmax_inv_table
 

@@ -20,7 +20,7 @@ SHIPPED_MODEL = REPO / "models" / "kws-digits"
 
 @pytest.fixture(scope="session")
 def design_dir(tmp_path_factory) -> Path:
-    from edge_asr.integrity import write_manifest
+    from edge_asr.ir.manifest import write_manifest
     d = tmp_path_factory.mktemp("design") / "kws"
     d.mkdir()
     shutil.copyfile(VECTORS / "design.json", d / "design.json")

@@ -12,8 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
-from .errors import ToolMissingError
-from .integrity import verify_manifest, write_manifest
+from ..errors import ToolMissingError
+from ..ir.manifest import verify_manifest, write_manifest
 
 # hls4ml 1.3 runs `vitis_hls`/`vitis-run` (Vitis backend) or `vivado_hls` + `vivado`
 # (VivadoAccelerator backend, block design and bitstream).

@@ -102,7 +102,7 @@ def _fix_dma_memory_width(hls_dir: Path, in_bits: int) -> list[str]:
     """design.tcl sets the DMA's memory-map width (c_m_axi_mm2s_data_width) to the stream
     width, 16 for our designs; PG021 allows 32..1024 there. We set the width the .hwh of
     a simulation-only bundle describes (deploy/hwh.py)."""
-    from .deploy.hwh import mm_data_width
+    from ..deploy.hwh import mm_data_width
     tcl = hls_dir / "design.tcl"
     if not tcl.is_file():
         return []

@@ -9,7 +9,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from .errors import EdgeAsrError
+from ..errors import EdgeAsrError
 
 MANIFEST = "manifest.json"
 

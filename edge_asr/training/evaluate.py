@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends.onnx import OnnxBackend
-from .data import UNKNOWN
-from .data.loading import feature_matrix, label_indices
-from .data.manifest import read_manifest
-from .modeldir import load_model_dir
+from ..data import UNKNOWN
+from ..data.loading import feature_matrix, label_indices
+from ..data.manifest import read_manifest
+from ..runtime.backends.onnx import OnnxBackend
+from ..runtime.modeldir import load_model_dir
 
 _NOISE = re.compile(r"noise=(\w+)@(-?\d+)dB")
 

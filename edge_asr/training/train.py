@@ -21,12 +21,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .atomic import atomic_dir, refuse_existing
-from .data import LABELS
-from .data.loading import feature_matrix, label_indices
-from .data.manifest import read_manifest
-from .errors import InputError
-from .features import FeatureConfig
+from ..atomic import atomic_dir, refuse_existing
+from ..data import LABELS
+from ..data.loading import feature_matrix, label_indices
+from ..data.manifest import read_manifest
+from ..errors import InputError
+from ..frontend.features import FeatureConfig
 from .nets import build_net, count_parameters
 
 
@@ -102,7 +102,7 @@ class FrontEnd:
     of (batch, n_mels, frames) log-mel. Equal to the numpy front end (tested)."""
 
     def __init__(self, cfg: FeatureConfig):
-        from .features import dct_matrix
+        from ..frontend.features import dct_matrix
         self.cfg = cfg
         self.dct = torch.from_numpy(dct_matrix(cfg.n_mels, cfg.n_mfcc).astype(np.float32)) if cfg.n_mfcc else None
         self.mean = torch.tensor(cfg.mean, dtype=torch.float32)[None, :, None] if cfg.mean else None

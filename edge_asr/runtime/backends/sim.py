@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sim.engine import load_design, simulate
+from ...sim.engine import load_design, simulate
 
 
 class SimBackend:

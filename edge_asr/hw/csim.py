@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgeAsrError, InputError
-from ..integrity import manifest_digest, verify_manifest
+from ..ir.manifest import manifest_digest, verify_manifest
 
 FML = "hls4ml_model.fml"
 
@@ -62,7 +62,7 @@ class CsimBackend:
                     if log:
                         log(f"compiling the C simulation of {self.design_dir} (g++, once per design)")
                     shutil.rmtree(workdir, ignore_errors=True)
-                    from .. import hls4ml_fixes
+                    from . import hls4ml_fixes
                     hls4ml_fixes.write_project(hm)  # what hm.compile() does, plus our repairs
                     hm._compile()
                     (workdir / "ok").write_text("compiled\n")

@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import AudioError
+from ..errors import AudioError
 
 SAMPLE_RATE = 16000
 # Whole-file reads above this are refused: long recordings go through stream_audio().

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 
 def load_inputs(design_dir: Path, data: str | None, n: int, split: str = "test") -> tuple[np.ndarray, np.ndarray | None]:
@@ -23,16 +23,16 @@ def load_inputs(design_dir: Path, data: str | None, n: int, split: str = "test")
     shape = tuple(design["input"]["onnx_shape"][1:])
     if data is None:
         return np.random.default_rng(0).standard_normal((n,) + shape).astype(np.float32), None
-    from .data.loading import inputs_from
-    from .features import FeatureConfig
+    from ..data.loading import inputs_from
+    from ..frontend.features import FeatureConfig
     feature = FeatureConfig.from_dict(meta["feature"]) if meta.get("feature") else None
     return inputs_from(data, shape, feature, meta.get("labels"), n, split)
 
 
 def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: str | None = None,
            bitexact: bool = False, log=print) -> dict:
-    from .backends.csim import CsimBackend
-    from .integrity import verify_manifest
+    from ..ir.manifest import verify_manifest
+    from .csim import CsimBackend
     design_dir = Path(design_dir)
     verify_manifest(design_dir, "design")
     if against not in ("csim", "onnx"):
@@ -42,7 +42,7 @@ def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: st
     # host codes them (recognizer, driver). A board design's C-sim bridge would otherwise
     # round floats into the byte-rounded stream type first and then into the input type:
     # two roundings where the deployed flow has one.
-    from .sim.fixed import FixedType, cast
+    from ..sim.fixed import FixedType, cast
     x_coded = cast(x, FixedType.from_dict(json.loads((design_dir / "design.json").read_text())["input"]["type"]))
     import onnxruntime as ort
     sess = ort.InferenceSession(str(design_dir / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -52,7 +52,7 @@ def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: st
     seconds_onnx = time.time() - t0
     if against == "onnx":
         # fixed point from the bit-exact simulator: no compiler needed
-        from .sim.engine import load_design, simulate
+        from ..sim.engine import load_design, simulate
         t0 = time.time()
         fixed = simulate(load_design(design_dir), x_coded).outputs
         seconds_fixed = time.time() - t0
@@ -65,7 +65,7 @@ def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: st
     if bitexact:
         if against != "csim":
             raise InputError("--bitexact compares the simulator with C-sim: use it with --against csim")
-        from .sim.engine import load_design, simulate
+        from ..sim.engine import load_design, simulate
         t0 = time.time()
         sim = simulate(load_design(design_dir), x_coded).outputs
         extra = {"mismatches": int(np.count_nonzero(sim != fixed)), "seconds_sim": round(time.time() - t0, 4)}

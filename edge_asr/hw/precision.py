@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .sim.fixed import FixedType, integer_bits_for
+from ..sim.fixed import FixedType, integer_bits_for
 
 MARGIN = 1.25
 DEFAULT_INTEGER_BITS = 6

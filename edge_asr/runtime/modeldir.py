@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
-from .features import FeatureConfig
+from ..errors import InputError
+from ..frontend.features import FeatureConfig
 
 MODEL_SCHEMA_VERSION = 1
 

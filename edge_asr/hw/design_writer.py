@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-from .sim.fixed import FixedType, quantize, to_float
+from ..sim.fixed import FixedType, quantize, to_float
 
 DESIGN_SCHEMA_VERSION = 1
 
@@ -133,7 +133,7 @@ def design_record(hls_model, *, backend: str, board: str | None, io_type: str, r
     for rec in layers:
         if rec["class_name"] == "Softmax" and rec["attributes"].get("implementation", "stable") == "stable":
             # the lookup tables as integer codes, computed as hls4ml's C++ fills them
-            from .sim.engine import softmax_tables
+            from ..sim.engine import softmax_tables
             exp, inv = softmax_tables(rec)
             rec["tables"] = {"exp": exp.tolist(), "inv": inv.tolist(), "exp_type": rec["types"]["exp_table_t"],
                              "inv_type": rec["types"]["inv_table_t"]}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 # Ops that the passes below remove or rewrite before hls4ml sees the graph.
 REWRITTEN_OPS = {"Gemm", "Identity", "Dropout", "Constant"}

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .blas import one_blas_thread
-from .errors import InputError
-from .features import FeatureConfig
-from .sim.fixed import FixedType, cast
-from .streaming import StreamingFeatures
+from ..errors import InputError
+from ..frontend.features import FeatureConfig
+from ..frontend.streaming import StreamingFeatures
+from ..sim.blas import one_blas_thread
+from ..sim.fixed import FixedType, cast
 
 NON_WORDS = {"_unknown_", "_silence_"}
 
@@ -195,7 +195,7 @@ class Recognizer:
             from .backends.sim import SimBackend
             b = SimBackend(folder)
         elif backend == "csim":
-            from .backends.csim import CsimBackend
+            from ..hw.csim import CsimBackend
             b = CsimBackend(folder)
         else:
             from .backends.pynq import PynqBackend
@@ -207,7 +207,7 @@ class Recognizer:
     def from_bundle(cls, bundle_dir: str | Path, backend: str = "pynq",
                     config: RecognizerConfig | None = None) -> "Recognizer":
         """A deployment bundle: on the board (pynq), or its design through the simulator (sim)."""
-        from .deploy.bundle import verify_bundle
+        from ..deploy.bundle import verify_bundle
         bundle_dir = Path(bundle_dir)
         if backend != "pynq":
             # the pynq backend's overlay verifies the bundle itself, against its board and part
@@ -288,7 +288,7 @@ class Recognizer:
 
     def recognize_file(self, path: str | Path, chunk_seconds: float = 0.1) -> dict:
         """Stream a file through the recognizer, chunk by chunk (constant memory)."""
-        from .audio import stream_audio
+        from ..frontend.audio import stream_audio
         return self.recognize_chunks(stream_audio(path, self.feature.sample_rate, block_seconds=chunk_seconds))
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .sim.engine import SimError, load_design, simulate
+from ..errors import InputError
+from ..sim.engine import SimError, load_design, simulate
 
 
 def load_sim_input(design_dir: Path, source: str) -> np.ndarray:
-    from .data.loading import inputs_from
-    from .features import FeatureConfig
+    from ..data.loading import inputs_from
+    from ..frontend.features import FeatureConfig
     design = json.loads((design_dir / "design.json").read_text())
     meta_path = design_dir / "model.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}

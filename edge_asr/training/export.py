@@ -15,13 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .atomic import atomic_dir, refuse_existing
-from .backends.onnx import OnnxBackend
-from .data.loading import feature_matrix
-from .data.manifest import read_manifest
-from .errors import ExportError, InputError
-from .features import FeatureConfig
-from .modeldir import MODEL_SCHEMA_VERSION, load_model_dir
+from ..atomic import atomic_dir, refuse_existing
+from ..data.loading import feature_matrix
+from ..data.manifest import read_manifest
+from ..errors import ExportError, InputError
+from ..frontend.features import FeatureConfig
+from ..runtime.backends.onnx import OnnxBackend
+from ..runtime.modeldir import MODEL_SCHEMA_VERSION, load_model_dir
 from .nets import build_net, fold_batchnorm
 
 PARITY_TOL = 1e-5

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgeAsrError, ToolMissingError
+from ...errors import EdgeAsrError, ToolMissingError
 
 
 class DeviceError(EdgeAsrError):
@@ -31,7 +31,7 @@ class PynqBackend:
                 "the pynq backend needs the pynq package: run it on a PYNQ board image, or off the board in a "
                 "virtual environment with pynq==4.0.0 and EDGE_ASR_PYNQ_DEVICE=simulated (make board-venv)") from None
         if device is None and os.environ.get("EDGE_ASR_PYNQ_DEVICE") == "simulated":
-            from ..deploy.simdevice import SimulatedDevice
+            from ...deploy.simdevice import SimulatedDevice
             device = SimulatedDevice.activate()
         elif device is None:
             from pynq.pl_server.device import Device
@@ -42,7 +42,7 @@ class PynqBackend:
                 except RuntimeError as exc:
                     raise DeviceError(f"no PYNQ device found ({exc}); run on a PYNQ board image, or set "
                                       "EDGE_ASR_PYNQ_DEVICE=simulated for the simulated device") from None
-        from ..deploy.driver import EdgeAsrOverlay
+        from ...deploy.driver import EdgeAsrOverlay
         self.overlay = EdgeAsrOverlay(bundle_dir, device=device)
 
     def run(self, x: np.ndarray) -> np.ndarray:

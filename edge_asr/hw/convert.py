@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, hls4ml_fixes, onnxprep, quantize
-from .atomic import atomic_dir, refuse_existing
-from .errors import InputError
-from .integrity import write_manifest
+from .. import __version__
+from ..atomic import atomic_dir, refuse_existing
+from ..errors import InputError
+from ..ir.manifest import write_manifest
+from . import hls4ml_fixes, onnxprep, precision
 
 # board -> (hls4ml backend, FPGA part). hls4ml 1.3 has board files (block design, DMA,
 # driver) for pynq-z2 but not for zcu104: there the design is the HLS IP alone.
@@ -67,8 +68,8 @@ def load_calibration(calib: str | None, meta: dict | None, input_shape: list[int
     """Calibration inputs (training rows of a data directory, audio, or an .npy), or None."""
     if calib is None:
         return None
-    from .data.loading import inputs_from
-    from .features import FeatureConfig
+    from ..data.loading import inputs_from
+    from ..frontend.features import FeatureConfig
     feature = FeatureConfig.from_dict(meta["feature"]) if meta and meta.get("feature") else None
     return inputs_from(calib, tuple(input_shape[1:]), feature, n=limit, split="train")[0]
 
@@ -119,9 +120,9 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
     prepared, float_model = onnxprep.prepare(onnxprep.load(onnx_path), str(onnx_path))
     input_shape = [d.dim_value for d in float_model.graph.input[0].type.tensor_type.shape.dim]
     x_cal = load_calibration(opts.calib, meta, input_shape, opts.max_calib)
-    cal = quantize.calibrate(float_model, x_cal) if x_cal is not None else None
-    layers, rows = quantize.choose_precision(prepared, cal, opts.bits)
-    log(quantize.format_table(rows, cal is not None))
+    cal = precision.calibrate(float_model, x_cal) if x_cal is not None else None
+    layers, rows = precision.choose_precision(prepared, cal, opts.bits)
+    log(precision.format_table(rows, cal is not None))
 
     backend, part = BOARDS[opts.board]
     strategy = "Latency" if opts.reuse == 1 else "Resource"
@@ -161,7 +162,7 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
                 hm = hls4ml.converters.convert_from_onnx_model(prepared, **kwargs)
             except Exception as exc:
                 raise _hls4ml_refused(onnx_path, exc) from None
-            from .design_ir import design_record, quantize_weights_in_place
+            from .design_writer import design_record, quantize_weights_in_place
             hls4ml_fixes.apply_softmax_types(hm, layers)
             quantize_weights_in_place(hm)
             hls4ml_fixes.write_project(hm)
@@ -173,7 +174,7 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
             hm, backend=backend, board=opts.board if opts.board != "none" else None, io_type=f"io_{opts.io}",
             reuse_factor=opts.reuse, strategy=strategy, model_meta=meta, onnx_input_shape=input_shape,
             calibration={"n": cal.n if cal else 0, "source": str(opts.calib) if opts.calib else None,
-                         "margin": quantize.MARGIN, "bits": opts.bits,
+                         "margin": precision.MARGIN, "bits": opts.bits,
                          "user_config": str(opts.config) if opts.config else None},
             versions=versions)
         record["options"] = asdict(opts)
@@ -199,4 +200,4 @@ def _accel_type(t) -> str:
     # included, so the DMA moves exact fixed-point codes and the C simulation's float ->
     # T_in conversion rounds as the host's coding into the input type does (hls4ml would
     # otherwise truncate and wrap there).
-    return quantize.str_type(t)
+    return precision.str_type(t)
