@@ -129,7 +129,8 @@ def _cmd_sim(a: argparse.Namespace) -> int:
 def _cmd_vectors(a: argparse.Namespace) -> int:
     import numpy as np
 
-    from .hw.csim import CsimBackend
+    from .ir.design import Design
+    from .runtime.backends import get_backend
     from .runtime.offline import load_sim_input
     from .sim.vectors import check_vectors, write_vectors
     if a.check:
@@ -140,18 +141,20 @@ def _cmd_vectors(a: argparse.Namespace) -> int:
         print("edge-asr vectors: error: writing vectors needs DESIGN and --inputs X.npy (or use --check)",
               file=sys.stderr)
         return 2
-    x = load_sim_input(Path(a.design), a.inputs)
+    design = Design.load(a.design, kind="design")
+    x = load_sim_input(design, a.inputs)
     if a.wild:
         rng = np.random.default_rng(0)
         x = np.concatenate([x, rng.standard_normal((a.wild,) + x.shape[1:]) * np.abs(x).max() * 1.5])
-    y = CsimBackend(a.design, log=lambda m: print(m, file=sys.stderr)).run(x)
-    write_vectors(a.design, a.out, x, y, force=a.force)
+    y = get_backend("csim", a.design, log=lambda m: print(m, file=sys.stderr)).run(x)
+    write_vectors(design, a.out, x, y, force=a.force)
     print(f"wrote {len(x)} golden vectors (C-sim) to {a.out}")
     return 0
 
 
 def _cmd_recognize(a: argparse.Namespace) -> int:
-    from .runtime.recognizer import Recognizer, RecognizerConfig, pcm_stdin_chunks
+    from .frontend.audio import pcm_stdin_chunks
+    from .runtime.recognizer import Recognizer, RecognizerConfig
     cfg = RecognizerConfig(stride_ms=a.stride_ms, threshold=a.threshold)
     if sum(bool(v) for v in (a.model, a.design, a.bundle)) != 1:
         print("edge-asr recognize: error: give exactly one of --model DIR, --design DIR or --bundle DIR",

@@ -52,7 +52,7 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _plots(meta: dict, design: dict, saturation: dict) -> list[tuple[str, str]]:
+def _plots(meta: dict, design, saturation: dict) -> list[tuple[str, str]]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -71,9 +71,9 @@ def _plots(meta: dict, design: dict, saturation: dict) -> list[tuple[str, str]]:
         ax.set_title(f"test split confusion (rows normalised), accuracy {meta['metrics']['test_accuracy']:.1%}")
         fig.colorbar(im, ax=ax)
         out.append(("Confusion matrix of the float model on the held-out-voice test split", _png(fig)))
-    names = [layer["name"] for layer in design["layers"]]
-    widths = [layer["output_type"].get("width", 0) for layer in design["layers"]]
-    ints = [layer["output_type"].get("integer", 0) for layer in design["layers"]]
+    names = [layer.name for layer in design.layers]
+    widths = [layer.output_type.width if layer.output_type else 0 for layer in design.layers]
+    ints = [layer.output_type.integer if layer.output_type else 0 for layer in design.layers]
     sat = [saturation.get(n, 0) for n in names]
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
     a1.bar(range(len(names)), widths, label="width")
@@ -98,10 +98,11 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
         from .atomic import refuse_existing
         refuse_existing(Path(report), force, "--report")
     from .hw.cost import estimate_latency
-    from .hw.csim import CsimBackend, cache_root
-    from .runtime.backends.onnx import OnnxBackend
+    from .hw.csim import cache_root
+    from .ir.design import Design
+    from .runtime.backends import get_backend
     from .runtime.recognizer import Recognizer
-    from .sim.engine import load_design, simulate
+    from .sim.engine import simulate
     t_start = time.time()
     info = load_model_dir(model_dir)
     folder = Path(examples) if examples else model_dir / "examples"
@@ -112,14 +113,14 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
         raise InputError(f"{model_dir}: no calib.npy (calibration inputs) to convert with")
     cache = cache_root()
     design_dir = _design_for(model_dir, cache, log)
-    design = load_design(design_dir)
+    design = Design.load(design_dir)
 
     # 2. bit-exact check on the calibration windows
     calib = np.load(model_dir / "calib.npy").astype(np.float64)
     sim_res = simulate(design, calib)
-    csim = CsimBackend(design_dir, log=log).run(calib)
+    csim = get_backend("csim", design_dir, log=log).run(calib)
     mismatches = int(np.count_nonzero(sim_res.outputs != csim))
-    ref = OnnxBackend(info).run(calib.astype(np.float32))
+    ref = get_backend("onnx", info).run(calib.astype(np.float32))
     agreement = float((sim_res.outputs.argmax(1) == ref.argmax(1)).mean())
 
     # 3. example clips (offline windows) and a connected-digit stream, through the simulator
@@ -137,7 +138,7 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
         if clip is not None:
             parts += [read_audio(clip, info.feature.sample_rate), np.zeros(4000, np.float32)]
     stream_res = rec.recognize_chunks(np.array_split(np.concatenate(parts), 40)) if parts else None
-    hw = estimate_latency(design.data)
+    hw = estimate_latency(design)
 
     out(f"model {info.meta.get('name', model_dir.name)}: {info.meta.get('net')}, {info.meta.get('parameters')} "
         f"parameters; design {design_dir}")
@@ -160,7 +161,7 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
 
     report_path = Path(report) if report else cache / "demo" / "report.html"
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    figs = _plots(info.meta, design.data, sim_res.saturation)
+    figs = _plots(info.meta, design, sim_res.saturation)
     table = "".join(f"<tr><td>{html.escape(n)}</td><td>{html.escape(lab)}</td><td>{s:.3f}</td></tr>"
                     for n, _, lab, s in rows)
     body = [f"<h1>edge-asr demo: {html.escape(str(info.meta.get('name')))}</h1>",

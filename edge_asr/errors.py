@@ -1,4 +1,11 @@
-"""One exception family. The CLI turns any EdgeAsrError into one line and exit code 2."""
+"""One exception family. The CLI turns any EdgeAsrError into one line and exit code 2.
+
+Every error a user can cause or fix is an `EdgeAsrError`; its message says what went
+wrong, where (a path, a layer, an option) and what to do. Where a standard exception
+type also fits (ValueError, RuntimeError), the class derives from it too, so that code
+catching the standard type keeps working. tests/test_layout.py checks that every
+exception class defined in the package belongs to this family.
+"""
 
 
 class EdgeAsrError(Exception):
@@ -10,7 +17,7 @@ class AudioError(EdgeAsrError):
 
 
 class InputError(EdgeAsrError):
-    """A missing or malformed input: a model directory, a manifest, a data folder."""
+    """A missing or malformed input: a model directory, a manifest, a data folder, an option."""
 
 
 class OutputExistsError(EdgeAsrError):
@@ -18,8 +25,21 @@ class OutputExistsError(EdgeAsrError):
 
 
 class ToolMissingError(EdgeAsrError):
-    """An external program (a TTS engine, a vendor tool) that is not installed."""
+    """An external program or package (a TTS engine, a vendor tool, an extra) that is not installed."""
 
 
 class ExportError(EdgeAsrError):
     """An exported model that fails its checks (onnx.checker, parity with PyTorch)."""
+
+
+class FixedPointError(EdgeAsrError, ValueError):
+    """A fixed-point type that is not legal (width, modes), or a value no type can hold exactly."""
+
+
+class DesignError(InputError):
+    """A design.json that is missing, malformed, of another schema version, or inconsistent
+    (a code outside its type, a type that is not legal)."""
+
+
+class SimError(EdgeAsrError):
+    """A design the simulator cannot run (a layer kind or option it does not simulate)."""

@@ -13,9 +13,9 @@ import torch
 import yaml
 from onnx import TensorProto, helper
 
-from edge_asr import hls4ml_fixes, onnxprep
 from edge_asr.cli import main
 from edge_asr.errors import OutputExistsError
+from edge_asr.hw import hls4ml_fixes, onnxprep
 from edge_asr.hw.convert import ConvertOptions, convert
 from edge_asr.hw.onnxprep import UnsupportedOpsError
 from edge_asr.hw.verify import verify

@@ -6,10 +6,10 @@ import numpy as np
 import onnx
 import pytest
 
-from edge_asr import export as export_mod
 from edge_asr.cli import main
 from edge_asr.errors import ExportError
 from edge_asr.runtime.modeldir import load_model_dir
+from edge_asr.training import export as export_mod
 from edge_asr.training.export import export
 
 

@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 
 from edge_asr.data import LABELS
-from edge_asr.runtime.recognizer import Recognizer, pcm_stdin_chunks
+from edge_asr.frontend.audio import pcm_stdin_chunks
+from edge_asr.runtime.recognizer import Recognizer
 
 from .conftest import SHIPPED_INPUT, SHIPPED_MODEL
 
@@ -198,7 +199,7 @@ def test_features_coded_in_the_recognizer(shipped_design):
 
 
 def test_latency_histogram_constant_memory_and_close_percentiles():
-    from edge_asr.runtime.recognizer import LatencyHistogram
+    from edge_asr.runtime.stream import LatencyHistogram
     rng = np.random.default_rng(0)
     lat = rng.lognormal(np.log(2e-3), 0.5, 50_000)
     h = LatencyHistogram()

@@ -95,7 +95,7 @@ CASES = [
 
 @pytest.mark.parametrize("seed,bits,conv,pool,hidden,softmax,io,reuse", CASES)
 def test_random_models_bit_exact(tmp_path, seed, bits, conv, pool, hidden, softmax, io, reuse):
-    from edge_asr import onnxprep
+    from edge_asr.hw import onnxprep
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = _Net(conv, pool, hidden, softmax)
@@ -165,11 +165,12 @@ def test_simulate_codes_equals_simulate_on_coded_floats():
 
 
 def test_golden_vectors_match_fresh_csim(shipped_design):
+    from edge_asr.ir.design import Design
     from edge_asr.sim.fixed import to_float
-    from edge_asr.sim.vectors import design_digest, load_vectors
+    from edge_asr.sim.vectors import load_vectors
     _, x_codes, y_codes, meta = load_vectors(GOLDEN)
     fresh = json.loads((shipped_design / "design.json").read_text())
-    assert design_digest(fresh) == meta["design_digest"], \
+    assert Design(fresh).digest() == meta["design_digest"], \
         "the shipped model now converts to another design: regenerate sim/vectors/kws-digits (README)"
     x = to_float(x_codes, FixedType.from_dict(meta["input_type"]))
     y = CsimBackend(shipped_design).run(x)
@@ -276,13 +277,17 @@ class _Residual(torch.nn.Module):
 
 def test_merge_of_unequal_shapes_is_refused():
     # numpy would broadcast; hls4ml's kernels do not, so the simulator must not answer
-    from edge_asr.sim.engine import SimError, Tensor, _layer_merge
+    from edge_asr.ir.design import Layer
+    from edge_asr.sim.engine import SimError, Tensor
+    from edge_asr.sim.kernels import merge
     t = FixedType.parse("fixed<16,6>")
-    layer = {"name": "add1", "attributes": {"op": "add"}, "output_type": t.to_dict()}
+    layer = Layer({"name": "add1", "class_name": "Merge", "inputs": ["a", "b"], "outputs": ["c"],
+                   "output_shape": [4, 3], "attributes": {"op": "add"}, "output_type": t.to_dict(), "types": {},
+                   "weights": {}}, "test")
     a, b = Tensor(np.ones((2, 4, 3), np.int64), t), Tensor(np.ones((2, 1, 3), np.int64), t)
     with pytest.raises(SimError, match="add1: merge 'add' of shapes"):
-        _layer_merge(layer, a, b)
-    assert (_layer_merge(layer, a, Tensor(np.ones((2, 4, 3), np.int64), t)).codes == 2).all()
+        merge(layer, a, b)
+    assert (merge(layer, a, Tensor(np.ones((2, 4, 3), np.int64), t)).codes == 2).all()
 
 
 @pytest.mark.parametrize("op", ["subtract", "multiply", "maximum", "minimum"])

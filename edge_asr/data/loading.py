@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..errors import InputError
 from ..frontend.audio import read_audio
@@ -17,6 +16,7 @@ from .manifest import Row
 def feature_matrix(data_dir: str | Path, rows: list[Row], cfg: FeatureConfig,
                    progress: bool = True, desc: str = "features") -> np.ndarray:
     """(len(rows), n_features, clip_frames) float32 features of each row's clip."""
+    from tqdm import tqdm  # the [train]/[data] extras' progress bars; the base install never gets here
     data_dir = Path(data_dir)
     out = np.empty((len(rows), cfg.n_features, cfg.clip_frames), np.float32)
     for i, r in enumerate(tqdm(rows, desc=desc, unit="clip", disable=not progress, file=sys.stderr,

@@ -26,16 +26,17 @@ from pathlib import Path
 
 from ..atomic import atomic_dir, refuse_existing
 from ..errors import EdgeAsrError, InputError
+from ..ir.design import DESIGN_FILE, Design
 from ..ir.manifest import verify_manifest, write_manifest
 from .hwh import write_hwh
 
 BUNDLE_SCHEMA_VERSION = 1
 
 # What runs on a board image, where torch, onnx and hls4ml are absent and numpy is older:
-# these packages whole, and the package root's errors, atomic output and CLI. The layout
+# these packages whole, and the package root's errors, atomic output, extras and CLI. The layout
 # is the list: tests/test_layout.py checks that they import nothing else.
 BOARD_PACKAGES = ("frontend", "ir", "sim", "runtime", "deploy")
-BOARD_ROOT_MODULES = ("__init__.py", "errors.py", "atomic.py", "cli.py")
+BOARD_ROOT_MODULES = ("__init__.py", "errors.py", "atomic.py", "extras.py", "cli.py")
 
 
 class BundleError(EdgeAsrError):
@@ -73,8 +74,7 @@ def write_bundle(design_dir: str | Path, out: str | Path, bit: str | Path | None
                  hwh: str | Path | None = None, force: bool = False, log=print) -> Path:
     design_dir, out = Path(design_dir), Path(out)
     refuse_existing(out, force)
-    verify_manifest(design_dir, "design")
-    design = json.loads((design_dir / "design.json").read_text())
+    design = Design.load(design_dir, kind="design")
     meta = json.loads((design_dir / "model.json").read_text())
     if (bit is None) != (hwh is None):
         raise InputError("give both --bit and --hwh, or neither")
@@ -86,9 +86,9 @@ def write_bundle(design_dir: str | Path, out: str | Path, bit: str | Path | None
             if not p.is_file():
                 raise InputError(f"{p}: no such file")
     sim_only = found_bit is None
-    name = design.get("name", "design")
+    name = design.name
     with atomic_dir(out) as tmp:
-        shutil.copyfile(design_dir / "design.json", tmp / "design.json")
+        shutil.copyfile(design_dir / DESIGN_FILE, tmp / DESIGN_FILE)
         (tmp / "feature.json").write_text(json.dumps({
             "feature": meta.get("feature"), "labels": meta.get("labels"),
             "sample_rate": meta.get("sample_rate")}, indent=1) + "\n")
@@ -100,9 +100,9 @@ def write_bundle(design_dir: str | Path, out: str | Path, bit: str | Path | None
         _copy_board_modules(tmp / "driver")
         (tmp / "bundle.json").write_text(json.dumps({
             "schema_version": BUNDLE_SCHEMA_VERSION, "name": name,
-            "board": design.get("board"), "part": design.get("part"),
-            "io_type": design.get("io_type"),
-            "input": design["input"], "output": design["output"],
+            "board": design.board, "part": design.part,
+            "io_type": design.io_type,
+            "input": design.data["input"], "output": design.data["output"],
             "simulation_only": sim_only,
             "bitstream": None if sim_only else f"{name}.bit",
             "hwh": f"{name}.hwh",

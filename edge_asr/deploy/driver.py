@@ -34,7 +34,8 @@ from pynq import Overlay, allocate
 from pynq.pl_server.device import Device
 
 from ..errors import EdgeAsrError
-from ..sim.fixed import FixedType, quantize, to_float
+from ..ir.design import Design
+from ..sim.fixed import quantize, to_float
 from .bundle import BundleError, verify_bundle
 from .hwh import DMA_VLNV_PREFIX
 from .stream import beat_bytes, pack, unpack
@@ -71,23 +72,21 @@ class EdgeAsrOverlay(Overlay):
             raise BundleError(f"{bundle_dir}: simulation-only bundle (no bitstream); run `edge-asr build` where "
                               "Vivado is installed, then `edge-asr bundle` again")
         self.bundle_dir, self.bundle_info = bundle_dir, info
-        self.design = json.loads((bundle_dir / "design.json").read_text())
+        self.design = Design.load(bundle_dir, verify=False)  # verify_bundle has just checked the manifest
         features = json.loads((bundle_dir / "feature.json").read_text())
         self.labels = features.get("labels")
         # a simulation-only bundle has no .bit: pynq takes the .hwh's own name, and the
         # simulated device reads the .hwh beside it either way
         bitfile = bundle_dir / (info["bitstream"] or f"{info['name']}.hwh")
         super().__init__(str(bitfile), download=False, ignore_version=ignore_version, device=device)
-        self.in_type = FixedType.from_dict(self.design["input"]["type"])
-        self.out_type = FixedType.from_dict(self.design["output"]["type"])
+        self.in_type, self.out_type = self.design.input_type, self.design.output_type
         self._dma_name = self._find_dma_name()
         self._check_stream_widths()  # before the fabric is programmed
         if download:
             self.download()
 
-        self.input_shape = tuple(self.design["input"]["onnx_shape"][1:])
-        self.n_in = int(np.prod(self.design["input"]["shape"]))
-        self.n_out = int(np.prod(self.design["output"]["shape"]))
+        self.input_shape = self.design.onnx_input_shape
+        self.n_in, self.n_out = self.design.n_inputs, self.design.n_outputs
         self.in_bytes = self.n_in * beat_bytes(self.in_type.width)     # one input on the stream
         self.out_bytes = self.n_out * beat_bytes(self.out_type.width)
         self.dma = self

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import quoteattr
 
+from ..ir.design import Design
 from .stream import beat_bytes
 
 DMA_VLNV_PREFIX = "xilinx.com:ip:axi_dma:"  # any version, as pynq binds its DMA driver
@@ -75,13 +76,13 @@ def part_fields(part: str) -> tuple[str, str, str]:
     return body, "", f"-{speed}" if speed else ""
 
 
-def write_hwh(design: dict) -> str:
-    """The .hwh text for a design.json (a VivadoAccelerator, axi_stream design)."""
-    name = design.get("name", "design")
+def write_hwh(design: Design) -> str:
+    """The .hwh text for a design (a VivadoAccelerator, axi_stream design)."""
+    name = design.name
     core = f"{name}_axi_0"
-    in_w, out_w = design["input"]["type"]["width"], design["output"]["type"]["width"]
-    device, package, speed = part_fields(design.get("part", "xc7z020clg400-1"))
-    clock_mhz = 1000.0 / float(design.get("clock_period_ns") or 10.0)
+    in_w, out_w = design.input_type.width, design.output_type.width
+    device, package, speed = part_fields(design.part or "xc7z020clg400-1")
+    clock_mhz = 1000.0 / design.clock_period_ns
     dma = dma_parameters(in_w, out_w)
     ps = "processing_system7_0"
     dma_inst, core_inst = f"{HIER}_axi_dma_0", f"{HIER}_{core}"
@@ -122,8 +123,8 @@ def write_hwh(design: dict) -> str:
     </MODULE>
     <MODULE FULLNAME="/{HIER}/{core}" HWVERSION="1.0" INSTANCE="{core_inst}" IPTYPE="PERIPHERAL" IS_ENABLE="1" MODCLASS="PERIPHERAL" MODTYPE="{name}_axi" VLNV="xilinx.com:hls:{name}_axi:1.0">
       <PARAMETERS>
-{_params({"edge_asr_in_type": design["input"]["type"]["cpp"], "edge_asr_out_type": design["output"]["type"]["cpp"],
-          "edge_asr_n_in": _count(design["input"]["shape"]), "edge_asr_n_out": _count(design["output"]["shape"])})}
+{_params({"edge_asr_in_type": design.input_type.cpp(), "edge_asr_out_type": design.output_type.cpp(),
+          "edge_asr_n_in": design.n_inputs, "edge_asr_n_out": design.n_outputs})}
       </PARAMETERS>
       <BUSINTERFACES>
         <BUSINTERFACE BUSNAME="{HIER}_axi_dma_0_M_AXIS_MM2S" NAME="in_r" TYPE="TARGET" VLNV="xilinx.com:interface:axis:1.0"/>
@@ -135,9 +136,3 @@ def write_hwh(design: dict) -> str:
 </EDKSYSTEM>
 """
 
-
-def _count(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= int(s)
-    return n

@@ -37,7 +37,10 @@ from pynq.buffer import PynqBuffer
 from pynq.pl_server.device import Device
 from pynq.pl_server.hwh_parser import _HWHZynq, get_hwh_name
 
-from ..sim.engine import load_design, simulate_codes
+from ..errors import EdgeAsrError
+from ..ir.design import DESIGN_FILE, Design
+from ..sim.engine import simulate_codes
+from .bundle import BundleError
 from .hwh import DMA_VLNV_PREFIX
 from .stream import beat_bytes, pack, unpack
 
@@ -46,7 +49,7 @@ PAGE = 4096             # CMA buffers are page-aligned on the board
 STALL_POLLS = 100_000   # status reads of a send that cannot finish before we call it a deadlock
 
 
-class StreamContractError(RuntimeError):
+class StreamContractError(EdgeAsrError, RuntimeError):
     """A DMA transfer the real IP would hang on or answer with wrong data."""
 
 
@@ -91,11 +94,9 @@ class SimulatedCore:
     """The HLS IP between the DMA streams: whole inputs in, one output packet per send."""
 
     def __init__(self, design_dir: Path):
-        self.design = load_design(design_dir)
-        d = self.design.data
+        self.design = Design.load(design_dir)
         self.in_type, self.out_type = self.design.input_type, self.design.output_type
-        self.n_in = int(np.prod(d["input"]["shape"]))
-        self.n_out = int(np.prod(d["output"]["shape"]))
+        self.n_in, self.n_out = self.design.n_inputs, self.design.n_outputs
         self.in_beat, self.out_beat = beat_bytes(self.in_type.width), beat_bytes(self.out_type.width)
         self.inputs_run = 0
 
@@ -275,15 +276,15 @@ class SimulatedDevice(Device):
     def get_bitfile_metadata(self, bitfile_name: str, partial: bool = False):
         hwh = get_hwh_name(bitfile_name)
         if not Path(hwh).is_file():
-            raise RuntimeError(f"{hwh}: no hardware description beside {bitfile_name}")
+            raise BundleError(f"{hwh}: no hardware description beside {bitfile_name}")
         return SimulatedHWH(hwh)
 
     def download(self, bitstream, parser=None) -> None:
         """'Program' the fabric: register models for every AXI DMA, fed by the design's core."""
         parser = parser or self.get_bitfile_metadata(bitstream.bitfile_name)
         design_dir = Path(bitstream.bitfile_name).parent
-        if not (design_dir / "design.json").is_file():
-            raise RuntimeError(f"{design_dir}: no design.json beside the bitstream; the simulated device runs it")
+        if not (design_dir / DESIGN_FILE).is_file():
+            raise BundleError(f"{design_dir}: no {DESIGN_FILE} beside the bitstream; the simulated device runs it")
         core = SimulatedCore(design_dir)
         self.regions = {}
         for name, ip in parser.ip_dict.items():

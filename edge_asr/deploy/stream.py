@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import EdgeAsrError
+
+
+class StreamFormatError(EdgeAsrError, ValueError):
+    """Codes or bytes that are not a valid AXI-stream word sequence of the given type."""
+
 
 def beat_bytes(width: int) -> int:
     """Bytes per beat: the type width rounded up to whole bytes (hls4ml's _next_factor8_type)."""
     if not 1 <= width <= 64:
-        raise ValueError(f"width {width} outside 1..64")
+        raise StreamFormatError(f"width {width} outside 1..64")
     return (width + 7) // 8
 
 
@@ -24,7 +30,7 @@ def pack(codes: np.ndarray, width: int, signed: bool) -> bytes:
     codes = np.asarray(codes, dtype=np.int64).reshape(-1)
     lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
     if codes.size and (codes.min() < lo or codes.max() > hi):
-        raise ValueError(f"codes outside the {'signed' if signed else 'unsigned'} {width}-bit range")
+        raise StreamFormatError(f"codes outside the {'signed' if signed else 'unsigned'} {width}-bit range")
     nb = beat_bytes(width)
     shifted = codes << (8 * nb - width)  # same value in the byte-rounded stream type
     raw = shifted.astype("<i8").view(np.uint8).reshape(-1, 8)  # two's complement, little-endian
@@ -37,11 +43,11 @@ def unpack(data: bytes | np.ndarray, width: int, signed: bool, count: int | None
     nb = beat_bytes(width)
     buf = np.frombuffer(bytes(data), dtype=np.uint8) if not isinstance(data, np.ndarray) else data.view(np.uint8)
     if buf.size % nb:
-        raise ValueError(f"{buf.size} bytes is not a whole number of {nb}-byte beats")
+        raise StreamFormatError(f"{buf.size} bytes is not a whole number of {nb}-byte beats")
     beats = buf.reshape(-1, nb)
     if count is not None:
         if count > len(beats):
-            raise ValueError(f"expected {count} beats, got {len(beats)}")
+            raise StreamFormatError(f"expected {count} beats, got {len(beats)}")
         beats = beats[:count]
     wide = np.zeros((len(beats), 8), np.uint8)
     wide[:, :nb] = beats
@@ -51,5 +57,5 @@ def unpack(data: bytes | np.ndarray, width: int, signed: bool, count: int | None
         codes = np.where(codes >= (1 << (sw - 1)), codes - (1 << sw), codes)
     extra = sw - width
     if extra and np.any(codes & ((1 << extra) - 1)):
-        raise ValueError(f"stream words carry bits below the {width}-bit type's lsb")
+        raise StreamFormatError(f"stream words carry bits below the {width}-bit type's lsb")
     return codes >> extra

@@ -111,3 +111,15 @@ def fit_length(audio: np.ndarray, n: int) -> np.ndarray:
         return audio[start:start + n]
     pad = n - audio.size
     return np.pad(audio, (pad // 2, pad - pad // 2))
+
+
+def pcm_stdin_chunks(stdin, chunk_samples: int = 1600):
+    """Raw 16-bit little-endian mono PCM (16 kHz) from a binary stream, as float32 chunks.
+    A stream that ends mid-sample drops the odd byte."""
+    while True:
+        data = stdin.read(chunk_samples * 2)
+        if not data:
+            return
+        usable = len(data) - len(data) % 2
+        if usable:
+            yield np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0

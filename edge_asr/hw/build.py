@@ -13,27 +13,29 @@ import shutil
 from pathlib import Path
 
 from ..errors import ToolMissingError
-from ..ir.manifest import verify_manifest, write_manifest
+from ..ir.design import Design
+from ..ir.manifest import write_manifest
 
 # hls4ml 1.3 runs `vitis_hls`/`vitis-run` (Vitis backend) or `vivado_hls` + `vivado`
 # (VivadoAccelerator backend, block design and bitstream).
 TOOLS = {"Vitis": [("vitis_hls", "vitis-run")], "VivadoAccelerator": [("vivado_hls", "vitis_hls"), ("vivado",)]}
 
 
-def missing_tools(backend: str) -> list[str]:
+def missing_tools(hls_backend: str) -> list[str]:
+    """The vendor tools hls4ml's `hls_backend` runs that are not on PATH."""
     missing = []
-    for alternatives in TOOLS.get(backend, []):
+    for alternatives in TOOLS.get(hls_backend, []):
         if not any(shutil.which(t) for t in alternatives):
             missing.append(" or ".join(alternatives))
     return missing
 
 
 def build(design_dir: str | Path, log=print) -> Path:
+    """Run the vendor flow on a design folder; the products land in it and the manifest is
+    rewritten. Raises ToolMissingError (one line) when Vivado/Vitis are not on PATH."""
     design_dir = Path(design_dir)
-    verify_manifest(design_dir, "design")
-    design = json.loads((design_dir / "design.json").read_text())
-    backend = design["backend"]
-    missing = missing_tools(backend)
+    hls_backend = Design.load(design_dir, kind="design").hls_backend
+    missing = missing_tools(hls_backend)
     if missing:
         raise ToolMissingError(f"{missing[0]} not found on PATH: the vendor flow needs AMD Vivado/Vitis; the "
                                f"generated project is in {design_dir / 'hls'} (run `edge-asr build` where they are "
@@ -45,7 +47,7 @@ def build(design_dir: str | Path, log=print) -> Path:
         hm = deserialize_model(design_dir / "hls4ml_model.fml", output_dir=design_dir / "hls" / "tb_data")
         hm.config.config["OutputDir"] = str(design_dir / "hls")
         hls4ml_fixes.write_project(hm)
-        if backend == "VivadoAccelerator":
+        if hls_backend == "VivadoAccelerator":
             report = hm.build(csim=False, synth=True, export=True, bitfile=True)
         else:
             report = hm.build(csim=False, synth=True, export=True)

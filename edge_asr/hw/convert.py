@@ -23,10 +23,11 @@ import numpy as np
 from .. import __version__
 from ..atomic import atomic_dir, refuse_existing
 from ..errors import InputError
+from ..ir.design import write_design
 from ..ir.manifest import write_manifest
 from . import hls4ml_fixes, onnxprep, precision
 
-# board -> (hls4ml backend, FPGA part). hls4ml 1.3 has board files (block design, DMA,
+# board -> (hls4ml backend, i.e. the toolchain; FPGA part). hls4ml 1.3 has board files (block design, DMA,
 # driver) for pynq-z2 but not for zcu104: there the design is the HLS IP alone.
 BOARDS = {
     "pynq-z2": ("VivadoAccelerator", "xc7z020clg400-1"),
@@ -124,7 +125,7 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
     layers, rows = precision.choose_precision(prepared, cal, opts.bits)
     log(precision.format_table(rows, cal is not None))
 
-    backend, part = BOARDS[opts.board]
+    hls_backend, part = BOARDS[opts.board]
     strategy = "Latency" if opts.reuse == 1 else "Resource"
     hls4ml_fixes.apply()
     import hls4ml
@@ -133,7 +134,7 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
         hls_log = io.StringIO()
         with contextlib.redirect_stdout(hls_log):
             try:
-                cfg = hls4ml.utils.config_from_onnx_model(prepared, granularity="name", backend=backend,
+                cfg = hls4ml.utils.config_from_onnx_model(prepared, granularity="name", backend=hls_backend,
                                                           default_precision=f"fixed<{opts.bits},6>",
                                                           default_reuse_factor=opts.reuse)
             except Exception as exc:
@@ -147,9 +148,9 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
                         dst.setdefault("Precision", {}).update(v)
                     else:
                         dst[k] = v
-            kwargs = dict(output_dir=str(tmp / "hls"), project_name=PROJECT_NAME, backend=backend,
+            kwargs = dict(output_dir=str(tmp / "hls"), project_name=PROJECT_NAME, backend=hls_backend,
                           io_type=f"io_{opts.io}", hls_config=cfg, part=part, clock_period=opts.clock_ns)
-            if backend == "VivadoAccelerator":
+            if hls_backend == "VivadoAccelerator":
                 # the stream types follow the design's final input/output types, user
                 # overrides included (the wrapper would otherwise truncate them)
                 def final_type(name: str, chosen) -> str:
@@ -171,20 +172,20 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
         (tmp / "hls4ml.log").write_text(hls_log.getvalue())
         versions = {"edge_asr": __version__, "hls4ml": hls4ml.__version__}
         record = design_record(
-            hm, backend=backend, board=opts.board if opts.board != "none" else None, io_type=f"io_{opts.io}",
+            hm, hls_backend=hls_backend, board=opts.board if opts.board != "none" else None, io_type=f"io_{opts.io}",
             reuse_factor=opts.reuse, strategy=strategy, model_meta=meta, onnx_input_shape=input_shape,
             calibration={"n": cal.n if cal else 0, "source": str(opts.calib) if opts.calib else None,
                          "margin": precision.MARGIN, "bits": opts.bits,
                          "user_config": str(opts.config) if opts.config else None},
             versions=versions)
         record["options"] = asdict(opts)
-        (tmp / "design.json").write_text(json.dumps(record) + "\n")
+        write_design(tmp, record)
         model_out = dict(meta or {"labels": None, "feature": None})
         model_out["source_onnx"] = str(onnx_path)
         (tmp / "model.json").write_text(json.dumps(model_out, indent=2) + "\n")
         shutil.copyfile(onnx_path, tmp / "model.onnx")
         write_manifest(tmp, "design")
-    log(f"wrote {out} ({backend}, {opts.board}, io_{opts.io}, reuse {opts.reuse}) in {time.time() - t0:.1f} s")
+    log(f"wrote {out} ({hls_backend}, {opts.board}, io_{opts.io}, reuse {opts.reuse}) in {time.time() - t0:.1f} s")
     return out
 
 

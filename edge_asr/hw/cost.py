@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import math
 
+from ..ir.design import Design, Layer
 
-def layer_cycles(layer: dict, reuse: int) -> int:
-    a = layer["attributes"]
-    kind = layer["class_name"]
-    out_pixels = layer["output_shape"][0] if len(layer["output_shape"]) > 1 else 1
+
+def layer_cycles(layer: Layer, reuse: int) -> int:
+    """First-order cycles of one layer (an estimate, not synthesis)."""
+    a = layer.attributes
+    kind = layer.class_name
+    out_pixels = layer.output_shape[0] if len(layer.output_shape) > 1 else 1
     rf = int(a.get("reuse_factor", reuse) or 1)
     if kind == "Conv1D":
         depth = math.ceil(math.log2(max(2, a["filt_width"] * a["n_chan"])))
@@ -26,7 +29,7 @@ def layer_cycles(layer: dict, reuse: int) -> int:
         return a["n_in"]
     if kind == "Transpose":
         n = 1
-        for d in layer["output_shape"]:
+        for d in layer.output_shape:
             n *= d
         return n
     if kind == "Softmax":
@@ -34,9 +37,10 @@ def layer_cycles(layer: dict, reuse: int) -> int:
     return out_pixels
 
 
-def estimate_latency(design: dict) -> dict:
-    reuse = int(design.get("reuse_factor", 1))
-    per_layer = {layer["name"]: layer_cycles(layer, reuse) for layer in design["layers"]}
+def estimate_latency(design: Design) -> dict:
+    """The design's first-order latency: cycles, clock, microseconds, cycles per layer."""
+    reuse = design.reuse_factor
+    per_layer = {layer.name: layer_cycles(layer, reuse) for layer in design.layers}
     cycles = sum(per_layer.values())
-    period = float(design.get("clock_period_ns", 10.0))
+    period = design.clock_period_ns
     return {"cycles": cycles, "clock_ns": period, "latency_us": cycles * period / 1000, "per_layer": per_layer}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import io
-import json
 import os
 import shutil
 import time
@@ -19,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgeAsrError, InputError
-from ..ir.manifest import manifest_digest, verify_manifest
+from ..ir.design import Design
+from ..ir.manifest import manifest_digest
 
 FML = "hls4ml_model.fml"
 
@@ -33,13 +33,26 @@ def cache_root() -> Path:
 
 
 class CsimBackend:
+    """hls4ml's C simulation of a design made by `edge-asr convert`, compiled once and cached.
+
+    Args:
+        design_dir: the design folder (its manifest is checked; it must hold the
+            hls4ml_model.fml that convert writes).
+        log: called with a line before a compile starts.
+
+    Raises:
+        CsimError: no g++, no serialized hls4ml model, or the build failed.
+    """
+
     name = "csim"
     _loaded: dict[str, object] = {}
 
     def __init__(self, design_dir: str | Path, log=None):
         self.design_dir = Path(design_dir)
-        verify_manifest(self.design_dir, "design")
-        self.design = json.loads((self.design_dir / "design.json").read_text())
+        self.design = Design.load(self.design_dir)
+        if not (self.design_dir / FML).is_file():
+            raise CsimError(f"{self.design_dir}: no {FML}; C simulation needs a design folder written by "
+                            "`edge-asr convert` (this one holds design.json alone)")
         key = manifest_digest(self.design_dir)[:20]
         self.compile_seconds = 0.0
         if key in CsimBackend._loaded:
@@ -80,7 +93,7 @@ class CsimBackend:
         modes) and returns the output type's exact values as float64-representable floats.
         """
         x = np.asarray(x, dtype=np.float64)
-        want = tuple(self.design["input"]["onnx_shape"][1:])
+        want = self.design.onnx_input_shape
         if tuple(x.shape[1:]) != want:
             raise InputError(f"inputs of shape {x.shape[1:]}, the design takes {want}")
         flat = np.ascontiguousarray(x.reshape(len(x), -1))

@@ -1,8 +1,9 @@
-"""design.json, the hardware IR, written from hls4ml's final ModelGraph.
+"""The design.json record, made from hls4ml's final ModelGraph (the IR's writer side).
 
 Every layer in hls4ml's order after all its optimizer passes, with the exact type of its
 output, weights, biases, accumulator and tables, its scalar attributes, and its weights
-as integer codes. The simulator, the cost model and the board driver read only this file.
+as integer codes. `edge_asr.ir.write_design` checks and writes the record; the
+simulator, the cost model and the board driver read it through `edge_asr.ir.Design`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import re
 
 import numpy as np
 
+from ..errors import DesignError
+from ..ir.design import DESIGN_SCHEMA_VERSION
 from ..sim.fixed import FixedType, quantize, to_float
-
-DESIGN_SCHEMA_VERSION = 1
+from ..sim.tables import softmax_tables
 
 _ROUNDING = {"TRN": "AP_TRN", "TRN_ZERO": "AP_TRN_ZERO", "RND": "AP_RND", "RND_ZERO": "AP_RND_ZERO",
              "RND_INF": "AP_RND_INF", "RND_MIN_INF": "AP_RND_MIN_INF", "RND_CONV": "AP_RND_CONV"}
@@ -112,7 +114,7 @@ def layer_record(layer) -> dict:
         if t is not None:
             codes = quantize(data, t)
             if not np.array_equal(to_float(codes, t), data):
-                raise ValueError(f"{layer.name}.{wname}: weights are not on their type's grid")
+                raise DesignError(f"{layer.name}.{wname}: weights are not on their type's grid")
             entry["codes"] = codes.reshape(-1).tolist()
         else:
             entry["values"] = data.reshape(-1).tolist()
@@ -125,7 +127,7 @@ def _type_dict(precision) -> dict | None:
     return t.to_dict() if t is not None else {"unsupported": str(precision)}
 
 
-def design_record(hls_model, *, backend: str, board: str | None, io_type: str, reuse_factor: int,
+def design_record(hls_model, *, hls_backend: str, board: str | None, io_type: str, reuse_factor: int,
                   strategy: str, model_meta: dict | None, onnx_input_shape: list[int],
                   calibration: dict, versions: dict) -> dict:
     cfg = hls_model.config
@@ -133,15 +135,16 @@ def design_record(hls_model, *, backend: str, board: str | None, io_type: str, r
     for rec in layers:
         if rec["class_name"] == "Softmax" and rec["attributes"].get("implementation", "stable") == "stable":
             # the lookup tables as integer codes, computed as hls4ml's C++ fills them
-            from ..sim.engine import softmax_tables
-            exp, inv = softmax_tables(rec)
+            types = {k: FixedType.from_dict(rec["types"][k])
+                     for k in ("inp_norm_t", "exp_table_t", "inv_inp_t", "inv_table_t")}
+            exp, inv = softmax_tables(types, rec["attributes"])
             rec["tables"] = {"exp": exp.tolist(), "inv": inv.tolist(), "exp_type": rec["types"]["exp_table_t"],
                              "inv_type": rec["types"]["inv_table_t"]}
     first, last = layers[0], layers[-1]
     return {
         "schema_version": DESIGN_SCHEMA_VERSION,
         "name": cfg.get_project_name(),
-        "backend": backend,
+        "backend": hls_backend,  # the JSON key users read; in code, hls_backend
         "board": board,
         "part": cfg.get_config_value("Part"),
         "clock_period_ns": float(cfg.get_config_value("ClockPeriod")),

@@ -1,8 +1,8 @@
 """`edge-asr verify`: the design's fixed point against the float model.
 
 Float reference: onnxruntime on the model.onnx inside the design. Fixed point: hls4ml's
-C simulation (--against csim, the default) . Reports max and mean absolute error, top-1
-agreement and, where labels exist, the accuracy of both.
+C simulation (--against csim, the default) or the bit-exact simulator. Reports max and
+mean absolute error, top-1 agreement and, where labels exist, the accuracy of both.
 """
 
 from __future__ import annotations
@@ -14,13 +14,18 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..ir.design import Design
+from ..runtime.backends import get_backend
+from ..sim.fixed import cast
 
 
-def load_inputs(design_dir: Path, data: str | None, n: int, split: str = "test") -> tuple[np.ndarray, np.ndarray | None]:
-    """Inputs (and label indices when known); random normal inputs when no data is given."""
-    design = json.loads((design_dir / "design.json").read_text())
-    meta = json.loads((design_dir / "model.json").read_text())
-    shape = tuple(design["input"]["onnx_shape"][1:])
+def load_inputs(design: Design | str | Path, data: str | None, n: int,
+                split: str = "test") -> tuple[np.ndarray, np.ndarray | None]:
+    """Inputs for a design (a Design or its folder) and their label indices when known;
+    random normal inputs when no data is given."""
+    design = design if isinstance(design, Design) else Design.load(design)
+    meta = json.loads((design.path / "model.json").read_text())
+    shape = design.onnx_input_shape
     if data is None:
         return np.random.default_rng(0).standard_normal((n,) + shape).astype(np.float32), None
     from ..data.loading import inputs_from
@@ -29,46 +34,55 @@ def load_inputs(design_dir: Path, data: str | None, n: int, split: str = "test")
     return inputs_from(data, shape, feature, meta.get("labels"), n, split)
 
 
+def _timed(backend, x: np.ndarray, **kw) -> tuple[np.ndarray, float]:
+    t0 = time.time()
+    y = backend.run(x, **kw)
+    return y, time.time() - t0
+
+
 def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: str | None = None,
            bitexact: bool = False, log=print) -> dict:
-    from ..ir.manifest import verify_manifest
-    from .csim import CsimBackend
+    """Compare a design's fixed point with the float model on the same inputs.
+
+    Args:
+        design_dir: a design folder made by `edge-asr convert`.
+        against: "csim" (hls4ml's C simulation, the default) or "onnx" (the bit-exact
+            simulator: no compiler needed); the float side is always onnxruntime.
+        n: how many inputs.
+        data: a data directory (its test split), a folder of audio, an .npy, or None for
+            random inputs.
+        bitexact: also run the simulator and count output values whose bits differ from C-sim.
+        log: progress lines (the C simulation's compile).
+
+    Returns:
+        dict with top1_agreement, max_abs_error, mean_abs_error, accuracy_float and
+        accuracy_fixed (when labels are known), the seconds of each side, and mismatches
+        with bitexact.
+
+    Raises:
+        InputError: bad options or inputs; DesignError/ManifestError: a design that does not load.
+    """
     design_dir = Path(design_dir)
-    verify_manifest(design_dir, "design")
     if against not in ("csim", "onnx"):
         raise InputError("--against must be csim or onnx")
-    x, y = load_inputs(design_dir, data, n)
+    if bitexact and against != "csim":
+        raise InputError("--bitexact compares the simulator with C-sim: use it with --against csim")
+    design = Design.load(design_dir, kind="design")
+    x, y = load_inputs(design, data, n)
     # The fixed-point side gets inputs already coded into the design's input type, as the
     # host codes them (recognizer, driver). A board design's C-sim bridge would otherwise
     # round floats into the byte-rounded stream type first and then into the input type:
     # two roundings where the deployed flow has one.
-    from ..sim.fixed import FixedType, cast
-    x_coded = cast(x, FixedType.from_dict(json.loads((design_dir / "design.json").read_text())["input"]["type"]))
-    import onnxruntime as ort
-    sess = ort.InferenceSession(str(design_dir / "model.onnx"), providers=["CPUExecutionProvider"])
-    in_name = sess.get_inputs()[0].name
-    t0 = time.time()
-    ref = np.concatenate([sess.run(None, {in_name: x[i:i + 1]})[0] for i in range(len(x))])
-    seconds_onnx = time.time() - t0
-    if against == "onnx":
-        # fixed point from the bit-exact simulator: no compiler needed
-        from ..sim.engine import load_design, simulate
-        t0 = time.time()
-        fixed = simulate(load_design(design_dir), x_coded).outputs
-        seconds_fixed = time.time() - t0
-    else:
-        backend = CsimBackend(design_dir, log=log)
-        t0 = time.time()
-        fixed = backend.run(x_coded)
-        seconds_fixed = time.time() - t0
+    x_coded = cast(x, design.input_type)
+    # one input per onnxruntime call, as the float model runs in a stream
+    ref, seconds_onnx = _timed(get_backend("onnx", design_dir), x, batch=1)
+    # against "onnx": fixed point from the bit-exact simulator, no compiler needed
+    fixed_backend = get_backend("csim", design_dir, log=log) if against == "csim" else get_backend("sim", design)
+    fixed, seconds_fixed = _timed(fixed_backend, x_coded)
     extra = {}
     if bitexact:
-        if against != "csim":
-            raise InputError("--bitexact compares the simulator with C-sim: use it with --against csim")
-        from ..sim.engine import load_design, simulate
-        t0 = time.time()
-        sim = simulate(load_design(design_dir), x_coded).outputs
-        extra = {"mismatches": int(np.count_nonzero(sim != fixed)), "seconds_sim": round(time.time() - t0, 4)}
+        sim, seconds_sim = _timed(get_backend("sim", design), x_coded)
+        extra = {"mismatches": int(np.count_nonzero(sim != fixed)), "seconds_sim": round(seconds_sim, 4)}
     err = np.abs(fixed - ref)
     res = {
         "design": str(design_dir), "against": against, "n": int(len(x)),
@@ -84,6 +98,7 @@ def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: st
 
 
 def format_result(res: dict) -> str:
+    """verify's result as lines for a terminal."""
     lines = [f"{res['design']}: {res['n']} inputs, onnxruntime (float) vs {res['against']} (fixed point)",
              f"  top-1 agreement   {res['top1_agreement']:.4f}",
              f"  max |error|       {res['max_abs_error']:.6f}",

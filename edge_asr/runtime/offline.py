@@ -1,4 +1,4 @@
-"""`edge-asr sim`: run the bit-exact simulator on an input array or an audio clip."""
+"""`edge-asr sim`: run the bit-exact simulator on an input array or an audio clip, offline."""
 
 from __future__ import annotations
 
@@ -7,31 +7,34 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..sim.engine import SimError, load_design, simulate
+from ..errors import InputError, SimError
+from ..ir.design import Design
+from ..sim.engine import simulate
 
 
-def load_sim_input(design_dir: Path, source: str) -> np.ndarray:
+def load_sim_input(design: Design, source: str) -> np.ndarray:
+    """Inputs for a design from what a user hands in (an .npy, an audio file, a data
+    directory or a folder of audio): audio goes through the front end in the design
+    folder's model.json."""
     from ..data.loading import inputs_from
     from ..frontend.features import FeatureConfig
-    design = json.loads((design_dir / "design.json").read_text())
-    meta_path = design_dir / "model.json"
+    meta_path = design.path / "model.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     feature = FeatureConfig.from_dict(meta["feature"]) if meta.get("feature") else None
-    return inputs_from(source, tuple(design["input"]["onnx_shape"][1:]), feature)[0].astype(np.float64)
+    return inputs_from(source, design.onnx_input_shape, feature)[0].astype(np.float64)
 
 
 def run_sim(design_dir: str | Path, source: str, trace: bool = False) -> dict:
+    """Simulate a design on `source`; returns the outputs, codes, labels, saturation
+    counts (and each layer's output with trace), as `edge-asr sim --json` prints them."""
     design_dir = Path(design_dir)
-    if not (design_dir / "design.json").is_file():
-        raise InputError(f"{design_dir}: no design.json; make a design with `edge-asr convert`")
-    design = load_design(design_dir)
-    x = load_sim_input(design_dir, source)
+    design = Design.load(design_dir)
+    x = load_sim_input(design, source)
     try:
         res = simulate(design, x, trace=trace)
     except SimError as exc:
         raise InputError(f"{design_dir}: {exc}") from None
-    labels = design.data.get("labels")
+    labels = design.labels
     out = {
         "design": str(design_dir), "input": source, "n": int(len(x)),
         "output_type": res.output_type.cpp(),
@@ -46,6 +49,7 @@ def run_sim(design_dir: str | Path, source: str, trace: bool = False) -> dict:
 
 
 def format_sim(res: dict) -> str:
+    """run_sim's result as lines for a terminal."""
     lines = [f"{res['design']} on {res['input']}: {res['n']} input(s), outputs {res['output_type']}"]
     for i, row in enumerate(res["outputs"]):
         best = int(np.argmax(row))

@@ -1,1 +1,14 @@
-"""The bit-exact simulator of a converted design. Needs numpy only."""
+"""The bit-exact simulator of a converted design (numpy and the standard library only).
+
+    fixed    ap_fixed arithmetic on int64 codes (quantize, requantize, overflow)
+    tables   hls4ml's lookup tables (softmax, sigmoid, tanh), as its C++ fills them
+    exact    exact integer matrix products (BLAS where exact) for Dense and Conv
+    kernels  one function per layer kind, and their registry
+    engine   the scheduler: code the inputs, run the layers, chunks on all cores
+    vectors  golden vectors (C-sim outputs kept in the repository) and their check
+    blas     BLAS held to one thread around small products
+"""
+
+from .engine import SimResult, code_input, simulate, simulate_codes
+
+__all__ = ["SimResult", "code_input", "simulate", "simulate_codes"]

@@ -11,93 +11,15 @@ exact while |value| * 2**F < 2**52 (checked: a larger value raises).
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict, dataclass
-
 import numpy as np
 
-QUANTIZATION = ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_INF", "AP_RND_MIN_INF", "AP_RND_CONV")
-OVERFLOW = ("AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM")
+from ..errors import FixedPointError
+from ..ir.types import OVERFLOW, QUANTIZATION, FixedType
+
+__all__ = ["FixedType", "OVERFLOW", "QUANTIZATION", "quantize", "requantize", "overflow", "to_float", "cast",
+           "integer_bits_for"]
+
 _EXACT_FLOAT = 2.0 ** 52
-
-
-@dataclass(frozen=True)
-class FixedType:
-    width: int
-    integer: int
-    signed: bool = True
-    rounding: str = "AP_TRN"
-    saturation: str = "AP_WRAP"
-    saturation_bits: int = 0
-
-    def __post_init__(self):
-        if not 1 <= self.width <= 64:
-            raise ValueError(f"width {self.width} outside 1..64")
-        if self.rounding not in QUANTIZATION:
-            raise ValueError(f"unknown quantization mode {self.rounding}")
-        if self.saturation not in OVERFLOW:
-            raise ValueError(f"unknown overflow mode {self.saturation}")
-        if self.saturation_bits:
-            raise ValueError("saturation bits (N) other than 0 are not supported")
-
-    @property
-    def fractional(self) -> int:
-        return self.width - self.integer
-
-    @property
-    def min_code(self) -> int:
-        return -(1 << (self.width - 1)) if self.signed else 0
-
-    @property
-    def max_code(self) -> int:
-        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
-
-    @property
-    def lowest_code(self) -> int:
-        """The smallest code a cast into this type yields: AP_SAT_SYM on a signed type never
-        produces min_code, even for an in-range value (checked in tests/test_fixed.py)."""
-        return self.min_code + (1 if self.saturation == "AP_SAT_SYM" and self.signed else 0)
-
-    @property
-    def lsb(self) -> float:
-        return 2.0 ** -self.fractional
-
-    @property
-    def min_value(self) -> float:
-        return self.min_code * self.lsb
-
-    @property
-    def max_value(self) -> float:
-        return self.max_code * self.lsb
-
-    def cpp(self) -> str:
-        base = "ap_fixed" if self.signed else "ap_ufixed"
-        if self.rounding == "AP_TRN" and self.saturation == "AP_WRAP":
-            return f"{base}<{self.width},{self.integer}>"
-        return f"{base}<{self.width},{self.integer},{self.rounding},{self.saturation}>"
-
-    def to_dict(self) -> dict:
-        return asdict(self) | {"cpp": self.cpp()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FixedType":
-        return cls(**{k: v for k, v in d.items() if k != "cpp"})
-
-    @classmethod
-    def parse(cls, text: str) -> "FixedType":
-        """hls4ml or HLS spelling: fixed<16,6,RND,SAT>, ufixed<8,0>, ap_fixed<...>, int<8>, uint<4>."""
-        m = re.fullmatch(r"\s*(ap_)?(u?)(fixed|int)<\s*(\d+)\s*(?:,\s*(-?\d+))?\s*(?:,\s*(\w+))?\s*(?:,\s*(\w+))?"
-                         r"\s*(?:,\s*(\d+))?\s*>\s*", text)
-        if not m:
-            raise ValueError(f"not a fixed-point type: {text!r}")
-        _, u, kind, w, i, q, o, n = m.groups()
-        width = int(w)
-        integer = width if kind == "int" else int(i if i is not None else width)
-        q = q or "AP_TRN"
-        o = o or "AP_WRAP"
-        q = q if q.startswith("AP_") else "AP_" + q
-        o = o if o.startswith("AP_") else "AP_" + o
-        return cls(width, integer, signed=not u, rounding=q, saturation=o, saturation_bits=int(n or 0))
 
 
 def _round_shifted(q: np.ndarray, rem_num: np.ndarray, rem_den, negative: np.ndarray, mode: str) -> np.ndarray:
@@ -149,8 +71,8 @@ def quantize(x, t: FixedType) -> np.ndarray:
     scaled = np.ldexp(x, t.fractional)
     if not np.abs(scaled).max(initial=0.0) < _EXACT_FLOAT:  # NaN fails this test too
         if not np.isfinite(x).all():
-            raise ValueError("cannot quantize NaN or Inf")
-        raise ValueError(f"value too large to convert exactly to {t.cpp()}")
+            raise FixedPointError("cannot quantize NaN or Inf")
+        raise FixedPointError(f"value too large to convert exactly to {t.cpp()}")
     if t.rounding in ("AP_RND_CONV", "AP_TRN") and t.saturation in ("AP_SAT", "AP_SAT_SYM"):
         # the common input coding in float64: rint is half-to-even and floor is AP_TRN,
         # both exact on any float; clipping is saturation
@@ -170,11 +92,11 @@ def requantize(codes, frac_bits: int, t: FixedType) -> np.ndarray:
     if shift <= 0:
         if shift < 0:
             if np.abs(codes).max(initial=0) >= (1 << (62 + shift)):
-                raise OverflowError("value too large for exact int64 arithmetic")
+                raise FixedPointError("value too large for exact int64 arithmetic")
             codes = codes << (-shift)
         return overflow(codes, t)
     if shift >= 63:
-        raise OverflowError("requantize shift of 63 or more bits is not supported")
+        raise FixedPointError("requantize shift of 63 or more bits is not supported")
     if t.rounding == "AP_TRN":
         return overflow(codes >> shift, t)  # floor division by 2**shift
     # the two common modes in one pass: c = q * 2**s + r; adding 2**(s-1) carries into q

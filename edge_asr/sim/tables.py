@@ -109,3 +109,14 @@ def tanh_table(table_t: FixedType, size: int) -> np.ndarray:
     except (OSError, AttributeError):
         y = np.tanh(x)
     return quantize(y.astype(np.float64), table_t)
+
+
+def softmax_tables(types: dict[str, FixedType], attributes: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The stable softmax's exp and inverse tables, as hls4ml's C++ fills them, from the
+    layer's types (inp_norm_t, exp_table_t, inv_inp_t, inv_table_t) and attributes."""
+    exp_size = int(attributes.get("exp_table_size", attributes.get("table_size", 1024)))
+    inv_size = int(attributes.get("inv_table_size", attributes.get("table_size", 1024)))
+    exp = softmax_exp_table(types["inp_norm_t"], types["exp_table_t"], exp_size, negative=True,
+                            scale=float(attributes.get("exp_scale", 1.0)))
+    inv = softmax_inv_table(types["inv_inp_t"], types["inv_table_t"], inv_size)
+    return exp, inv

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ...errors import InputError
@@ -9,24 +11,43 @@ from ..modeldir import ModelInfo
 
 
 class OnnxBackend:
+    """Runs a float ONNX model on onnxruntime (CPU).
+
+    Args:
+        source: a model directory, a design folder (the model.onnx it was converted from),
+            an .onnx file, or a loaded ModelInfo.
+        threads: onnxruntime's intra-op threads (0: its own choice).
+
+    Raises:
+        InputError: no model.onnx there, or onnxruntime cannot load it.
+    """
+
     name = "onnx"
 
-    def __init__(self, info: ModelInfo, threads: int = 0):
+    def __init__(self, source: str | Path | ModelInfo, threads: int = 0):
         import onnxruntime as ort
+        path = source.onnx_path if isinstance(source, ModelInfo) else Path(source)
+        if path.is_dir():
+            path = path / "model.onnx"
+        if not path.is_file():
+            raise InputError(f"{path}: no such ONNX model; give a model directory made by `edge-asr export`")
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
         try:
-            self.session = ort.InferenceSession(str(info.onnx_path), opts, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise InputError(f"{info.onnx_path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
+            raise InputError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
         self.input_name = self.session.get_inputs()[0].name
-        self.info = info
+        self.onnx_path = path
 
     def run(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
-        """Float features (N, n_features, frames) -> output probabilities (N, classes)."""
+        """Float features (N, *input shape) -> the model's outputs (N, n_out), float32."""
         x = np.asarray(x, dtype=np.float32)
         if x.ndim == 2:
             x = x[None]
         outs = [self.session.run(None, {self.input_name: x[i:i + batch]})[0] for i in range(0, len(x), batch)]
-        return np.concatenate(outs) if outs else np.zeros((0, len(self.info.labels)), np.float32)
+        if outs:
+            return np.concatenate(outs)
+        n_out = self.session.get_outputs()[0].shape[-1]
+        return np.zeros((0, n_out if isinstance(n_out, int) else 0), np.float32)
