@@ -1,4 +1,6 @@
 # Quick start: `make demo` (set up, run the main job) and `make test` (set up, run the suite).
+# The host suite includes the base install's checks (tests/test_base_install.py builds a
+# venv of its own with no extras) and the examples; the board suite runs in .venv-board.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
@@ -14,7 +16,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[all,test]'
 	touch $@
 
 board-setup: $(BOARD_VENV)/.installed
@@ -32,7 +34,7 @@ demo: setup
 	$(VENV)/bin/edge-asr demo
 
 test: system setup board-setup
-	$(PY) -m ruff check edge_asr tests benchmarks
+	$(PY) -m ruff check edge_asr tests benchmarks examples scripts
 	$(PY) -m pytest
 	$(BOARD_PY) -m pytest tests/board
 

@@ -94,6 +94,17 @@ def _plots(meta: dict, design, saturation: dict) -> list[tuple[str, str]]:
 
 def demo(model_dir: Path, examples: str | None = None, report: str | None = None, out=print, log=print,
          force: bool = False) -> int:
+    """The main job on a model directory (default: the shipped kws-digits): convert for
+    pynq-z2 (cached), check the simulator against C-sim bit for bit, classify and stream the
+    example clips through the simulator, print a table and write an HTML report.
+
+    Returns:
+        0, or 1 when any output bit of the simulator differs from C-sim.
+
+    Raises:
+        InputError: no example clips or calibration inputs; OutputExistsError: --report
+        exists without force; CsimError: the C simulation does not build.
+    """
     if report is not None:  # the user's file: never replaced without --force (the cached one is ours)
         from .atomic import refuse_existing
         refuse_existing(Path(report), force, "--report")

@@ -16,10 +16,12 @@ NOISE_KINDS = ("white", "pink", "brown", "hum")
 
 
 def rms(x: np.ndarray) -> float:
+    """Root mean square of a signal (float64 sum; never 0)."""
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)) + 1e-20))
 
 
 def make_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` samples of noise of a kind (white, pink, brown, hum, ...), unit RMS, from `rng`."""
     if kind == "white":
         x = rng.standard_normal(n)
     elif kind in ("pink", "brown"):
@@ -64,6 +66,7 @@ def room_impulse_response(rng: np.random.Generator, rt60: float) -> np.ndarray:
 
 
 def reverb(x: np.ndarray, rng: np.random.Generator, rt60: float) -> np.ndarray:
+    """`x` convolved with a room of reverberation time `rt60` seconds, peak kept."""
     y = signal.fftconvolve(x, room_impulse_response(rng, rt60))[: x.size]
     return (y * (np.abs(x).max() / (np.abs(y).max() + 1e-12))).astype(np.float32)
 

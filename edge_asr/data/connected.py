@@ -29,6 +29,13 @@ SR = 16000
 
 def make_connected_set(out: str | Path, n: int = 50, seed: int = 0, force: bool = False, log=print,
                        split: str = "test") -> Path:
+    """Write `n` files of 2-5 digits spoken with pauses by the `split` split's voices
+    (test or valid), with manifest.csv holding the digit sequence in `text`.
+
+    Raises:
+        InputError: another split; OutputExistsError: `out` exists without force;
+        ToolMissingError: no TTS engine speaks.
+    """
     out = Path(out)
     if split not in ("test", "valid"):
         raise InputError(f"connected-digit split must be 'test' or 'valid', not {split!r}")
@@ -69,6 +76,7 @@ def make_connected_set(out: str | Path, n: int = 50, seed: int = 0, force: bool 
 
 
 def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
+    """Word error rate of hypotheses against references (jiwer), an empty reference counted as one word."""
     import jiwer
     refs = [r if r.strip() else "<empty>" for r in references]
     return float(jiwer.wer(refs, [h if h.strip() else "" for h in hypotheses]))

@@ -41,6 +41,7 @@ SPOKEN = {**{f"day-{i}": d for i, d in enumerate(("sunday", "monday", "tuesday",
 
 
 def find_sounds() -> Path:
+    """The folder of Asterisk's English prompts; ToolMissingError naming the package when absent."""
     for d in ASTERISK_DIRS:
         if (d / "digits" / "7.wav").is_file():
             return d

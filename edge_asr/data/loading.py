@@ -16,7 +16,11 @@ from .manifest import Row
 def feature_matrix(data_dir: str | Path, rows: list[Row], cfg: FeatureConfig,
                    progress: bool = True, desc: str = "features") -> np.ndarray:
     """(len(rows), n_features, clip_frames) float32 features of each row's clip."""
-    from tqdm import tqdm  # the [train]/[data] extras' progress bars; the base install never gets here
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the base install has no tqdm: no progress bar then
+        def tqdm(rows, **_):
+            return rows
     data_dir = Path(data_dir)
     out = np.empty((len(rows), cfg.n_features, cfg.clip_frames), np.float32)
     for i, r in enumerate(tqdm(rows, desc=desc, unit="clip", disable=not progress, file=sys.stderr,
@@ -26,6 +30,7 @@ def feature_matrix(data_dir: str | Path, rows: list[Row], cfg: FeatureConfig,
 
 
 def label_indices(rows: list[Row], labels: list[str]) -> np.ndarray:
+    """Each row's label as an index into `labels`; InputError naming labels the model lacks."""
     index = {label: i for i, label in enumerate(labels)}
     bad = sorted({r.label for r in rows} - set(index))
     if bad:
@@ -37,6 +42,7 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
 def features_of_files(files: list[Path], cfg: FeatureConfig) -> np.ndarray:
+    """(len(files), n_features, frames) features of audio files, one window each."""
     return np.stack([clip_features(read_audio(f, cfg.sample_rate), cfg) for f in files])
 
 

@@ -14,6 +14,7 @@ SPLITS = ("train", "valid", "test")
 
 @dataclass
 class Row:
+    """One clip of a data set: a row of manifest.csv."""
     path: str          # relative to the data directory
     label: str
     text: str          # what was spoken ("" for silence)
@@ -26,6 +27,7 @@ class Row:
 
 
 def write_manifest(data_dir: Path, rows: list[Row]) -> Path:
+    """Write `rows` as data_dir/manifest.csv; returns its path."""
     path = data_dir / MANIFEST
     with path.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=[fl.name for fl in fields(Row)])
@@ -36,6 +38,10 @@ def write_manifest(data_dir: Path, rows: list[Row]) -> Path:
 
 
 def read_manifest(data_dir: str | Path, split: str | None = None) -> list[Row]:
+    """The rows of data_dir/manifest.csv, those of `split` only when given.
+
+    Raises InputError: no manifest, missing columns, an unknown split or an empty one.
+    """
     data_dir = Path(data_dir)
     path = data_dir / MANIFEST
     if not path.is_file():

@@ -66,6 +66,7 @@ VALID_ESPEAK_VARIANTS = {"f4", "m5"}
 
 
 def speaker_split(speaker: str) -> str:
+    """The split (train, valid, test) a speaker belongs to: splits are disjoint by speaker."""
     if speaker.startswith("espeak:"):
         base, _, var = speaker[len("espeak:"):].partition("+")
         if base in TEST_ESPEAK_BASES or var in TEST_ESPEAK_VARIANTS:
@@ -85,6 +86,7 @@ NATURAL_VOICE_SCALE = 4
 
 @dataclass
 class SizePlan:
+    """How much a --size synthesizes per voice and split."""
     prosodies: int          # (rate, pitch) settings per word
     augmented: int          # augmented copies per rendering, besides the clean one
     unknown_words: int      # other words per voice
@@ -116,6 +118,7 @@ def size_plan(size: str, train_only_words: int | None = None) -> SizePlan:
 
 @dataclass
 class Task:
+    """One worker's share of a corpus: one voice's words (or silence clips) in one split."""
     index: int
     split: str
     voice: Voice | None      # None: a silence task
@@ -125,6 +128,7 @@ class Task:
 
 
 def plan_tasks(voices: list[Voice], size: str, seed: int, train_only_words: int | None = None) -> list[Task]:
+    """Every task of a corpus, in a fixed order from `seed` (the same seed gives the same corpus)."""
     plan = size_plan(size, train_only_words)
     rng = np.random.default_rng(seed)
     by_split: dict[str, list[Voice]] = {"train": [], "valid": [], "test": []}
@@ -248,6 +252,7 @@ def _silence_clip(rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
 
 
 def run_task(task: Task, seed: int, out_dir: str, plan: SizePlan) -> list[Row]:
+    """Render, augment and write one task's clips into out_dir; returns their manifest rows."""
     rng = np.random.default_rng([seed, task.index])
     out = Path(out_dir)
     rows: list[Row] = []
@@ -318,6 +323,22 @@ def _run_task_star(args):
 def synth(out: str | Path, size: str = "small", seed: int = 0, jobs: int | None = None,
           force: bool = False, progress: bool = True, log=print, exclude_engines: Sequence[str] = (),
           train_only_words: int | None = None) -> Path:
+    """Synthesize a corpus with every TTS engine found and write WAVs plus manifest.csv.
+
+    Args:
+        out: the data directory to write (refused if it exists, unless force).
+        size: "small" (a few hundred clips, for tests) or "full" (the training corpus).
+        seed: the same seed gives the same corpus, clip for clip.
+        jobs: worker processes (default: all cores).
+        exclude_engines: engines to leave out even if installed.
+        train_only_words: letter names, amounts and months per training voice as _unknown_.
+
+    Returns:
+        The data directory.
+
+    Raises:
+        EdgeAsrError: a bad size or count, an unknown engine, no engine at all, a failed worker.
+    """
     out = Path(out)
     if size not in SIZES:
         raise EdgeAsrError(f"unknown --size {size}; use small or full")

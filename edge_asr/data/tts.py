@@ -25,12 +25,14 @@ from ..errors import ToolMissingError
 
 @dataclass(frozen=True)
 class Voice:
+    """A TTS voice: its engine, its name there, and the speaker it stands for (for splits)."""
     engine: str
     name: str
     speaker: str
 
     @property
     def id(self) -> str:
+        """A file-name-safe identifier: engine-name."""
         return f"{self.engine}-{self.name}".replace("+", "_").replace("/", "_")
 
 

@@ -33,10 +33,10 @@ from .hwh import write_hwh
 BUNDLE_SCHEMA_VERSION = 1
 
 # What runs on a board image, where torch, onnx and hls4ml are absent and numpy is older:
-# these packages whole, and the package root's errors, atomic output, extras and CLI. The layout
-# is the list: tests/test_layout.py checks that they import nothing else.
-BOARD_PACKAGES = ("frontend", "ir", "sim", "runtime", "deploy")
-BOARD_ROOT_MODULES = ("__init__.py", "errors.py", "atomic.py", "extras.py", "cli.py")
+# these packages whole, with the package root's foundations (errors, atomic output,
+# extras, resources) and the CLI. tests/test_layout.py checks what they import.
+BOARD_PACKAGES = ("frontend", "ir", "sim", "runtime", "deploy", "cli")
+BOARD_ROOT_MODULES = ("__init__.py", "errors.py", "atomic.py", "extras.py", "resources.py")
 
 
 class BundleError(EdgeAsrError):
@@ -72,6 +72,22 @@ def _copy_board_modules(dest: Path) -> None:
 
 def write_bundle(design_dir: str | Path, out: str | Path, bit: str | Path | None = None,
                  hwh: str | Path | None = None, force: bool = False, log=print) -> Path:
+    """Gather what a board needs into a verified bundle folder (see the module docstring).
+
+    Args:
+        design_dir: a design folder made by `edge-asr convert` (its manifest is checked).
+        out: the bundle folder to write (refused if it exists, unless force).
+        bit, hwh: a bitstream and its hardware description; both or neither. Without them the
+            build's products are looked for in the design, else the bundle is simulation-only.
+        log: where the one-line summary goes.
+
+    Returns:
+        The bundle folder.
+
+    Raises:
+        InputError: only one of bit/hwh, a missing file; DesignError, ManifestError: the design
+        does not load; OutputExistsError: out exists without force.
+    """
     design_dir, out = Path(design_dir), Path(out)
     refuse_existing(out, force)
     design = Design.load(design_dir, kind="design")

@@ -47,6 +47,7 @@ class DriverError(EdgeAsrError):
 
 @dataclass
 class Prediction:
+    """What predict/predict_one return: exact output values, their codes, and the host time of the call."""
     values: np.ndarray   # (N, n_out) exact values of the design's output type
     codes: np.ndarray    # (N, n_out) int64 codes of the output type
     seconds: float       # host time of the call: coding, packing, DMA, unpacking
@@ -60,7 +61,24 @@ def board_of(device) -> str | None:
 
 
 class EdgeAsrOverlay(Overlay):
-    """An edge-asr bundle loaded onto a PYNQ device (or the simulated one)."""
+    """An edge-asr bundle loaded onto a PYNQ device (or the simulated one).
+
+    The bundle is verified (manifest, board, part, bitstream present) and the .hwh's DMA
+    stream widths checked against the design before anything is loaded.
+
+    Args:
+        bundle_dir: a bundle made by `edge-asr bundle`.
+        device: a pynq Device (default: pynq's active device).
+        download: program the fabric (default).
+        batch_size: inputs per DMA transfer on the batched path (at most what one transfer holds).
+        ignore_version: passed to pynq's Overlay.
+
+    Raises:
+        BundleError: the bundle does not check out, is for another board or part, or is
+            simulation-only on a real board.
+        DriverError: the .hwh has no single AXI DMA, its stream widths are not the design's,
+            or one input exceeds a DMA transfer.
+    """
 
     def __init__(self, bundle_dir: str | Path, device=None, download: bool = True, batch_size: int = 64,
                  ignore_version: bool = False):
@@ -134,6 +152,7 @@ class EdgeAsrOverlay(Overlay):
         return quantize(x, self.in_type).reshape(len(x), -1)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
+        """Output codes -> the exact values of the output type."""
         return to_float(codes, self.out_type)
 
     # --- the DMA round trip ----------------------------------------------------------
@@ -180,10 +199,12 @@ class EdgeAsrOverlay(Overlay):
         return Prediction(self.decode(out)[0], out[0], seconds)
 
     def timing_summary(self) -> dict:
+        """Host time per predict/predict_one call so far: calls, ms_p50, ms_p99."""
         t = np.array(self.timings) if self.timings else np.zeros(1)
         return {"calls": len(self.timings), "ms_p50": round(float(np.percentile(t, 50)) * 1e3, 3),
                 "ms_p99": round(float(np.percentile(t, 99)) * 1e3, 3)}
 
     def close(self) -> None:
+        """Free the DMA buffers."""
         for buf in (self._batch_in, self._batch_out, self._one_in, self._one_out):
             buf.freebuffer()

@@ -60,6 +60,7 @@ class SimulatedHWH(_HWHZynq):
     systemgraph = None  # pynq 4's own parser adds a system graph; Device.set_bitfile_name reads it
 
     def init_clk_dict(self, mod):
+        """No PL clocks to program off the board: an empty clock table."""
         self.clock_dict = {}
 
 
@@ -72,6 +73,7 @@ class SimulatedMemory:
         self.blocks: dict[int, np.ndarray] = {}   # physical address -> backing bytes
 
     def allocate(self, shape, dtype, **kwargs) -> PynqBuffer:
+        """A PynqBuffer over host memory at the next page-aligned fake physical address."""
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         backing = np.zeros(max(nbytes, 1), dtype=np.uint8)
@@ -158,6 +160,7 @@ class SimulatedDma:
 
     # --- register access -------------------------------------------------------------
     def read(self, offset: int) -> int:
+        """A 32-bit register read at `offset` (status reads count the polls of a stalled send)."""
         ch = self.mm2s if offset < 0x30 else self.s2mm
         reg = offset - ch.offset
         if reg == 0x04:
@@ -171,6 +174,7 @@ class SimulatedDma:
         return ch.regs.get(reg, 0)
 
     def write(self, offset: int, value: int) -> None:
+        """A 32-bit register write at `offset`: control, status (write 1 to clear), addresses, lengths (which start transfers)."""
         ch = self.mm2s if offset < 0x30 else self.s2mm
         reg = offset - ch.offset
         if reg == 0x00:
@@ -271,9 +275,11 @@ class SimulatedDevice(Device):
 
     @property
     def default_memory(self) -> SimulatedMemory:
+        """The simulated memory `allocate` uses."""
         return self.memory
 
     def get_bitfile_metadata(self, bitfile_name: str, partial: bool = False):
+        """pynq's Zynq parser (without clocks) on the .hwh beside the bitstream; BundleError when there is none."""
         hwh = get_hwh_name(bitfile_name)
         if not Path(hwh).is_file():
             raise BundleError(f"{hwh}: no hardware description beside {bitfile_name}")
@@ -301,12 +307,14 @@ class SimulatedDevice(Device):
         raise StreamContractError(f"register access at 0x{address:08x}: no IP is mapped there")
 
     def read_registers(self, address: int, length: int) -> bytes:
+        """pynq's MMIO read: one 4-byte little-endian word from the IP mapped there."""
         model, off = self._region(address)
         if length != 4 or off % 4:
             raise StreamContractError(f"{model.name}: {length}-byte register read at +0x{off:x}; AXI-lite is 32-bit")
         return int(model.read(off)).to_bytes(4, "little")
 
     def write_registers(self, address: int, data: bytes) -> None:
+        """pynq's MMIO write: 4-byte little-endian words to the IP mapped there."""
         model, off = self._region(address)
         if len(data) % 4 or off % 4:
             raise StreamContractError(f"{model.name}: {len(data)}-byte register write at +0x{off:x}")
@@ -314,12 +322,15 @@ class SimulatedDevice(Device):
             model.write(off + i, int.from_bytes(data[i:i + 4], "little"))
 
     def flush(self, bo, offset, ptr, size):  # coherent memory: nothing to do
+        """Coherent memory: nothing to flush."""
         pass
 
     def invalidate(self, bo, offset, ptr, size):
+        """Coherent memory: nothing to invalidate."""
         pass
 
     def describe(self) -> dict:
+        """Board, inputs run and transfers so far."""
         return {"board": self.board, "inputs_run": getattr(getattr(self, "core", None), "inputs_run", 0),
                 "transfers": len(self.transfers)}
 

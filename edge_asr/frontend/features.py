@@ -21,6 +21,17 @@ from ..errors import InputError
 
 @dataclass
 class FeatureConfig:
+    """The front end's configuration, stored in model.json (`feature`): framing, mel
+    bank, optional cepstra and mean normalisation, and per-feature scaling from training.
+
+    Attributes:
+        sample_rate, win_ms, hop_ms, n_fft: framing (25 ms Hann windows every 10 ms by default).
+        n_mels, fmin, fmax, log_floor: the mel filterbank and the log.
+        clip_seconds: the model's window.
+        n_mfcc: cepstral coefficients kept (0: log-mel).
+        cmn: subtract each coefficient's mean over the window.
+        mean, std: per-feature normalisation from training data.
+    """
     sample_rate: int = 16000
     win_ms: float = 25.0
     hop_ms: float = 10.0
@@ -43,18 +54,22 @@ class FeatureConfig:
 
     @property
     def win_length(self) -> int:
+        """Samples per analysis window."""
         return int(round(self.sample_rate * self.win_ms / 1000))
 
     @property
     def hop_length(self) -> int:
+        """Samples between frames."""
         return int(round(self.sample_rate * self.hop_ms / 1000))
 
     @property
     def clip_samples(self) -> int:
+        """Samples in the model's window."""
         return int(round(self.sample_rate * self.clip_seconds))
 
     @property
     def clip_frames(self) -> int:
+        """Frames in the model's window."""
         return num_frames(self.clip_samples, self)
 
     @property
@@ -63,10 +78,12 @@ class FeatureConfig:
         return self.n_mfcc or self.n_mels
 
     def to_dict(self) -> dict:
+        """The configuration as model.json stores it."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "FeatureConfig":
+        """A configuration from model.json's `feature`, validated; InputError on unknown keys or bad values."""
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(d) - known
         if unknown:
@@ -77,6 +94,7 @@ class FeatureConfig:
         return cfg
 
     def validate(self) -> None:
+        """InputError when the window, band, cepstra or normalisation do not fit together."""
         if self.win_length > self.n_fft:
             raise InputError(f"feature configuration: window {self.win_length} samples is longer "
                              f"than n_fft {self.n_fft}; raise n_fft")
@@ -89,6 +107,7 @@ class FeatureConfig:
 
 
 def num_frames(n_samples: int, cfg: FeatureConfig) -> int:
+    """Frames in `n_samples` samples (no centring, no padding)."""
     if n_samples < cfg.win_length:
         return 0
     return 1 + (n_samples - cfg.win_length) // cfg.hop_length
@@ -151,6 +170,7 @@ def _window(cfg: FeatureConfig) -> np.ndarray:
 
 
 def frame_signal(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """(frames, win_length) float64 frames cut from a waveform."""
     n = num_frames(audio.size, cfg)
     if n == 0:
         return np.zeros((0, cfg.win_length), dtype=np.float64)

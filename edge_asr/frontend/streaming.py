@@ -15,6 +15,9 @@ from .features import FeatureConfig, _normalise, _unnormalised, log_mel_frames
 
 
 class StreamingFeatures:
+    """The front end fed chunk by chunk: frames one hop at a time from a ring buffer, and
+    the model's window over the last clip_frames of them (same values as clip_features).
+    """
     def __init__(self, cfg: FeatureConfig):
         self.cfg = cfg
         self._raw_cfg = _unnormalised(cfg)

@@ -40,6 +40,18 @@ FML = "hls4ml_model.fml"
 
 @dataclass
 class ConvertOptions:
+    """Options of `edge-asr convert`.
+
+    Attributes:
+        board: pynq-z2 (board project), zcu104 or none (HLS IP only).
+        io: stream or parallel (hls4ml's io type).
+        reuse: reuse factor; above 1 the Resource strategy.
+        bits: width of activations and weights.
+        clock_ns: clock period.
+        calib: calibration inputs (data directory, audio folder or .npy), or None.
+        config: an hls4ml-style YAML overriding chosen types, or None.
+        max_calib: calibration inputs used at most.
+    """
     board: str = "pynq-z2"
     io: str = "stream"
     reuse: int = 1
@@ -51,6 +63,7 @@ class ConvertOptions:
 
 
 def resolve_model(path: str | Path) -> tuple[Path, dict | None]:
+    """(model.onnx path, model.json dict or None) of a model directory or a bare .onnx; InputError otherwise."""
     path = Path(path)
     if path.is_dir():
         onnx_path = path / "model.onnx"
@@ -104,6 +117,23 @@ def _read_user_config(path: str | None) -> dict:
 
 
 def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: bool = False, log=print) -> Path:
+    """Convert a (Q)ONNX model to an hls4ml dataflow design folder with design.json.
+
+    Args:
+        model: a model directory (model.onnx + model.json) or a bare .onnx file.
+        out: the design folder to write (refused if it exists, unless force); written to a
+            temporary folder and renamed, so a failure leaves nothing.
+        opts: ConvertOptions (board, io, reuse, bits, clock, calibration, type overrides).
+        log: where the chosen types and the summary go.
+
+    Returns:
+        The design folder (hls/, hls4ml_model.fml, design.json, model.json, model.onnx,
+        manifest.json).
+
+    Raises:
+        InputError: bad options, an unreadable model or one with ops hls4ml cannot take (all
+        named), or hls4ml refusing it; OutputExistsError: out exists without force.
+    """
     t0 = time.time()
     out = Path(out)
     refuse_existing(out, force)

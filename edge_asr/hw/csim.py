@@ -29,6 +29,7 @@ class CsimError(EdgeAsrError):
 
 
 def cache_root() -> Path:
+    """edge-asr's cache folder: $EDGE_ASR_CACHE, else ~/.cache/edge-asr."""
     return Path(os.environ.get("EDGE_ASR_CACHE", Path.home() / ".cache" / "edge-asr"))
 
 
@@ -101,3 +102,34 @@ class CsimBackend:
             y = self.hls_model.predict(flat)
         y = np.asarray(y, dtype=np.float64)
         return y.reshape(len(x), -1)
+
+
+def write_golden_vectors(design_dir: str | Path, inputs: str, out: str | Path, wild: int = 0, force: bool = False,
+                         log=None) -> int:
+    """Golden vectors of a design: its C simulation on `inputs`, written with the inputs as
+    a vector folder (`edge_asr.sim.vectors`).
+
+    Args:
+        design_dir: a design folder made by `edge-asr convert`.
+        inputs: an .npy of inputs (ONNX layout), an audio file or a data directory.
+        out: the vector folder (refused if it exists, unless force).
+        wild: also this many random inputs at 1.5 times the inputs' largest magnitude
+            (out of range: saturation is exercised).
+        log: where the compile's progress goes.
+
+    Returns:
+        How many vectors were written.
+
+    Raises:
+        CsimError: the C simulation does not build; OutputExistsError: out exists.
+    """
+    from ..runtime.offline import load_sim_input
+    from ..sim.vectors import write_vectors
+    design = Design.load(design_dir, kind="design")
+    x = load_sim_input(design, inputs)
+    if wild:
+        rng = np.random.default_rng(0)
+        x = np.concatenate([x, rng.standard_normal((wild,) + x.shape[1:]) * np.abs(x).max() * 1.5])
+    y = CsimBackend(design_dir, log=log).run(x)
+    write_vectors(design, out, x, y, force=force)
+    return len(x)

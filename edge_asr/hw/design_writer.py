@@ -81,6 +81,7 @@ def _cpp_typedefs(config_cpp: str) -> dict:
 
 
 def layer_record(layer) -> dict:
+    """One hls4ml layer as design.json records it: kind, shapes, every type, scalar attributes, weights as codes."""
     from hls4ml.model.types import NamedType
     out_var = layer.get_output_variable()
     rec = {
@@ -130,6 +131,7 @@ def _type_dict(precision) -> dict | None:
 def design_record(hls_model, *, hls_backend: str, board: str | None, io_type: str, reuse_factor: int,
                   strategy: str, model_meta: dict | None, onnx_input_shape: list[int],
                   calibration: dict, versions: dict) -> dict:
+    """The whole design.json record of an hls4ml model (layers, tables, input/output, board, part, clock, provenance)."""
     cfg = hls_model.config
     layers = [layer_record(layer) for layer in hls_model.get_layers()]
     for rec in layers:

@@ -16,6 +16,8 @@ import re
 import sys
 from pathlib import Path
 
+from ..resources import fill_template, hls_source
+
 _APPLIED = False
 
 
@@ -95,24 +97,26 @@ def _fix_dma_widths(hls_dir: Path, axi_header: str) -> list[str]:
     if new != text:
         tcl.write_text(new)
         fixed.append("project.tcl: DMA stream widths")
-    return fixed + _fix_dma_memory_width(hls_dir, widths["T_in"])
+    return fixed + _install_block_design(hls_dir, widths["T_in"])
 
 
-def _fix_dma_memory_width(hls_dir: Path, in_bits: int) -> list[str]:
-    """design.tcl sets the DMA's memory-map width (c_m_axi_mm2s_data_width) to the stream
-    width, 16 for our designs; PG021 allows 32..1024 there. We set the width the .hwh of
-    a simulation-only bundle describes (deploy/hwh.py)."""
+def _install_block_design(hls_dir: Path, in_bits: int) -> list[str]:
+    """design.tcl: our own block design (hls/<board>/design.tcl.in) in place of hls4ml's
+    template, which sets the DMA's memory-map width (c_m_axi_mm2s_data_width) to the
+    stream width, 16 for our designs, where PG021 allows 32..1024. Ours sets the width the
+    .hwh of a simulation-only bundle describes (deploy/hwh.py)."""
     from ..deploy.hwh import mm_data_width
     tcl = hls_dir / "design.tcl"
     if not tcl.is_file():
         return []
-    text = tcl.read_text()
-    new = text.replace("CONFIG.c_m_axi_mm2s_data_width ${bit_width_hls_input}",
-                       f"CONFIG.c_m_axi_mm2s_data_width {{{mm_data_width(in_bits)}}}")
-    if new == text:
+    board = next((b for b in ("pynq-z2",) if f":{b}:" in tcl.read_text()), None)
+    if board is None:
         return []
-    tcl.write_text(new)
-    return ["design.tcl: DMA memory-map width"]
+    text = fill_template(hls_source(board, "design.tcl.in").read_text(), {"MM2S_DATA_WIDTH": mm_data_width(in_bits)})
+    if text == tcl.read_text():
+        return []
+    tcl.write_text(text)
+    return [f"design.tcl: edge-asr's {board} block design"]
 
 
 def _fix_softmax_inp_norm(hls_model) -> list[str]:

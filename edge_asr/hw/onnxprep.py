@@ -20,6 +20,7 @@ class UnsupportedOpsError(InputError):
 
 
 def load(path: str | Path):
+    """A QONNX ModelWrapper of an ONNX file; InputError when it cannot be read."""
     import onnx
     from qonnx.core.modelwrapper import ModelWrapper
     try:
@@ -42,16 +43,19 @@ def fix_batch_size(model):
 
 
 def cleanup(model):
+    """Pass: QONNX's cleanup (shape inference, constant folding, unique names)."""
     from qonnx.util.cleanup import cleanup_model
     return cleanup_model(model)
 
 
 def to_channels_last(model):
+    """Pass: QONNX's conversion to channels-last, the layout hls4ml's ONNX frontend takes."""
     from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
     return model.transform(ConvertToChannelsLastAndClean())
 
 
 def gemm_to_matmul(model):
+    """Pass: Gemm as MatMul + Add, which hls4ml's ONNX frontend maps to Dense."""
     import warnings
 
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
@@ -62,6 +66,7 @@ def gemm_to_matmul(model):
 
 
 def supported_ops() -> set[str]:
+    """ONNX ops hls4ml 1.3 converts, plus the ones these passes rewrite away."""
     from hls4ml.converters import get_supported_onnx_layers
     return set(get_supported_onnx_layers()) | REWRITTEN_OPS
 
@@ -83,6 +88,7 @@ def check_supported(model, source: str, original=None) -> None:
 
 
 def input_shape(model) -> list[int]:
+    """The graph's input shape; InputError unless it has exactly one input and one output."""
     graph = model.graph
     if len(graph.input) != 1 or len(graph.output) != 1:
         raise InputError("only graphs with one input and one output are supported")

@@ -30,11 +30,13 @@ MAX_ACCUM_WIDTH = 64
 
 
 def result_type(max_abs: float, bits: int, signed: bool = True) -> FixedType:
+    """A W-bit result type whose integer bits hold max_abs times MARGIN (round half to even, saturate)."""
     integer = max(1 if signed else 0, integer_bits_for(max_abs * MARGIN, signed))
     return FixedType(bits, min(integer, bits), signed, "AP_RND_CONV", "AP_SAT")
 
 
 def weight_type(data: np.ndarray, bits: int) -> FixedType:
+    """A W-bit signed type whose integer bits hold the tensor's largest magnitude."""
     max_abs = float(np.abs(data).max(initial=0.0))
     integer = max(1, integer_bits_for(max_abs, True))
     return FixedType(bits, min(integer, bits), True, "AP_RND_CONV", "AP_SAT")
@@ -217,6 +219,7 @@ def str_type(t: FixedType) -> str:
 
 
 def format_table(rows: list[dict], calibrated: bool) -> str:
+    """The chosen types as a table for the terminal, one row per layer."""
     def s(t):
         return t.cpp() if t is not None else "-"
 

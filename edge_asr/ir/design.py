@@ -245,6 +245,7 @@ class Design:
 
     @property
     def output_shape(self) -> tuple[int, ...]:
+        """The output's shape, batch excluded."""
         return tuple(int(d) for d in self.data["output"]["shape"])
 
     @property
@@ -259,11 +260,13 @@ class Design:
 
     @property
     def labels(self) -> list[str] | None:
+        """The model's class labels, or None (a model converted from a bare .onnx)."""
         return self.data.get("labels")
 
     # --- where and how it is built -----------------------------------------------------
     @property
     def name(self) -> str:
+        """hls4ml's project name (the IP's name)."""
         return self.data["name"]
 
     @property
@@ -273,22 +276,27 @@ class Design:
 
     @property
     def board(self) -> str | None:
+        """The board converted for (pynq-z2, zcu104), or None."""
         return self.data.get("board")
 
     @property
     def part(self) -> str | None:
+        """The FPGA part."""
         return self.data.get("part")
 
     @property
     def clock_period_ns(self) -> float:
+        """The clock period in ns."""
         return float(self.data.get("clock_period_ns") or 10.0)
 
     @property
     def io_type(self) -> str:
+        """hls4ml's io type: io_stream or io_parallel."""
         return self.data["io_type"]
 
     @property
     def reuse_factor(self) -> int:
+        """The design-wide reuse factor (layers may set their own)."""
         return int(self.data.get("reuse_factor", 1))
 
     def digest(self) -> str:
@@ -301,7 +309,21 @@ class Design:
 
 
 def load_design(path: str | Path, verify: bool = True, kind: str | None = None) -> Design:
-    """Read and check a design; see `Design.load`."""
+    """Read and check a design (the same as `Design.load`).
+
+    Args:
+        path: a folder holding design.json, or the file itself.
+        verify: check the folder's manifest.json first (default).
+        kind: the manifest kind the folder must be ("design", "bundle", "vectors"), or None.
+
+    Returns:
+        The Design.
+
+    Raises:
+        DesignError: the file is missing, not JSON, of another schema version, or not
+            consistent (a type that is not legal, a code outside its type).
+        ManifestError: the folder does not match its manifest.
+    """
     return Design.load(path, verify=verify, kind=kind)
 
 

@@ -19,6 +19,7 @@ class ManifestError(EdgeAsrError):
 
 
 def sha256_file(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -36,6 +37,7 @@ def _files(root: Path) -> list[Path]:
 
 
 def write_manifest(root: str | Path, kind: str) -> dict:
+    """Write root/manifest.json (kind, sha256 and size of every file under root); returns it."""
     root = Path(root)
     files = {p.relative_to(root).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
              for p in _files(root)}

@@ -20,6 +20,20 @@ OVERFLOW = ("AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM")
 
 @dataclass(frozen=True)
 class FixedType:
+    """An ap_fixed / ap_ufixed / ap_int type.
+
+    Attributes:
+        width: total bits W (1..64).
+        integer: integer bits I, the sign bit included for signed types (may be negative or
+            above W).
+        signed: ap_fixed (True) or ap_ufixed (False).
+        rounding: quantization mode, one of QUANTIZATION (AP_TRN by default).
+        saturation: overflow mode, one of OVERFLOW (AP_WRAP by default).
+        saturation_bits: N; only 0 is supported.
+
+    Raises:
+        FixedPointError: a width, mode or N outside what is supported.
+    """
     width: int
     integer: int
     signed: bool = True
@@ -39,14 +53,17 @@ class FixedType:
 
     @property
     def fractional(self) -> int:
+        """Fractional bits F = W - I."""
         return self.width - self.integer
 
     @property
     def min_code(self) -> int:
+        """The smallest code of W bits."""
         return -(1 << (self.width - 1)) if self.signed else 0
 
     @property
     def max_code(self) -> int:
+        """The largest code of W bits."""
         return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
 
     @property
@@ -57,27 +74,33 @@ class FixedType:
 
     @property
     def lsb(self) -> float:
+        """The value of one code step, 2**-F."""
         return 2.0 ** -self.fractional
 
     @property
     def min_value(self) -> float:
+        """The smallest value the type holds."""
         return self.min_code * self.lsb
 
     @property
     def max_value(self) -> float:
+        """The largest value the type holds."""
         return self.max_code * self.lsb
 
     def cpp(self) -> str:
+        """The C++ spelling, e.g. ap_fixed<16,6,AP_RND_CONV,AP_SAT>."""
         base = "ap_fixed" if self.signed else "ap_ufixed"
         if self.rounding == "AP_TRN" and self.saturation == "AP_WRAP":
             return f"{base}<{self.width},{self.integer}>"
         return f"{base}<{self.width},{self.integer},{self.rounding},{self.saturation}>"
 
     def to_dict(self) -> dict:
+        """The type as design.json stores it (with its C++ spelling under `cpp`)."""
         return asdict(self) | {"cpp": self.cpp()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FixedType":
+        """A type from design.json's record; FixedPointError when it is not legal."""
         return cls(**{k: v for k, v in d.items() if k != "cpp"})
 
     @classmethod

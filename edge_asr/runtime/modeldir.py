@@ -14,24 +14,34 @@ MODEL_SCHEMA_VERSION = 1
 
 @dataclass
 class ModelInfo:
+    """A model directory as loaded: its path, its ONNX file and model.json.
+
+    Attributes:
+        dir, onnx_path: the folder and its model.onnx.
+        meta: model.json as read.
+    """
     dir: Path
     onnx_path: Path
     meta: dict
 
     @property
     def labels(self) -> list[str]:
+        """The model's class labels."""
         return list(self.meta["labels"])
 
     @property
     def feature(self) -> FeatureConfig:
+        """The front end it was trained with."""
         return FeatureConfig.from_dict(self.meta["feature"])
 
     @property
     def input_name(self) -> str:
+        """The ONNX graph's input name."""
         return self.meta["input"]["name"]
 
 
 def load_model_dir(path: str | Path) -> ModelInfo:
+    """Load a model directory (model.onnx + model.json); InputError naming what is missing or malformed."""
     path = Path(path)
     if not path.is_dir():
         raise InputError(f"{path}: not a model directory (want model.onnx + model.json); "

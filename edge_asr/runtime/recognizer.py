@@ -43,7 +43,17 @@ NON_WORDS = {"_unknown_", "_silence_"}
 @dataclass
 class RecognizerConfig:
     """Decision settings, chosen on connected digits and single clips spoken by the
-    validation voices (`edge-asr data connected --split valid`), never the test voices."""
+    validation voices (`edge-asr data connected --split valid`), never the test voices.
+
+    Attributes:
+        stride_ms: the model runs every this many ms (`--stride-ms`).
+        smooth: posteriors averaged over this many runs.
+        threshold: smoothed posterior at which a word is emitted (`--threshold`).
+        refractory_ms: after any word, no word for this long.
+        repeat_ms: the same word again only after this long (a word stays in the window ~1 s).
+        tail_ms: silence appended at the end so that a final word is seen whole.
+        lead_ms: silence before the start; None: one window less one stride.
+    """
 
     stride_ms: float = 100.0
     smooth: int = 5
@@ -92,6 +102,28 @@ class Recognizer:
         Backends get values already on the input grid, so their own conversion (the
         simulator's, C-sim's bridge, the board's DMA packing) changes nothing."""
         return windows if self.input_type is None else cast(windows, self.input_type)
+
+    @classmethod
+    def open(cls, model: str | Path | None = None, design: str | Path | None = None,
+             bundle: str | Path | None = None, backend: str | None = None,
+             config: RecognizerConfig | None = None) -> "Recognizer":
+        """A recognizer over exactly one of a model directory, a design or a bundle, on its
+        default backend (onnx, sim, pynq) or the one named; `edge-asr recognize`'s choice.
+
+        Raises:
+            InputError: not exactly one source, or a backend that does not run it.
+        """
+        if sum(bool(v) for v in (model, design, bundle)) != 1:
+            raise InputError("give exactly one of --model DIR, --design DIR or --bundle DIR")
+        if bundle:
+            if backend not in (None, "pynq", "sim"):
+                raise InputError("--bundle runs on the pynq (board) or sim backend")
+            return cls.from_bundle(bundle, backend or "pynq", config)
+        if model:
+            if backend not in (None, "onnx"):
+                raise InputError("--model runs on the onnx backend; use --design for sim/csim")
+            return cls.from_model(model, config)
+        return cls.from_design(design, backend or "sim", config)
 
     @classmethod
     def from_model(cls, model_dir: str | Path, config: RecognizerConfig | None = None) -> "Recognizer":

@@ -38,6 +38,7 @@ class LatencyHistogram:
         self.n = 0
 
     def add(self, seconds: float) -> None:
+        """Count one latency, in seconds."""
         self.counts[int(np.searchsorted(self.EDGES, seconds, side="right"))] += 1
         self.n += 1
 
@@ -56,7 +57,19 @@ class LatencyHistogram:
 class Stream:
     """One audio stream's state: the streaming front end, the windows waiting for the
     model, and the decisions so far. Made by `Recognizer.create_stream()`; the recognizer
-    that made it decodes it and reads its result."""
+    that made it decodes it and reads its result.
+
+    Attributes:
+        features: the streaming front end.
+        queue: windows waiting for the model: (features, start s, end s, arrival time).
+        history: the last posteriors, for smoothing.
+        events: the words emitted so far (Event).
+        latencies: chunk arrival to decision, per window (LatencyHistogram).
+        samples_in: audio samples accepted, at the model's rate.
+        compute_seconds: host time spent on this stream.
+        finished: input_finished() was called.
+        last_word, last_time: the last word emitted (label index) and when its window ended.
+    """
 
     features: StreamingFeatures
     sample_rate: int

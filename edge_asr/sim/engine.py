@@ -86,6 +86,7 @@ class Workers:
         self._size = 0
 
     def map(self, fn, items, size: int) -> list:
+        """fn over items on `size` threads, in order; the pool is made (or remade for another size) here."""
         with self._lock:
             if self._pool is None or self._size != size:
                 if self._pool is not None:
@@ -140,6 +141,9 @@ def simulate_codes(design: Design, codes: np.ndarray, trace: bool = False) -> Si
         codes: (batch, design.n_inputs) integer codes of the input type, in the design's
             stream order; no float step in between.
         trace: also return every layer's output values.
+
+    Returns:
+        SimResult: outputs, codes, saturation counts (and the trace).
 
     Raises:
         SimError: a wrong row length, or codes outside the input type's range (the stream

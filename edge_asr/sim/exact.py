@@ -32,6 +32,7 @@ class Matrix:
 
     @classmethod
     def of(cls, codes: np.ndarray) -> "Matrix":
+        """A Matrix of integer codes (n_in, n_out), its float64 copy and bound made once."""
         codes = np.ascontiguousarray(codes, dtype=np.int64)
         codes.flags.writeable = False
         f64 = codes.astype(np.float64)
@@ -40,6 +41,7 @@ class Matrix:
 
 
 def max_abs_code(t: FixedType) -> float:
+    """The largest magnitude a code of type t can have."""
     return float(max(abs(t.min_code), abs(t.max_code)))
 
 

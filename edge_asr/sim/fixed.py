@@ -124,6 +124,7 @@ def requantize(codes, frac_bits: int, t: FixedType) -> np.ndarray:
 
 
 def to_float(codes, t: FixedType) -> np.ndarray:
+    """Codes of type t -> their exact values (float64)."""
     return np.ldexp(np.asarray(codes, dtype=np.float64), -t.fractional)
 
 

@@ -71,6 +71,7 @@ def _bias(layer: Layer) -> tuple[np.ndarray | None, FixedType | None]:
 
 @kernel("Dense")
 def dense(layer: Layer, x: Tensor) -> Tensor:
+    """nnet::dense (Latency or Resource): products into accum_t, summed, cast to the result type."""
     acc_t, res_t = layer.type("accum_t"), layer.result_type()
     m, wt = _matrix(layer, acc_t, x.type, (1, 0))  # Resource: stored (n_out, n_in)
     b, bt = _bias(layer)
@@ -80,6 +81,7 @@ def dense(layer: Layer, x: Tensor) -> Tensor:
 
 @kernel("Conv1D")
 def conv1d(layer: Layer, x: Tensor) -> Tensor:
+    """nnet::conv_1d (io_stream): the Dense arithmetic on each window of filt_width pixels (im2col)."""
     a = layer.attributes
     width, n_chan, n_filt = a["in_width"], a["n_chan"], a["n_filt"]
     k, stride, out_w = a["filt_width"], a["stride_width"], a["out_width"]
@@ -105,6 +107,7 @@ def conv1d(layer: Layer, x: Tensor) -> Tensor:
 
 @kernel("ApplyAlpha", "BatchNormalization")  # the same nnet::normalize kernel: x * scale + bias
 def apply_alpha(layer: Layer, x: Tensor) -> Tensor:
+    """nnet::normalize: x * scale + bias exactly, then the cast to the result type."""
     s, st = layer.weight("scale")
     b, bt = layer.weight("bias")
     res_t = layer.result_type()
@@ -128,6 +131,7 @@ def _activation_table(layer: Layer, kind: str, table_t: FixedType, n: int) -> np
 
 @kernel("Activation", "ReLU")
 def activation(layer: Layer, x: Tensor) -> Tensor:
+    """ReLU, linear, and the table-based sigmoid and tanh, as hls4ml indexes their tables."""
     kind = layer.attributes.get("activation", "linear").lower()
     res_t = layer.result_type()
     if kind == "relu":
@@ -154,6 +158,7 @@ def activation(layer: Layer, x: Tensor) -> Tensor:
 
 @kernel("Pooling1D")
 def pool1d(layer: Layer, x: Tensor) -> Tensor:
+    """1-D max pooling (stream kernel): window values cast into accum_t, then the maximum."""
     a = layer.attributes
     n_in, n_filt, n_out = a["n_in"], a["n_filt"], a["n_out"]
     pw, stride = a["pool_width"], a["stride_width"]
@@ -201,6 +206,7 @@ def _softmax_tables(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
 
 @kernel("Softmax")
 def softmax(layer: Layer, x: Tensor) -> Tensor:
+    """The stable softmax: x_max - x, exp and inverse tables, the adder tree in accum_t."""
     if layer.attributes.get("implementation", "stable") != "stable":
         raise SimError(f"{layer.name}: softmax implementation {layer.attributes.get('implementation')} "
                        "is not simulated")
@@ -222,12 +228,14 @@ def softmax(layer: Layer, x: Tensor) -> Tensor:
 
 @kernel("Transpose")
 def transpose(layer: Layer, x: Tensor) -> Tensor:
+    """A transpose of the non-batch dimensions; codes unchanged."""
     perm = layer.attributes["perm"]
     return Tensor(np.transpose(x.codes, [0] + [p + 1 for p in perm]), x.type)
 
 
 @kernel("Reshape")
 def reshape(layer: Layer, x: Tensor) -> Tensor:
+    """A reshape, cast to the result type."""
     res_t = layer.result_type()
     codes = x.codes.reshape([len(x.codes)] + layer.output_shape)
     return Tensor(requantize(codes, x.type.fractional, res_t), res_t)
@@ -235,6 +243,7 @@ def reshape(layer: Layer, x: Tensor) -> Tensor:
 
 @kernel("ZeroPadding1D")
 def zeropad1d(layer: Layer, x: Tensor) -> Tensor:
+    """Zero padding in width, cast to the result type."""
     a = layer.attributes
     res_t = layer.result_type()
     codes = x.codes.reshape(len(x.codes), a["in_width"], a["n_chan"])
@@ -282,6 +291,7 @@ def merge(layer: Layer, a: Tensor, b: Tensor) -> Tensor:
 
 @kernel("Concatenate", inputs=2)
 def concatenate(layer: Layer, a: Tensor, b: Tensor) -> Tensor:
+    """Concatenation of two inputs on the axis their shapes add up on, each cast to the result type."""
     res_t = layer.result_type()
     out_shape = list(layer.output_shape)
     sa, sb = list(a.codes.shape[1:]), list(b.codes.shape[1:])

@@ -36,6 +36,7 @@ def _expf():
 
 
 def expf(x: np.ndarray) -> np.ndarray:
+    """float32 exp as the C library's expf computes it (numpy's if no libm is found)."""
     x = np.asarray(x, dtype=np.float32)
     fn = _expf()
     if not fn:
@@ -44,6 +45,7 @@ def expf(x: np.ndarray) -> np.ndarray:
 
 
 def index_bits(size: int) -> int:
+    """Bits of a table index: ceil(log2(size))."""
     return int(np.ceil(np.log2(size)))
 
 
@@ -64,6 +66,7 @@ def idx_from_codes(codes: np.ndarray, t: FixedType, size: int) -> np.ndarray:
 
 
 def softmax_exp_table(inp_t: FixedType, table_t: FixedType, size: int, negative: bool, scale: float = 1.0) -> np.ndarray:
+    """The softmax exp table (codes of table_t), entry i the exp of the input value whose top bits are i."""
     x = real_val_from_idx(inp_t, size) * np.float32(scale)
     if negative:
         x = -x
@@ -71,6 +74,7 @@ def softmax_exp_table(inp_t: FixedType, table_t: FixedType, size: int, negative:
 
 
 def softmax_inv_table(inp_t: FixedType, table_t: FixedType, size: int) -> np.ndarray:
+    """The softmax inverse table (codes of table_t), entry 0 saturated."""
     x = real_val_from_idx(inp_t, size)
     with np.errstate(divide="ignore"):
         inv = np.float32(1.0) / x

@@ -32,6 +32,12 @@ def noise_group(augmentation: str) -> str:
 
 
 def evaluate(model_dir: str | Path, data_dir: str | Path, split: str = "test", progress: bool = True) -> dict:
+    """Accuracy and confusion matrix of a model directory on a data split, with breakdowns by
+    engine, voice, condition, noise, reverb and rendering, and what other words were taken for.
+
+    Raises:
+        InputError: no model, no manifest, an empty split, labels the model lacks.
+    """
     info = load_model_dir(model_dir)
     rows = read_manifest(data_dir, split)
     x = feature_matrix(data_dir, rows, info.feature, progress, f"features ({split})")
@@ -72,6 +78,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, split: str = "test", p
 
 
 def format_report(res: dict) -> str:
+    """evaluate's result as lines for a terminal."""
     labels = res["labels"]
     short = [label.strip("_")[:5] for label in labels]
     lines = [f"{res['split']} split of {res['data']}: {res['n']} clips, accuracy {res['accuracy']:.4f}", "",

@@ -29,15 +29,18 @@ OPSET = 13
 
 
 class WithSoftmax(nn.Module):
+    """A net with Softmax appended: the exported graph gives posteriors."""
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
 
     def forward(self, x):
+        """Posteriors of the wrapped net."""
         return torch.softmax(self.net(x), dim=1)
 
 
 def load_run(run_dir: Path) -> tuple[nn.Module, dict]:
+    """(net with its best weights, train.json) of a run directory; weights read with weights_only=True."""
     meta_path, weights = run_dir / "train.json", run_dir / "best.pt"
     if not meta_path.is_file() or not weights.is_file():
         raise InputError(f"{run_dir}: not a training run (want train.json + best.pt); make one with `edge-asr train`")
@@ -58,6 +61,12 @@ def load_run(run_dir: Path) -> tuple[nn.Module, dict]:
 
 def export(run_dir: str | Path, out: str | Path, data_dir: str | Path | None = None, name: str | None = None,
            opset: int = OPSET, force: bool = False, progress: bool = True, log=print) -> Path:
+    """Export a training run to model.onnx + model.json, checked against PyTorch.
+
+    Raises:
+        InputError: not a run directory; ExportError: onnx.checker or the parity check fails
+        (nothing is written then); OutputExistsError: out exists without force.
+    """
     run_dir, out = Path(run_dir), Path(out)
     refuse_existing(out, force)
     if opset < 13:

@@ -34,6 +34,7 @@ class Conv1dKWS(nn.Module):
                                         nn.ReLU(), nn.Linear(hidden, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, n_classes) of features (batch, n_features, frames)."""
         return self.classifier(self.features(x))
 
 
@@ -46,6 +47,7 @@ class MLP(nn.Module):
                                  nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, n_classes) of features (batch, n_features, frames)."""
         return self.net(x)
 
 
@@ -53,6 +55,7 @@ NETS = {"conv1d": Conv1dKWS, "mlp": MLP}
 
 
 def build_net(name: str, **kwargs) -> nn.Module:
+    """A net of the zoo by name with its arguments; InputError for an unknown name or argument."""
     if name not in NETS:
         raise InputError(f"unknown net '{name}'; choose one of {', '.join(NETS)}")
     accepted = list(inspect.signature(NETS[name]).parameters)
@@ -63,6 +66,7 @@ def build_net(name: str, **kwargs) -> nn.Module:
 
 
 def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters of a module."""
     return sum(p.numel() for p in model.parameters())
 
 

@@ -32,6 +32,7 @@ from .nets import build_net, count_parameters
 
 @dataclass
 class TrainConfig:
+    """Training settings, recorded in train.json; `edge-asr train`'s flags set them."""
     net: str = "conv1d"
     net_options: dict = field(default_factory=dict)  # extra constructor arguments of the net
     epochs: int = 40
@@ -73,6 +74,7 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         self.epoch = 0
 
     def batches(self) -> list[list[int]]:
+        """This epoch's batches of indices."""
         rng = np.random.default_rng([self.seed, self.epoch])
         keys = np.floor(self.lengths / self.bucket_width).astype(np.int64)
         if self.weights is not None:  # an epoch of len(lengths) weighted draws

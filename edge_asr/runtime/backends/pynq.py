@@ -21,6 +21,17 @@ class DeviceError(EdgeAsrError):
 
 
 class PynqBackend:
+    """A PYNQ board behind the backend interface, through EdgeAsrOverlay.
+
+    Args:
+        bundle_dir: a bundle made by `edge-asr bundle`.
+        device: a pynq Device (default: the active one; EDGE_ASR_PYNQ_DEVICE=simulated makes
+            a simulated device active).
+
+    Raises:
+        ToolMissingError: no pynq package; DeviceError: no PYNQ device; BundleError: the
+        bundle does not check out for this board.
+    """
     name = "pynq"
 
     def __init__(self, bundle_dir: str | Path, device=None):
@@ -46,6 +57,7 @@ class PynqBackend:
         self.overlay = EdgeAsrOverlay(bundle_dir, device=device)
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        """Float features (N, *input shape) -> the board's exact output values (N, n_out)."""
         x = np.asarray(x)
         if len(x) == 1:
             return self.overlay.predict_one(x[0]).values[None]

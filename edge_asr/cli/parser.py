@@ -1,215 +1,31 @@
-"""`edge-asr VERB`: one verb per stage, each a thin layer over its module.
-
-Any EdgeAsrError becomes one line on stderr and exit code 2; --debug shows the traceback.
-"""
+"""The argument parser of every verb; docs/cli.md is its reference."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import signal
-import sys
-from pathlib import Path
 
-from . import __version__
-from .errors import EdgeAsrError, InputError
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_MODEL = REPO_ROOT / "models" / "kws-digits"
-
-
-def _cmd_data_synth(a: argparse.Namespace) -> int:
-    from .data.synth import synth
-    synth(a.out, size=a.size, seed=a.seed, jobs=a.jobs, force=a.force, progress=not a.quiet,
-          log=lambda m: print(m, file=sys.stderr), exclude_engines=a.exclude_engine,
-          train_only_words=a.train_only_words)
-    return 0
-
-
-def _cmd_data_human(a: argparse.Namespace) -> int:
-    from .data.human import make_human_set
-    make_human_set(a.out, copies=a.copies, seed=a.seed, force=a.force, log=lambda m: print(m, file=sys.stderr))
-    return 0
-
-
-def _cmd_data_connected(a: argparse.Namespace) -> int:
-    from .data.connected import make_connected_set
-    make_connected_set(a.out, n=a.n, seed=a.seed, force=a.force, split=a.split,
-                       log=lambda m: print(m, file=sys.stderr))
-    return 0
-
-
-def _net_options(pairs: list[str]) -> dict:
-    """--net-option KEY=INT pairs -> constructor arguments of the net."""
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key or not value.lstrip("-").isdigit():
-            raise InputError(f"--net-option {pair!r}: give KEY=INTEGER, e.g. channels=128")
-        options[key] = int(value)
-    return options
-
-
-def _cmd_train(a: argparse.Namespace) -> int:
-    from .frontend.features import FeatureConfig
-    from .training.train import TrainConfig, train
-    distill = {k: v for k, v in (("distill_weight", a.distill_weight),
-                                 ("distill_temperature", a.distill_temperature)) if v is not None}
-    if distill and not a.teacher:
-        raise InputError(f"--{next(iter(distill)).replace('_', '-')} only applies to distillation: "
-                         "give --teacher RUN as well, or leave it out")
-    cfg = TrainConfig(net=a.net, net_options=_net_options(a.net_option), epochs=a.epochs,
-                      batch_size=a.batch_size, lr=a.lr, patience=a.patience, seed=a.seed, threads=a.threads,
-                      engine_balance=a.engine_balance, noise_mix=a.noise_mix, teacher=a.teacher or "", **distill)
-    fcfg = FeatureConfig(n_mels=a.n_mels, fmax=a.fmax, n_mfcc=a.n_mfcc, cmn=a.cmn)
-    fcfg.validate()
-    train(a.data, a.out, cfg, fcfg, force=a.force, progress=not a.quiet, log=lambda m: print(m, file=sys.stderr),
-          extra_train=a.extra_train)
-    return 0
-
-
-def _cmd_export(a: argparse.Namespace) -> int:
-    from .training.export import export
-    export(a.run, a.out, data_dir=a.data, name=a.name, opset=a.opset, force=a.force, progress=not a.quiet,
-           log=lambda m: print(m, file=sys.stderr))
-    return 0
-
-
-def _cmd_eval(a: argparse.Namespace) -> int:
-    from .training.evaluate import evaluate, format_report, record_metrics
-    res = evaluate(a.model, a.data, split=a.split, progress=not (a.quiet or a.json))
-    if a.record:
-        record_metrics(a.model, res)
-    print(json.dumps(res) if a.json else format_report(res))
-    return 0
-
-
-def _cmd_convert(a: argparse.Namespace) -> int:
-    from .hw.convert import ConvertOptions, convert
-    opts = ConvertOptions(board=a.board, io=a.io, reuse=a.reuse, bits=a.bits, clock_ns=a.clock_ns,
-                          calib=a.calib, config=a.config)
-    convert(a.model, a.out, opts, force=a.force, log=lambda m: print(m, file=sys.stderr))
-    return 0
-
-
-def _cmd_check(a: argparse.Namespace) -> int:
-    from .ir.manifest import verify_manifest
-    m = verify_manifest(a.dir)
-    if m.get("kind") == "bundle":
-        from .deploy.bundle import verify_bundle
-        verify_bundle(a.dir)
-    print(f"{a.dir}: ok ({m.get('kind')}, {len(m['files'])} files match manifest.json)")
-    return 0
-
-
-def _cmd_verify(a: argparse.Namespace) -> int:
-    from .hw.verify import format_result, verify
-    res = verify(a.design, against=a.against, n=a.n, data=a.data, bitexact=a.bitexact,
-                 log=lambda m: print(m, file=sys.stderr))
-    print(json.dumps(res) if a.json else format_result(res))
-    if a.bitexact and res["mismatches"]:
-        print(f"edge-asr verify: {res['mismatches']} output values differ between the simulator and "
-              f"{a.against}", file=sys.stderr)
-        return 1
-    if res["top1_agreement"] < a.min_agreement:
-        print(f"edge-asr verify: top-1 agreement {res['top1_agreement']:.4f} is below --min-agreement "
-              f"{a.min_agreement}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _cmd_sim(a: argparse.Namespace) -> int:
-    from .runtime.offline import format_sim, run_sim
-    res = run_sim(a.design, a.input, trace=a.trace)
-    print(json.dumps(res) if a.json else format_sim(res))
-    return 0
-
-
-def _cmd_vectors(a: argparse.Namespace) -> int:
-    import numpy as np
-
-    from .ir.design import Design
-    from .runtime.backends import get_backend
-    from .runtime.offline import load_sim_input
-    from .sim.vectors import check_vectors, write_vectors
-    if a.check:
-        n = check_vectors(a.out)
-        print(f"{a.out}: simulator vs stored C-sim outputs: {n} differing values")
-        return 1 if n else 0
-    if not a.design or not a.inputs:
-        print("edge-asr vectors: error: writing vectors needs DESIGN and --inputs X.npy (or use --check)",
-              file=sys.stderr)
-        return 2
-    design = Design.load(a.design, kind="design")
-    x = load_sim_input(design, a.inputs)
-    if a.wild:
-        rng = np.random.default_rng(0)
-        x = np.concatenate([x, rng.standard_normal((a.wild,) + x.shape[1:]) * np.abs(x).max() * 1.5])
-    y = get_backend("csim", a.design, log=lambda m: print(m, file=sys.stderr)).run(x)
-    write_vectors(design, a.out, x, y, force=a.force)
-    print(f"wrote {len(x)} golden vectors (C-sim) to {a.out}")
-    return 0
-
-
-def _cmd_recognize(a: argparse.Namespace) -> int:
-    from .frontend.audio import pcm_stdin_chunks
-    from .runtime.recognizer import Recognizer, RecognizerConfig
-    cfg = RecognizerConfig(stride_ms=a.stride_ms, threshold=a.threshold)
-    if sum(bool(v) for v in (a.model, a.design, a.bundle)) != 1:
-        print("edge-asr recognize: error: give exactly one of --model DIR, --design DIR or --bundle DIR",
-              file=sys.stderr)
-        return 2
-    if a.bundle:
-        if a.backend not in (None, "pynq", "sim"):
-            print("edge-asr recognize: error: --bundle runs on the pynq (board) or sim backend", file=sys.stderr)
-            return 2
-        rec = Recognizer.from_bundle(a.bundle, a.backend or "pynq", cfg)
-    elif a.model:
-        if a.backend not in (None, "onnx"):
-            print("edge-asr recognize: error: --model runs on the onnx backend; use --design for sim/csim",
-                  file=sys.stderr)
-            return 2
-        rec = Recognizer.from_model(a.model, cfg)
-    else:
-        rec = Recognizer.from_design(a.design, a.backend or "sim", cfg)
-    def describe(e: dict) -> str:
-        return f"{e['word']} {e['start']:.2f}-{e['end']:.2f}s ({e['score']:.2f})"
-
-    for path in a.audio:
-        live = path == "-" and not a.json  # a microphone: one line per word as it is heard
-        if path == "-":
-            on_event = (lambda e: print(f"-: {describe(e)}", flush=True)) if live else None
-            res = rec.recognize_chunks(pcm_stdin_chunks(sys.stdin.buffer), on_event=on_event)
-        else:
-            res = rec.recognize_file(path)
-        res = {"file": path, **res}
-        if a.json:
-            print(json.dumps(res), flush=True)
-        elif not live or not res["events"]:
-            words = ", ".join(describe(e) for e in res["events"])
-            print(f"{path}: {words or 'no keywords'}", flush=True)
-    return 0
-
-
-def _cmd_bundle(a: argparse.Namespace) -> int:
-    from .deploy.bundle import write_bundle
-    write_bundle(a.design, a.out, bit=a.bit, hwh=a.hwh, force=a.force, log=lambda m: print(m, file=sys.stderr))
-    return 0
-
-
-def _cmd_build(a: argparse.Namespace) -> int:
-    from .hw.build import build
-    build(a.design, log=lambda m: print(m, file=sys.stderr))
-    return 0
-
-
-def _cmd_demo(a: argparse.Namespace) -> int:
-    from .demo import demo
-    return demo(Path(a.model), a.examples, a.report, log=lambda m: print(m, file=sys.stderr), force=a.force)
+from .. import __version__
+from .verbs import (
+    cmd_build,
+    cmd_bundle,
+    cmd_check,
+    cmd_convert,
+    cmd_data_connected,
+    cmd_data_human,
+    cmd_data_synth,
+    cmd_demo,
+    cmd_eval,
+    cmd_export,
+    cmd_recognize,
+    cmd_sim,
+    cmd_train,
+    cmd_vectors,
+    cmd_verify,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of every verb (docs/cli.md is its reference)."""
     p = argparse.ArgumentParser(prog="edge-asr", description="Speech acoustic models to PYNQ FPGA designs, "
                                 "checkable without a board.")
     p.add_argument("--version", action="version", version=f"edge-asr {__version__}")
@@ -242,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "stay the same (default 0)")
     s.add_argument("--force", action="store_true", help="replace an existing --out")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
-    s.set_defaults(func=_cmd_data_synth)
+    s.set_defaults(func=cmd_data_synth)
     h = data_sub.add_parser("human", help="a test set of real human speech from Debian's Asterisk prompts",
                             description="Make a test-only data directory from the real recordings in "
                             "asterisk-core-sounds-en-wav (one speaker, 8 kHz telephone band): digits, and "
@@ -251,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--copies", type=int, default=4, help="augmented copies per recording (default 4)")
     h.add_argument("--seed", type=int, default=0)
     h.add_argument("--force", action="store_true", help="replace an existing --out")
-    h.set_defaults(func=_cmd_data_human)
+    h.set_defaults(func=cmd_data_human)
     cd = data_sub.add_parser("connected", help="connected-digit files from test-split voices, for word error rate",
                              description="Write N files of 2-5 digits spoken by held-out voices with pauses "
                              "between them; manifest.csv holds the digit sequence in `text`.")
@@ -262,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="whose voices speak: the test split's (default) or the validation split's, "
                     "for tuning recognizer settings without the test voices")
     cd.add_argument("--force", action="store_true", help="replace an existing --out")
-    cd.set_defaults(func=_cmd_data_connected)
+    cd.set_defaults(func=cmd_data_connected)
 
     t = verb("train", "train a model from the zoo on a data directory")
     t.add_argument("data", help="data directory made by `edge-asr data synth`")
@@ -297,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     t.add_argument("--force", action="store_true", help="replace an existing --out")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
-    t.set_defaults(func=_cmd_train)
+    t.set_defaults(func=cmd_train)
 
     e = verb("export", "export a training run to ONNX + model.json, checked against PyTorch")
     e.add_argument("run", help="run directory made by `edge-asr train`")
@@ -307,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--opset", type=int, default=13, help="ONNX opset (>= 13, default 13)")
     e.add_argument("--force", action="store_true", help="replace an existing --out")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
-    e.set_defaults(func=_cmd_export)
+    e.set_defaults(func=cmd_export)
 
     v = verb("eval", "accuracy and confusion matrix of a model on a data split")
     v.add_argument("model", help="model directory (model.onnx + model.json)")
@@ -316,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print one JSON object")
     v.add_argument("--record", action="store_true", help="write the accuracy into the model's model.json")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
-    v.set_defaults(func=_cmd_eval)
+    v.set_defaults(func=cmd_eval)
 
     c = verb("convert", "convert a (Q)ONNX model to an hls4ml dataflow design with design.json")
     c.add_argument("model", help="model directory (model.onnx + model.json) or a bare .onnx file")
@@ -331,11 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "without it activations get a default 6 integer bits")
     c.add_argument("--config", help="hls4ml-style YAML (LayerName/Model sections) overriding chosen types")
     c.add_argument("--force", action="store_true", help="replace an existing --out")
-    c.set_defaults(func=_cmd_convert)
+    c.set_defaults(func=cmd_convert)
 
     k = verb("check", "verify a design or bundle directory against its manifest.json")
     k.add_argument("dir", help="design or bundle directory")
-    k.set_defaults(func=_cmd_check)
+    k.set_defaults(func=cmd_check)
 
     vf = verb("verify", "compare a design's fixed point (C simulation) with the float model")
     vf.add_argument("design", help="design directory made by `edge-asr convert`")
@@ -350,14 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also run the bit-exact simulator on the same inputs and count values whose bits "
                     "differ from C-sim (exit 1 on any)")
     vf.add_argument("--json", action="store_true", help="print one JSON object")
-    vf.set_defaults(func=_cmd_verify)
+    vf.set_defaults(func=cmd_verify)
 
     sm = verb("sim", "run the bit-exact simulator on inputs (.npy) or an audio clip")
     sm.add_argument("design", help="design directory")
     sm.add_argument("input", help="INPUT.npy (one input or a batch, ONNX layout) or AUDIO.wav")
     sm.add_argument("--trace", action="store_true", help="include every layer's output")
     sm.add_argument("--json", action="store_true", help="print one JSON object")
-    sm.set_defaults(func=_cmd_sim)
+    sm.set_defaults(func=cmd_sim)
 
     gv = verb("vectors", "write golden vectors (C-sim outputs) for a design, or --check them with the simulator")
     gv.add_argument("design", nargs="?", help="design directory (to write vectors)")
@@ -366,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     gv.add_argument("--out", required=True, help="vector folder, e.g. sim/vectors/kws-digits")
     gv.add_argument("--check", action="store_true", help="run the simulator on --out and count differences")
     gv.add_argument("--force", action="store_true", help="replace an existing --out")
-    gv.set_defaults(func=_cmd_vectors)
+    gv.set_defaults(func=cmd_vectors)
 
     r = verb("recognize", "stream audio through a model or design and print keyword events")
     r.add_argument("audio", nargs="+", help="WAV/FLAC/OGG files (any rate), or - for raw S16_LE 16 kHz PCM on stdin")
@@ -380,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the model every this many ms (default 100)")
     r.add_argument("--threshold", type=float, default=0.55, help="smoothed posterior to emit a word (default 0.55)")
     r.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
-    r.set_defaults(func=_cmd_recognize)
+    r.set_defaults(func=cmd_recognize)
 
     bu = verb("bundle", "gather what a board needs (bitstream, hwh, design.json, features) into a verified folder")
     bu.add_argument("design", help="design directory")
@@ -388,42 +204,18 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--bit", help="bitstream (default: found in the design after `edge-asr build`)")
     bu.add_argument("--hwh", help="hardware description matching --bit")
     bu.add_argument("--force", action="store_true", help="replace an existing --out")
-    bu.set_defaults(func=_cmd_bundle)
+    bu.set_defaults(func=cmd_bundle)
 
     b = verb("build", "run the vendor flow (Vivado/Vitis) to a bitstream")
     b.add_argument("design", help="design directory")
-    b.set_defaults(func=_cmd_build)
+    b.set_defaults(func=cmd_build)
 
     d = verb("demo", "the main job: convert the shipped model, check the simulator against C-sim bit for bit, "
                      "recognize the example clips through it, and write an HTML report")
-    d.add_argument("--model", default=str(SHIPPED_MODEL), help="model directory (default: the shipped kws-digits)")
+    d.add_argument("--model", default=None, help="model directory (default: the shipped kws-digits, which "
+                   "travels with the package)")
     d.add_argument("--examples", default=None, help="folder of WAVs (default: the model's examples/)")
     d.add_argument("--report", default=None, help="HTML report path (default: in the edge-asr cache folder)")
     d.add_argument("--force", action="store_true", help="replace an existing --report file")
-    d.set_defaults(func=_cmd_demo)
+    d.set_defaults(func=cmd_demo)
     return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except EdgeAsrError as exc:
-        if getattr(args, "debug", False):
-            raise
-        print(f"edge-asr {args.verb}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("edge-asr: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # Whoever read our output has gone (`edge-asr eval ... | head`): stop quietly, as a Unix
-        # tool killed by SIGPIPE does, and point stdout at /dev/null so the interpreter's last
-        # flush at exit does not raise again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 128 + signal.SIGPIPE
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,204 @@
+"""What each `edge-asr` verb does: parse-level checks, then one call into its stage, then
+printing. Each verb's extra is required before its stage is imported."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+from ..extras import require_extra
+
+
+def cmd_data_synth(a: argparse.Namespace) -> int:
+    """`edge-asr data synth`; returns the exit code."""
+    require_extra("data", "edge-asr data synth")
+    from ..data.synth import synth
+    synth(a.out, size=a.size, seed=a.seed, jobs=a.jobs, force=a.force, progress=not a.quiet,
+          log=lambda m: print(m, file=sys.stderr), exclude_engines=a.exclude_engine,
+          train_only_words=a.train_only_words)
+    return 0
+
+
+def cmd_data_human(a: argparse.Namespace) -> int:
+    """`edge-asr data human`; returns the exit code."""
+    require_extra("data", "edge-asr data human")
+    from ..data.human import make_human_set
+    make_human_set(a.out, copies=a.copies, seed=a.seed, force=a.force, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def cmd_data_connected(a: argparse.Namespace) -> int:
+    """`edge-asr data connected`; returns the exit code."""
+    require_extra("data", "edge-asr data connected")
+    from ..data.connected import make_connected_set
+    make_connected_set(a.out, n=a.n, seed=a.seed, force=a.force, split=a.split,
+                       log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def _net_options(pairs: list[str]) -> dict:
+    """--net-option KEY=INT pairs -> constructor arguments of the net."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value.lstrip("-").isdigit():
+            raise InputError(f"--net-option {pair!r}: give KEY=INTEGER, e.g. channels=128")
+        options[key] = int(value)
+    return options
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    """`edge-asr train`; returns the exit code."""
+    require_extra("train", "edge-asr train")
+    from ..frontend.features import FeatureConfig
+    from ..training.train import TrainConfig, train
+    distill = {k: v for k, v in (("distill_weight", a.distill_weight),
+                                 ("distill_temperature", a.distill_temperature)) if v is not None}
+    if distill and not a.teacher:
+        raise InputError(f"--{next(iter(distill)).replace('_', '-')} only applies to distillation: "
+                         "give --teacher RUN as well, or leave it out")
+    cfg = TrainConfig(net=a.net, net_options=_net_options(a.net_option), epochs=a.epochs,
+                      batch_size=a.batch_size, lr=a.lr, patience=a.patience, seed=a.seed, threads=a.threads,
+                      engine_balance=a.engine_balance, noise_mix=a.noise_mix, teacher=a.teacher or "", **distill)
+    fcfg = FeatureConfig(n_mels=a.n_mels, fmax=a.fmax, n_mfcc=a.n_mfcc, cmn=a.cmn)
+    fcfg.validate()
+    train(a.data, a.out, cfg, fcfg, force=a.force, progress=not a.quiet, log=lambda m: print(m, file=sys.stderr),
+          extra_train=a.extra_train)
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    """`edge-asr export`; returns the exit code."""
+    require_extra("train", "edge-asr export")
+    from ..training.export import export
+    export(a.run, a.out, data_dir=a.data, name=a.name, opset=a.opset, force=a.force, progress=not a.quiet,
+           log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    """`edge-asr eval`; returns the exit code."""
+    from ..training.evaluate import evaluate, format_report, record_metrics
+    res = evaluate(a.model, a.data, split=a.split, progress=not (a.quiet or a.json))
+    if a.record:
+        record_metrics(a.model, res)
+    print(json.dumps(res) if a.json else format_report(res))
+    return 0
+
+
+def cmd_convert(a: argparse.Namespace) -> int:
+    """`edge-asr convert`; returns the exit code."""
+    require_extra("convert", "edge-asr convert")
+    from ..hw.convert import ConvertOptions, convert
+    opts = ConvertOptions(board=a.board, io=a.io, reuse=a.reuse, bits=a.bits, clock_ns=a.clock_ns,
+                          calib=a.calib, config=a.config)
+    convert(a.model, a.out, opts, force=a.force, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def cmd_check(a: argparse.Namespace) -> int:
+    """`edge-asr check`; returns the exit code."""
+    from ..ir.manifest import verify_manifest
+    m = verify_manifest(a.dir)
+    if m.get("kind") == "bundle":
+        from ..deploy.bundle import verify_bundle
+        verify_bundle(a.dir)
+    print(f"{a.dir}: ok ({m.get('kind')}, {len(m['files'])} files match manifest.json)")
+    return 0
+
+
+def cmd_verify(a: argparse.Namespace) -> int:
+    """`edge-asr verify`; returns the exit code."""
+    if a.against == "csim":
+        require_extra("convert", "edge-asr verify (against C simulation)")
+    from ..hw.verify import format_result, verify
+    res = verify(a.design, against=a.against, n=a.n, data=a.data, bitexact=a.bitexact,
+                 log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps(res) if a.json else format_result(res))
+    if a.bitexact and res["mismatches"]:
+        print(f"edge-asr verify: {res['mismatches']} output values differ between the simulator and "
+              f"{a.against}", file=sys.stderr)
+        return 1
+    if res["top1_agreement"] < a.min_agreement:
+        print(f"edge-asr verify: top-1 agreement {res['top1_agreement']:.4f} is below --min-agreement "
+              f"{a.min_agreement}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sim(a: argparse.Namespace) -> int:
+    """`edge-asr sim`; returns the exit code."""
+    from ..runtime.offline import format_sim, run_sim
+    res = run_sim(a.design, a.input, trace=a.trace)
+    print(json.dumps(res) if a.json else format_sim(res))
+    return 0
+
+
+def cmd_vectors(a: argparse.Namespace) -> int:
+    """`edge-asr vectors`; returns the exit code."""
+    if a.check:
+        from ..sim.vectors import check_vectors
+        n = check_vectors(a.out)
+        print(f"{a.out}: simulator vs stored C-sim outputs: {n} differing values")
+        return 1 if n else 0
+    if not a.design or not a.inputs:
+        raise InputError("writing vectors needs DESIGN and --inputs X.npy (or use --check)")
+    require_extra("convert", "edge-asr vectors (C simulation)")
+    from ..hw.csim import write_golden_vectors
+    n = write_golden_vectors(a.design, a.inputs, a.out, wild=a.wild, force=a.force,
+                             log=lambda m: print(m, file=sys.stderr))
+    print(f"wrote {n} golden vectors (C-sim) to {a.out}")
+    return 0
+
+
+def cmd_recognize(a: argparse.Namespace) -> int:
+    """`edge-asr recognize`; returns the exit code."""
+    from ..frontend.audio import pcm_stdin_chunks
+    from ..runtime.recognizer import Recognizer, RecognizerConfig
+    cfg = RecognizerConfig(stride_ms=a.stride_ms, threshold=a.threshold)
+    rec = Recognizer.open(model=a.model, design=a.design, bundle=a.bundle, backend=a.backend, config=cfg)
+
+    def describe(e: dict) -> str:
+        return f"{e['word']} {e['start']:.2f}-{e['end']:.2f}s ({e['score']:.2f})"
+
+    for path in a.audio:
+        live = path == "-" and not a.json  # a microphone: one line per word as it is heard
+        if path == "-":
+            on_event = (lambda e: print(f"-: {describe(e)}", flush=True)) if live else None
+            res = rec.recognize_chunks(pcm_stdin_chunks(sys.stdin.buffer), on_event=on_event)
+        else:
+            res = rec.recognize_file(path)
+        res = {"file": path, **res}
+        if a.json:
+            print(json.dumps(res), flush=True)
+        elif not live or not res["events"]:
+            words = ", ".join(describe(e) for e in res["events"])
+            print(f"{path}: {words or 'no keywords'}", flush=True)
+    return 0
+
+
+def cmd_bundle(a: argparse.Namespace) -> int:
+    """`edge-asr bundle`; returns the exit code."""
+    from ..deploy.bundle import write_bundle
+    write_bundle(a.design, a.out, bit=a.bit, hwh=a.hwh, force=a.force, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def cmd_build(a: argparse.Namespace) -> int:
+    """`edge-asr build`; returns the exit code."""
+    require_extra("convert", "edge-asr build")
+    from ..hw.build import build
+    build(a.design, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    """`edge-asr demo`; returns the exit code."""
+    require_extra("convert", "edge-asr demo")
+    from ..demo import demo
+    from ..resources import shipped_model
+    model = Path(a.model) if a.model else shipped_model()
+    return demo(model, a.examples, a.report, log=lambda m: print(m, file=sys.stderr), force=a.force)
