@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 EDGE_ASR = [sys.executable, "-m", "edge_asr.cli"]
-# The shipped model's recipe (README, "Reproduce"), less --extra-train (the combined set holds it).
+# The shipped model's recipe (models/kws-digits/MODEL_CARD.md), less --extra-train (the combined set holds it).
 SHIPPED_RECIPE = ["--epochs", "120", "--patience", "40", "--fmax", "4000", "--n-mfcc", "13", "--cmn",
                   "--engine-balance", "0.3"]
 

@@ -171,7 +171,7 @@ def test_golden_vectors_match_fresh_csim(shipped_design):
     _, x_codes, y_codes, meta = load_vectors(GOLDEN)
     fresh = json.loads((shipped_design / "design.json").read_text())
     assert Design(fresh).digest() == meta["design_digest"], \
-        "the shipped model now converts to another design: regenerate sim/vectors/kws-digits (README)"
+        "the shipped model now converts to another design: regenerate sim/vectors/kws-digits (sim/README.md)"
     x = to_float(x_codes, FixedType.from_dict(meta["input_type"]))
     y = CsimBackend(shipped_design).run(x)
     assert np.array_equal(y, to_float(y_codes, FixedType.from_dict(meta["output_type"])))

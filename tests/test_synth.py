@@ -308,7 +308,7 @@ def test_augmentations():
 
 @pytest.mark.parametrize("rt60", [0.15, 0.8])
 def test_room_impulse_response_decay_and_direct_to_reverberant_ratio(rt60):
-    # The README states the synthetic rooms' direct-to-reverberant ratio: -30 to -12 dB.
+    # docs/cli.md states the synthetic rooms' direct-to-reverberant ratio: -30 to -12 dB.
     rng = np.random.default_rng(3)
     rirs = [aug.room_impulse_response(rng, rt60) for _ in range(100)]
     drr = [10 * np.log10(r[0] ** 2 / np.sum(r[1:] ** 2)) for r in rirs]

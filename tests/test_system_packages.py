@@ -27,26 +27,26 @@ def _run(root: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-def test_deb822_entry_is_copied_with_other_components(tmp_path):
-    root = _machine(tmp_path, {"sources.list.d/debian.sources": (
-        "Types: deb\n# a snapshot comment\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\n"
-        "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
-        "Types: deb\nURIs: http://mirror.invalid/debian-security\nSuites: bookworm-security\nComponents: main\n")})
-    r = _run(root)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout == ("Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\n"
-                        "Components: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+DEB822 = {"sources.list.d/debian.sources": (
+    "Types: deb\n# a snapshot comment\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\n"
+    "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+    "Types: deb\nURIs: http://mirror.invalid/debian-security\nSuites: bookworm-security\nComponents: main\n")}
+ONE_LINE = {"sources.list": (
+    "# deb http://old.invalid/debian bookworm main\n"
+    "deb http://mirror.invalid/debian-security bookworm-security main\n"
+    "deb [arch=amd64 signed-by=/etc/keys/debian.gpg] http://mirror.invalid/debian bookworm main\n")}
 
 
-def test_one_line_entry_with_its_keyring(tmp_path):
-    root = _machine(tmp_path, {"sources.list": (
-        "# deb http://old.invalid/debian bookworm main\n"
-        "deb http://mirror.invalid/debian-security bookworm-security main\n"
-        "deb [arch=amd64 signed-by=/etc/keys/debian.gpg] http://mirror.invalid/debian bookworm main\n")})
-    r = _run(root)
+@pytest.mark.parametrize("sources, entry", [
+    (DEB822, "Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\n"
+             "Components: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"),
+    (ONE_LINE, "Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm\n"
+               "Components: contrib non-free\nSigned-By: /etc/keys/debian.gpg\n"),
+], ids=["deb822", "one-line"])
+def test_the_machines_entry_is_copied_with_other_components(tmp_path, sources, entry):
+    r = _run(_machine(tmp_path, sources))
     assert r.returncode == 0, r.stderr
-    assert "URIs: http://mirror.invalid/debian\n" in r.stdout and "Suites: bookworm\n" in r.stdout
-    assert "Signed-By: /etc/keys/debian.gpg" in r.stdout
+    assert r.stdout == entry
 
 
 @pytest.mark.parametrize("sources", [

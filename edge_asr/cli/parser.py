@@ -24,6 +24,14 @@ from .verbs import (
 )
 
 
+def _writes(parser: argparse.ArgumentParser, what: str, quiet: bool = False) -> None:
+    """The options of a verb that writes a folder: --out, --force (and --quiet for long work)."""
+    parser.add_argument("--out", required=True, help=what)
+    parser.add_argument("--force", action="store_true", help="replace an existing --out")
+    if quiet:
+        parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of every verb (docs/cli.md is its reference)."""
     p = argparse.ArgumentParser(prog="edge-asr", description="Speech acoustic models to PYNQ FPGA designs, "
@@ -44,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "(_unknown_) and noise (_silence_) with every TTS engine found (espeak-ng, flite, "
                             "festival, piper, SVOX Pico, RHVoice, MBROLA, Kokoro), augment them, and write WAVs plus "
                             "manifest.csv split by voice.")
-    s.add_argument("--out", required=True, help="output data directory")
+    _writes(s, "output data directory", quiet=True)
     s.add_argument("--size", choices=["small", "full"], default="small",
                    help="small: a few hundred clips for tests; full: the training corpus (default: small)")
     s.add_argument("--seed", type=int, default=0, help="random seed; same seed, same corpus (default 0)")
@@ -56,33 +64,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="each training voice also says N words heard around digits in real speech "
                    "(letter names, million, billion, minus, months) as _unknown_; validation and test clips "
                    "stay the same (default 0)")
-    s.add_argument("--force", action="store_true", help="replace an existing --out")
-    s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_data_synth)
     h = data_sub.add_parser("human", help="a test set of real human speech from Debian's Asterisk prompts",
                             description="Make a test-only data directory from the real recordings in "
                             "asterisk-core-sounds-en-wav (one speaker, 8 kHz telephone band): digits, and "
                             "numbers, letters, days and months as _unknown_. Never used for training.")
-    h.add_argument("--out", required=True, help="output data directory")
+    _writes(h, "output data directory")
     h.add_argument("--copies", type=int, default=4, help="augmented copies per recording (default 4)")
     h.add_argument("--seed", type=int, default=0)
-    h.add_argument("--force", action="store_true", help="replace an existing --out")
     h.set_defaults(func=cmd_data_human)
     cd = data_sub.add_parser("connected", help="connected-digit files from test-split voices, for word error rate",
                              description="Write N files of 2-5 digits spoken by held-out voices with pauses "
                              "between them; manifest.csv holds the digit sequence in `text`.")
-    cd.add_argument("--out", required=True, help="output data directory")
+    _writes(cd, "output data directory")
     cd.add_argument("--n", type=int, default=50, help="number of files (default 50)")
     cd.add_argument("--seed", type=int, default=0)
     cd.add_argument("--split", choices=("test", "valid"), default="test",
                     help="whose voices speak: the test split's (default) or the validation split's, "
                     "for tuning recognizer settings without the test voices")
-    cd.add_argument("--force", action="store_true", help="replace an existing --out")
     cd.set_defaults(func=cmd_data_connected)
 
     t = verb("train", "train a model from the zoo on a data directory")
     t.add_argument("data", help="data directory made by `edge-asr data synth`")
-    t.add_argument("--out", required=True, help="run directory to write (best.pt, train.json)")
+    _writes(t, "run directory to write (best.pt, train.json)", quiet=True)
     t.add_argument("--extra-train", action="append", default=[], metavar="DIR",
                    help="also train on this data set's train split (repeatable; e.g. `data synth` with another "
                         "--seed); validation stays on DATA's valid split")
@@ -111,18 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--distill-temperature", type=float, default=None,
                    help="softmax temperature of the distillation (default 2)")
     t.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
-    t.add_argument("--force", action="store_true", help="replace an existing --out")
-    t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
 
     e = verb("export", "export a training run to ONNX + model.json, checked against PyTorch")
     e.add_argument("run", help="run directory made by `edge-asr train`")
-    e.add_argument("--out", required=True, help="model directory to write")
+    _writes(e, "model directory to write", quiet=True)
     e.add_argument("--data", help="data directory for the parity check (default: the one trained on)")
     e.add_argument("--name", help="model name recorded in model.json (default: the --out folder name)")
     e.add_argument("--opset", type=int, default=13, help="ONNX opset (>= 13, default 13)")
-    e.add_argument("--force", action="store_true", help="replace an existing --out")
-    e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=cmd_export)
 
     v = verb("eval", "accuracy and confusion matrix of a model on a data split")
@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = verb("convert", "convert a (Q)ONNX model to an hls4ml dataflow design with design.json")
     c.add_argument("model", help="model directory (model.onnx + model.json) or a bare .onnx file")
-    c.add_argument("--out", required=True, help="design directory to write")
+    _writes(c, "design directory to write")
     c.add_argument("--board", default="pynq-z2", choices=["pynq-z2", "zcu104", "none"],
                    help="pynq-z2: board project (VivadoAccelerator); zcu104/none: HLS IP only (default pynq-z2)")
     c.add_argument("--io", default="stream", choices=["stream", "parallel"], help="dataflow io type (default stream)")
@@ -146,7 +146,6 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--calib", help="calibration inputs: a data directory, a folder of audio, or X.npy; "
                    "without it activations get a default 6 integer bits")
     c.add_argument("--config", help="hls4ml-style YAML (LayerName/Model sections) overriding chosen types")
-    c.add_argument("--force", action="store_true", help="replace an existing --out")
     c.set_defaults(func=cmd_convert)
 
     k = verb("check", "verify a design or bundle directory against its manifest.json")
@@ -179,9 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     gv.add_argument("design", nargs="?", help="design directory (to write vectors)")
     gv.add_argument("--inputs", help="inputs .npy (ONNX layout) for the vectors")
     gv.add_argument("--wild", type=int, default=0, help="also add this many out-of-range random inputs")
-    gv.add_argument("--out", required=True, help="vector folder, e.g. sim/vectors/kws-digits")
+    _writes(gv, "vector folder, e.g. sim/vectors/kws-digits")
     gv.add_argument("--check", action="store_true", help="run the simulator on --out and count differences")
-    gv.add_argument("--force", action="store_true", help="replace an existing --out")
     gv.set_defaults(func=cmd_vectors)
 
     r = verb("recognize", "stream audio through a model or design and print keyword events")
@@ -200,10 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     bu = verb("bundle", "gather what a board needs (bitstream, hwh, design.json, features) into a verified folder")
     bu.add_argument("design", help="design directory")
-    bu.add_argument("--out", required=True, help="bundle directory to write")
+    _writes(bu, "bundle directory to write")
     bu.add_argument("--bit", help="bitstream (default: found in the design after `edge-asr build`)")
     bu.add_argument("--hwh", help="hardware description matching --bit")
-    bu.add_argument("--force", action="store_true", help="replace an existing --out")
     bu.set_defaults(func=cmd_bundle)
 
     b = verb("build", "run the vendor flow (Vivado/Vitis) to a bitstream")

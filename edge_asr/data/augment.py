@@ -56,7 +56,7 @@ def room_impulse_response(rng: np.random.Generator, rt60: float) -> np.ndarray:
     The direct path (1-3.3) against thousands of unit-variance taps gives a direct-to-
     reverberant ratio of -30 to -12 dB, harsher than a talker across most rooms. Kept on
     purpose: with rooms of -8 to +12 dB in training and test, the retrained model was no
-    better on either (README, "The shipped model"), and the test split stays the one every figure
+    better on either (docs/experiments.md, "Realistic rooms"), and the test split stays the one every figure
     was measured on."""
     n = int(SR * min(rt60, 1.0))
     t = np.arange(n) / SR

@@ -356,7 +356,7 @@ def synth(out: str | Path, size: str = "small", seed: int = 0, jobs: int | None 
         raise InputError("--exclude-engine leaves no TTS engine installed here; exclude fewer")
     if not voices:
         raise ToolMissingError("no TTS engine found; install espeak-ng (apt-get install espeak-ng) "
-                               "or another engine listed in the README")
+                               "or another engine listed in docs/cli.md")
     prepare(voices)
     tasks = plan_tasks(voices, size, seed, train_only_words)
     plan = size_plan(size, train_only_words)

@@ -223,7 +223,7 @@ def _hls4ml_refused(onnx_path: Path, exc: Exception) -> InputError:
     """hls4ml's own limits, as one line (the caller writes nothing)."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return InputError(f"{onnx_path}: hls4ml 1.3 cannot convert this graph ({first}); "
-                      "see the README for the layers it takes")
+                      "see docs/cli.md (Convert) for the layers it takes")
 
 
 def _accel_type(t) -> str:
