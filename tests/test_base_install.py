@@ -85,6 +85,21 @@ def test_recognize_a_committed_design_on_the_examples(base):
     assert r.returncode == 0 and "zero" in r.stdout
 
 
+def test_eval_a_data_directory(base, tmp_path):
+    """eval with the base install (no tqdm: no progress bar), on the example clips as a data set."""
+    examples = Path(_python(base, "import edge_asr; print(edge_asr.shipped_model() / 'examples')"))
+    rows = ["path,label,text,engine,voice,speaker,augmentation,split,seconds"]
+    for clip in sorted(examples.glob("*.wav")):
+        shutil.copyfile(clip, tmp_path / clip.name)
+        label = clip.name.split("-")[0]
+        rows.append(f"{clip.name},{label},{label},e,v,s,clean,test,1.0")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    r = _run(base, "eval", str(examples.parent), str(tmp_path), "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["n"] == 12 and res["accuracy"] == 1.0
+
+
 def test_bundle_and_check(base, tmp_path):
     design = tmp_path / "design"
     design.mkdir()

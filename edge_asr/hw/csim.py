@@ -123,6 +123,7 @@ def write_golden_vectors(design_dir: str | Path, inputs: str, out: str | Path, w
     Raises:
         CsimError: the C simulation does not build; OutputExistsError: out exists.
     """
+    from ..runtime.backends import get_backend
     from ..runtime.offline import load_sim_input
     from ..sim.vectors import write_vectors
     design = Design.load(design_dir, kind="design")
@@ -130,6 +131,6 @@ def write_golden_vectors(design_dir: str | Path, inputs: str, out: str | Path, w
     if wild:
         rng = np.random.default_rng(0)
         x = np.concatenate([x, rng.standard_normal((wild,) + x.shape[1:]) * np.abs(x).max() * 1.5])
-    y = CsimBackend(design_dir, log=log).run(x)
+    y = get_backend("csim", design_dir, log=log).run(x)
     write_vectors(design, out, x, y, force=force)
     return len(x)

@@ -160,7 +160,7 @@ def apply_softmax_types(hls_model, layer_config: dict) -> list[str]:
     from hls4ml.model.types import NamedType
     to_hls = HLSTypeConverter(precision_converter=APTypeConverter())
     fixed = []
-    backend = hls_model.config.backend
+    hls_backend = hls_model.config.backend
     for layer in hls_model.get_layers():
         if layer.class_name != "Softmax":
             continue
@@ -169,7 +169,7 @@ def apply_softmax_types(hls_model, layer_config: dict) -> list[str]:
         precision = (layer_config.get(source) or {}).get("Precision", {})
         for key in SOFTMAX_TYPE_KEYS:
             if key in precision and precision[key] != "auto":  # 'auto': leave hls4ml's own choice
-                p = backend.convert_precision_string(precision[key])
+                p = hls_backend.convert_precision_string(precision[key])
                 layer.set_attr(f"{key}_t", to_hls.convert(NamedType(f"{layer.name}_{key}_t", p)))
                 fixed.append(f"{layer.name}.{key}_t")
     return fixed
