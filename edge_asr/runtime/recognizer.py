@@ -58,10 +58,10 @@ class RecognizerConfig:
     stride_ms: float = 100.0
     smooth: int = 5
     threshold: float = 0.55
-    refractory_ms: float = 200.0  # after any word, no word for this long
-    repeat_ms: float = 1100.0     # the same word again only after this long: a word stays in the window ~1 s
-    tail_ms: float = 500.0  # silence appended at the end so a final word is seen whole
-    lead_ms: float | None = None  # silence before the start; None: one window less one stride
+    refractory_ms: float = 200.0
+    repeat_ms: float = 1100.0
+    tail_ms: float = 500.0
+    lead_ms: float | None = None
 
 
 def _read_json(path: Path) -> dict:

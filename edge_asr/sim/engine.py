@@ -12,6 +12,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -114,11 +115,15 @@ def _run_chunks(design: Design, x: Tensor, trace: bool) -> list[SimResult]:
         return WORKERS.map(chunk, starts, workers)
 
 
-def simulate(design: Design, x: np.ndarray, trace: bool = False) -> SimResult:
+def _design(design: Design | str | Path) -> Design:
+    return design if isinstance(design, Design) else load_design(design)
+
+
+def simulate(design: Design | str | Path, x: np.ndarray, trace: bool = False) -> SimResult:
     """Run the design on float inputs.
 
     Args:
-        design: a loaded design.
+        design: a loaded design, or its folder (loaded and checked here).
         x: inputs, batch first, in the ONNX model's layout (design.onnx_input_shape); each
             value is coded into the input type first, as the host does for the board.
         trace: also return every layer's output values.
@@ -129,15 +134,17 @@ def simulate(design: Design, x: np.ndarray, trace: bool = False) -> SimResult:
     Raises:
         SimError: a wrong input shape, or a layer kind the simulator does not run.
         FixedPointError: NaN or Inf inputs.
+        DesignError, ManifestError: a folder whose design does not load.
     """
+    design = _design(design)
     return _simulate_coded(design, code_input(design, x), trace)
 
 
-def simulate_codes(design: Design, codes: np.ndarray, trace: bool = False) -> SimResult:
+def simulate_codes(design: Design | str | Path, codes: np.ndarray, trace: bool = False) -> SimResult:
     """Run the design on input codes as the fabric receives them from the DMA.
 
     Args:
-        design: a loaded design.
+        design: a loaded design, or its folder (loaded and checked here).
         codes: (batch, design.n_inputs) integer codes of the input type, in the design's
             stream order; no float step in between.
         trace: also return every layer's output values.
@@ -149,6 +156,7 @@ def simulate_codes(design: Design, codes: np.ndarray, trace: bool = False) -> Si
         SimError: a wrong row length, or codes outside the input type's range (the stream
             cannot carry them).
     """
+    design = _design(design)
     t = design.input_type
     codes = np.asarray(codes)
     n = design.n_inputs
