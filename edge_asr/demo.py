@@ -92,6 +92,25 @@ def _plots(meta: dict, design, saturation: dict) -> list[tuple[str, str]]:
     return out
 
 
+def _cost_plot(hw: dict) -> tuple[str, str]:
+    """Each layer's share of each resource the design uses (the cost model's estimate)."""
+    import matplotlib.pyplot as plt
+    layers = [c for c in hw["layers"] if any(c[k] for k in ("dsp", "bram18", "lut", "ff"))]
+    keys = ("dsp", "bram18", "lut", "ff")
+    fig, ax = plt.subplots(figsize=(9, 4))
+    bottom = np.zeros(len(keys))
+    for c in layers:
+        share = np.array([c[k] / hw["available"][k] if hw["available"] else 0 for k in keys])
+        ax.bar(range(len(keys)), share, bottom=bottom, label=c["name"])
+        bottom += share
+    ax.axhline(hw["budget"], color="k", ls="--", lw=1, label=f"budget {hw['budget']:.0%}")
+    ax.set_xticks(range(len(keys)), [k.upper() for k in keys])
+    ax.set_ylabel(f"share of {hw['board']}")
+    ax.legend(fontsize=6, ncol=2, bbox_to_anchor=(1.01, 1), loc="upper left")
+    ax.set_title("each layer's share of each resource (estimated from hls4ml's rules, not synthesized)")
+    return "Estimated resources by layer", _png(fig)
+
+
 def demo(model_dir: Path, examples: str | None = None, report: str | None = None, out=print, log=print,
          force: bool = False) -> int:
     """The main job on a model directory (default: the shipped kws-digits): convert for
@@ -108,7 +127,7 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
     if report is not None:  # the user's file: never replaced without --force (the cached one is ours)
         from .atomic import refuse_existing
         refuse_existing(Path(report), force, "--report")
-    from .hw.cost import estimate_latency
+    from .hw.cost import cost_record
     from .hw.csim import cache_root
     from .ir.design import Design
     from .runtime.backends import get_backend
@@ -149,7 +168,7 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
         if clip is not None:
             parts += [read_audio(clip, info.feature.sample_rate), np.zeros(4000, np.float32)]
     stream_res = rec.recognize_chunks(np.array_split(np.concatenate(parts), 40)) if parts else None
-    hw = estimate_latency(design)
+    hw = cost_record(design)
 
     out(f"model {info.meta.get('name', model_dir.name)}: {info.meta.get('net')}, {info.meta.get('parameters')} "
         f"parameters; design {design_dir}")
@@ -164,21 +183,28 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
         out(f"{'connected digits (streamed, sim)':<34} said '{' '.join(CONNECTED)}' -> heard '{stream_res['text']}'")
         out(f"{'decision latency p50 / p99':<34} {stream_res['latency_ms_p50']:.2f} / "
             f"{stream_res['latency_ms_p99']:.2f} ms   RTF {stream_res['rtf']:.4f}")
-    out(f"{'estimated FPGA latency':<34} {hw['cycles']} cycles = {hw['latency_us']:.1f} us at "
-        f"{1000 / hw['clock_ns']:.0f} MHz (first-order estimate, not synthesis)")
+    t, a = hw["totals"], hw["available"]
+    out(f"{'FPGA cost, estimated':<34} {'fits' if hw['fits'] else 'does NOT fit'} {hw['board']} within "
+        f"{hw['budget']:.0%}: DSP {t['dsp']}/{a['dsp']}, BRAM18 {t['bram18']}/{a['bram18']}, LUT {t['lut']}/{a['lut']}, "
+        f"FF {t['ff']}/{a['ff']}")
+    out(f"{'estimated FPGA latency / interval':<34} {hw['latency_cycles']} / {hw['interval_cycles']} cycles = "
+        f"{hw['latency_us']:.1f} / {hw['interval_us']:.1f} us at {1000 / hw['clock_ns']:.0f} MHz "
+        "(from hls4ml's rules, not synthesized)")
     test_acc = info.meta.get("metrics", {}).get("test_accuracy")
     if test_acc is not None:
         out(f"{'float model, test split accuracy':<34} {test_acc:.1%} (held-out voices)")
 
     report_path = Path(report) if report else cache / "demo" / "report.html"
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    figs = _plots(info.meta, design, sim_res.saturation)
+    figs = _plots(info.meta, design, sim_res.saturation) + [_cost_plot(hw)]
     table = "".join(f"<tr><td>{html.escape(n)}</td><td>{html.escape(lab)}</td><td>{s:.3f}</td></tr>"
                     for n, _, lab, s in rows)
     body = [f"<h1>edge-asr demo: {html.escape(str(info.meta.get('name')))}</h1>",
             f"<p>Design <code>{html.escape(str(design_dir))}</code>; simulator vs C-sim differing values: "
             f"<b>{mismatches}</b>; fixed/float top-1 agreement {agreement:.1%}; example clips correct "
-            f"{accuracy:.1%}; estimated FPGA latency {hw['latency_us']:.1f} us.</p>",
+            f"{accuracy:.1%}; FPGA cost estimated from hls4ml's rules, not synthesized: "
+            f"{'fits' if hw['fits'] else 'does not fit'} {hw['board']} within {hw['budget']:.0%}, interval "
+            f"{hw['interval_us']:.1f} us, latency {hw['latency_us']:.1f} us.</p>",
             f"<table border=1 cellpadding=3><tr><th>clip</th><th>label</th><th>score</th></tr>{table}</table>"]
     if stream_res:
         body.append(f"<p>Connected digits: said <b>{' '.join(CONNECTED)}</b>, heard <b>{stream_res['text']}</b>; "

@@ -48,9 +48,10 @@ def test_demo_on_shipped_model(capsys, tmp_path, monkeypatch):
     assert correct >= 0.75 * len(wavs), out
     assert "differing bits 0 values" in out
     assert "heard 'seven three nine one'" in out
-    assert "estimated FPGA latency" in out
+    assert "estimated FPGA latency" in out and "fits pynq-z2 within 70%" in out
     page = report.read_text()
-    assert page.count("data:image/png;base64,") == 2 and "Confusion matrix" in page
+    assert page.count("data:image/png;base64,") == 3 and "Confusion matrix" in page
+    assert "Estimated resources by layer" in page and "not synthesized" in page
     # the user's report is not replaced without --force, and nothing is run first
     capsys.readouterr()
     assert main(["demo", "--report", str(report)]) == 2

@@ -172,7 +172,7 @@ def test_interrupted_convert_leaves_nothing(tmp_path, small_model, monkeypatch):
 
     monkeypatch.setattr(conv, "write_manifest", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        convert(small_model, tmp_path / "d", ConvertOptions(), **QUIET)
+        convert(small_model, tmp_path / "d", ConvertOptions(budget=1.0), **QUIET)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -272,7 +272,7 @@ def test_board_project_stream_widths(tmp_path, small_model, small_data):
     # 12-bit input, 24-bit output: hls4ml would write output width 12 and input width 24
     cfg = tmp_path / "out24.yml"
     cfg.write_text(yaml.safe_dump({"LayerName": {"Softmax_0": {"Precision": {"result": "ufixed<20,1,RND_CONV,SAT>"}}}}))
-    design = convert(small_model, tmp_path / "d", ConvertOptions(bits=12, calib=str(small_data), config=str(cfg)),
+    design = convert(small_model, tmp_path / "d", ConvertOptions(bits=12, calib=str(small_data), config=str(cfg), budget=1.0),
                      **QUIET)
     tcl = (design / "hls" / "project.tcl").read_text()
     assert "set bit_width_hls_input 16" in tcl and "set bit_width_hls_output 24" in tcl

@@ -10,6 +10,7 @@ from .verbs import (
     cmd_bundle,
     cmd_check,
     cmd_convert,
+    cmd_cost,
     cmd_data_connected,
     cmd_data_human,
     cmd_data_synth,
@@ -140,13 +141,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--board", default="pynq-z2", choices=["pynq-z2", "zcu104", "none"],
                    help="pynq-z2: board project (VivadoAccelerator); zcu104/none: HLS IP only (default pynq-z2)")
     c.add_argument("--io", default="stream", choices=["stream", "parallel"], help="dataflow io type (default stream)")
-    c.add_argument("--reuse", type=int, default=1, help="reuse factor; above 1 uses the Resource strategy")
+    c.add_argument("--reuse", type=int, default=None,
+                   help="one reuse factor for every layer (above 1 the Resource strategy); default: the fit "
+                        "chooses each layer's strategy and reuse factor to fit the board")
+    c.add_argument("--budget", type=float, default=0.7,
+                   help="share of the board's DSP, BRAM, LUT and FF the design may use (default 0.7)")
     c.add_argument("--bits", type=int, default=16, help="width of activations and weights (default 16)")
     c.add_argument("--clock-ns", type=float, default=10.0, help="clock period in ns (default 10: 100 MHz)")
     c.add_argument("--calib", help="calibration inputs: a data directory, a folder of audio, or X.npy; "
                    "without it activations get a default 6 integer bits")
     c.add_argument("--config", help="hls4ml-style YAML (LayerName/Model sections) overriding chosen types")
     c.set_defaults(func=cmd_convert)
+
+    co = verb("cost", "the design's estimated resources, interval and latency per layer, against its board")
+    co.add_argument("design", help="design directory")
+    co.add_argument("--budget", type=float, default=None, help="share of the board (default: the one it was fit to)")
+    co.add_argument("--json", action="store_true", help="print one JSON object")
+    co.set_defaults(func=cmd_cost)
 
     k = verb("check", "verify a design or bundle directory against its manifest.json")
     k.add_argument("dir", help="design or bundle directory")

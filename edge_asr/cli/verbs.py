@@ -94,9 +94,18 @@ def cmd_convert(a: argparse.Namespace) -> int:
     require_extra("convert", "edge-asr convert")
     from ..hw.convert import ConvertOptions, convert
     opts = ConvertOptions(board=a.board, io=a.io, reuse=a.reuse, bits=a.bits, clock_ns=a.clock_ns,
-                          calib=a.calib, config=a.config)
+                          calib=a.calib, config=a.config, budget=a.budget)
     convert(a.model, a.out, opts, force=a.force, log=lambda m: print(m, file=sys.stderr))
     return 0
+
+
+def cmd_cost(a: argparse.Namespace) -> int:
+    """`edge-asr cost`; returns the exit code (1 when the design does not fit its board)."""
+    from ..hw.cost import cost_record, format_cost
+    from ..ir.design import Design
+    record = cost_record(Design.load(a.design), a.budget)
+    print(json.dumps(record) if a.json else format_cost(record))
+    return 0 if record["fits"] or not record["board"] else 1
 
 
 def cmd_check(a: argparse.Namespace) -> int:
@@ -106,6 +115,10 @@ def cmd_check(a: argparse.Namespace) -> int:
     if m.get("kind") == "bundle":
         from ..deploy.bundle import verify_bundle
         verify_bundle(a.dir)
+    if m.get("kind") == "design":  # `bundle` checked a bundle's design; the cost model is not on a board
+        from ..hw.cost import check_recorded_cost
+        from ..ir.design import Design
+        check_recorded_cost(Design.load(a.dir, verify=False))  # the manifest was checked just now
     print(f"{a.dir}: ok ({m.get('kind')}, {len(m['files'])} files match manifest.json)")
     return 0
 
@@ -183,6 +196,9 @@ def cmd_recognize(a: argparse.Namespace) -> int:
 def cmd_bundle(a: argparse.Namespace) -> int:
     """`edge-asr bundle`; returns the exit code."""
     from ..deploy.bundle import write_bundle
+    from ..hw.cost import check_recorded_cost
+    from ..ir.design import Design
+    check_recorded_cost(Design.load(a.design, kind="design"))  # what goes to the board is what was costed
     write_bundle(a.design, a.out, bit=a.bit, hwh=a.hwh, force=a.force, log=lambda m: print(m, file=sys.stderr))
     return 0
 

@@ -34,7 +34,8 @@ def build(design_dir: str | Path, log=print) -> Path:
     """Run the vendor flow on a design folder; the products land in it and the manifest is
     rewritten. Raises ToolMissingError (one line) when Vivado/Vitis are not on PATH."""
     design_dir = Path(design_dir)
-    hls_backend = Design.load(design_dir, kind="design").hls_backend
+    design = Design.load(design_dir, kind="design")
+    hls_backend = design.hls_backend
     missing = missing_tools(hls_backend)
     if missing:
         raise ToolMissingError(f"{missing[0]} not found on PATH: the vendor flow needs AMD Vivado/Vitis; the "
@@ -46,7 +47,7 @@ def build(design_dir: str | Path, log=print) -> Path:
     with contextlib.redirect_stdout(io.StringIO()) as out:
         hm = deserialize_model(design_dir / "hls4ml_model.fml", output_dir=design_dir / "hls" / "tb_data")
         hm.config.config["OutputDir"] = str(design_dir / "hls")
-        hls4ml_fixes.write_project(hm)
+        hls4ml_fixes.write_project(hm, hls4ml_fixes.stream_depths(design, design.data.get("fifo_depths", {})))
         if hls_backend == "VivadoAccelerator":
             report = hm.build(csim=False, synth=True, export=True, bitfile=True)
         else:

@@ -1,7 +1,9 @@
-"""`edge-asr convert`: (Q)ONNX -> hls4ml dataflow design with design.json.
+"""`edge-asr convert`: (Q)ONNX -> hls4ml dataflow design with design.json, fitted to its board.
 
-    MODEL (dir or .onnx) -> onnxprep.prepare -> quantize (calibrate, choose types)
-        -> hls4ml 1.3 (Vitis, or VivadoAccelerator for a board) -> weights put on their grid
+    MODEL (dir or .onnx) -> onnxprep.prepare -> precision (calibrate, choose types)
+        -> hls4ml 1.3 (Vitis, or VivadoAccelerator for a board) -> the fit (per-layer strategy
+        and reuse factor, FIFO depths, within --budget of the board: hw/fit.py) -> hls4ml
+        again with those choices -> weights put on their grid
         -> DESIGN_DIR/{hls/, hls4ml_model.fml, design.json, model.json, manifest.json}
 
 The design directory is written to a temporary folder beside it and renamed at the end,
@@ -11,6 +13,7 @@ so an interrupted or failed conversion leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import shutil
@@ -23,17 +26,15 @@ import numpy as np
 from .. import __version__
 from ..atomic import atomic_dir, refuse_existing
 from ..errors import InputError
-from ..ir.design import write_design
+from ..ir.design import Design, write_design
 from ..ir.manifest import write_manifest
-from . import hls4ml_fixes, onnxprep, precision
+from . import boards, hls4ml_fixes, onnxprep, precision
+from .cost import design_costs, summarize
+from .fit import Choice, fit
 
-# board -> (hls4ml backend, i.e. the toolchain; FPGA part). hls4ml 1.3 has board files (block design, DMA,
-# driver) for pynq-z2 but not for zcu104: there the design is the HLS IP alone.
-BOARDS = {
-    "pynq-z2": ("VivadoAccelerator", "xc7z020clg400-1"),
-    "zcu104": ("Vitis", "xczu7ev-ffvc1156-2-e"),
-    "none": ("Vitis", "xc7z020clg400-1"),
-}
+# board -> (hls4ml backend, i.e. the toolchain; FPGA part), from the one table in boards.py
+BOARDS = {**{b.name: (b.hls_backend, b.part) for b in boards.BOARDS.values()},
+          boards.NO_BOARD: ("Vitis", boards.NO_BOARD_PART)}
 PROJECT_NAME = "edge_asr_net"
 FML = "hls4ml_model.fml"
 
@@ -43,9 +44,11 @@ class ConvertOptions:
     """Options of `edge-asr convert`.
 
     Attributes:
-        board: pynq-z2 (board project), zcu104 or none (HLS IP only).
+        board: pynq-z2 (board project), zcu104 or none (HLS IP only, no fit).
         io: stream or parallel (hls4ml's io type).
-        reuse: reuse factor; above 1 the Resource strategy.
+        reuse: one reuse factor for every layer (above 1 the Resource strategy), or None to
+            let the fit choose per layer.
+        budget: the share of the board's resources the fit may use.
         bits: width of activations and weights.
         clock_ns: clock period.
         calib: calibration inputs (data directory, audio folder or .npy), or None.
@@ -54,12 +57,13 @@ class ConvertOptions:
     """
     board: str = "pynq-z2"
     io: str = "stream"
-    reuse: int = 1
+    reuse: int | None = None
     bits: int = 16
     clock_ns: float = 10.0
     calib: str | None = None
     config: str | None = None
     max_calib: int = 512
+    budget: float = 0.7
 
 
 def resolve_model(path: str | Path) -> tuple[Path, dict | None]:
@@ -143,8 +147,10 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
         raise InputError("--io must be stream or parallel")
     if not 4 <= opts.bits <= 32:
         raise InputError("--bits must be between 4 and 32")
-    if opts.reuse < 1:
+    if opts.reuse is not None and opts.reuse < 1:
         raise InputError("--reuse must be at least 1")
+    if not 0 < opts.budget <= 1:
+        raise InputError(f"--budget {opts.budget}: give a share of the board between 0 and 1")
     onnx_path, meta = resolve_model(model)
     user_cfg = _read_user_config(opts.config)
 
@@ -156,9 +162,39 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
     log(precision.format_table(rows, cal is not None))
 
     hls_backend, part = BOARDS[opts.board]
-    strategy = "Latency" if opts.reuse == 1 else "Resource"
+    reuse = opts.reuse or 1
+    strategy = "Latency" if reuse == 1 else "Resource"
     hls4ml_fixes.apply()
     import hls4ml
+
+    def to_hls(cfg: dict, out_dir: Path):
+        kwargs = dict(output_dir=str(out_dir), project_name=PROJECT_NAME, backend=hls_backend,
+                      io_type=f"io_{opts.io}", hls_config=cfg, part=part, clock_period=opts.clock_ns)
+        if hls_backend == "VivadoAccelerator":
+            # the stream types follow the design's final input/output types, user
+            # overrides included (the wrapper would otherwise truncate them)
+            def final_type(name: str, chosen) -> str:
+                t = layers.get(name, {}).get("Precision", {}).get("result")
+                return t if t and t != "auto" else _accel_type(chosen)
+            kwargs.update(board=opts.board, interface="axi_stream", driver="python",
+                          input_type=final_type(prepared.graph.input[0].name, rows[0]["result"]),
+                          output_type=final_type(prepared.graph.node[-1].name, rows[-1]["result"]))
+        try:
+            hm = hls4ml.converters.convert_from_onnx_model(prepared, **kwargs)
+        except Exception as exc:
+            raise _hls4ml_refused(onnx_path, exc) from None
+        from .design_writer import design_record, quantize_weights_in_place
+        hls4ml_fixes.apply_softmax_types(hm, layers)
+        quantize_weights_in_place(hm)
+        record = design_record(
+            hm, hls_backend=hls_backend, board=opts.board if opts.board != boards.NO_BOARD else None,
+            io_type=f"io_{opts.io}", reuse_factor=reuse, strategy=strategy, model_meta=meta,
+            onnx_input_shape=input_shape,
+            calibration={"n": cal.n if cal else 0, "source": str(opts.calib) if opts.calib else None,
+                         "margin": precision.MARGIN, "bits": opts.bits,
+                         "user_config": str(opts.config) if opts.config else None},
+            versions={"edge_asr": __version__, "hls4ml": hls4ml.__version__})
+        return hm, record
 
     with atomic_dir(out) as tmp:
         hls_log = io.StringIO()
@@ -166,7 +202,7 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
             try:
                 cfg = hls4ml.utils.config_from_onnx_model(prepared, granularity="name", backend=hls_backend,
                                                           default_precision=f"fixed<{opts.bits},6>",
-                                                          default_reuse_factor=opts.reuse)
+                                                          default_reuse_factor=reuse)
             except Exception as exc:
                 raise _hls4ml_refused(onnx_path, exc) from None
             cfg["Model"]["Strategy"] = strategy
@@ -178,36 +214,32 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
                         dst.setdefault("Precision", {}).update(v)
                     else:
                         dst[k] = v
-            kwargs = dict(output_dir=str(tmp / "hls"), project_name=PROJECT_NAME, backend=hls_backend,
-                          io_type=f"io_{opts.io}", hls_config=cfg, part=part, clock_period=opts.clock_ns)
-            if hls_backend == "VivadoAccelerator":
-                # the stream types follow the design's final input/output types, user
-                # overrides included (the wrapper would otherwise truncate them)
-                def final_type(name: str, chosen) -> str:
-                    t = layers.get(name, {}).get("Precision", {}).get("result")
-                    return t if t and t != "auto" else _accel_type(chosen)
-                kwargs.update(board=opts.board, interface="axi_stream", driver="python",
-                              input_type=final_type(prepared.graph.input[0].name, rows[0]["result"]),
-                              output_type=final_type(prepared.graph.node[-1].name, rows[-1]["result"]))
-            try:
-                hm = hls4ml.converters.convert_from_onnx_model(prepared, **kwargs)
-            except Exception as exc:
-                raise _hls4ml_refused(onnx_path, exc) from None
-            from .design_writer import design_record, quantize_weights_in_place
-            hls4ml_fixes.apply_softmax_types(hm, layers)
-            quantize_weights_in_place(hm)
-            hls4ml_fixes.write_project(hm)
+            # hls4ml adds its renamed layers to the configuration it is given: keep ours clean
+            hm, record = to_hls(copy.deepcopy(cfg), tmp / "hls")
+            fitted = None
+            if opts.board != boards.NO_BOARD:
+                first = Design(record)
+                names = _config_names(first, cfg["LayerName"])
+                fitted = fit(first, boards.board(opts.board), opts.budget,
+                             fixed=_fixed_choices(first, cfg, names, user_cfg, opts.reuse))
+                for name, choice in fitted["choices"].items():
+                    cfg["LayerName"].setdefault(names[name], {}).update(
+                        ReuseFactor=choice.reuse_factor, Strategy=choice.strategy.capitalize())
+                hm, record = to_hls(cfg, tmp / "hls")
+                record["strategy"] = _overall_strategy(fitted["choices"])
+            design = Design(record)
+            depths = fitted["fifo_depths"] if fitted else {}
+            record["fifo_depths"] = depths
+            available = boards.board(opts.board).available() if opts.board != boards.NO_BOARD else None
+            record["cost"] = summarize(design_costs(design, fifo_depths=depths), design.clock_period_ns,
+                                       available, opts.budget)
+            record["cost"]["board"] = design.board
+            if fitted:
+                _check_applied(record, fitted)
+            hls4ml_fixes.write_project(hm, hls4ml_fixes.stream_depths(design, depths))
             from hls4ml.utils.serialization import serialize_model
             serialize_model(hm, tmp / FML)
         (tmp / "hls4ml.log").write_text(hls_log.getvalue())
-        versions = {"edge_asr": __version__, "hls4ml": hls4ml.__version__}
-        record = design_record(
-            hm, hls_backend=hls_backend, board=opts.board if opts.board != "none" else None, io_type=f"io_{opts.io}",
-            reuse_factor=opts.reuse, strategy=strategy, model_meta=meta, onnx_input_shape=input_shape,
-            calibration={"n": cal.n if cal else 0, "source": str(opts.calib) if opts.calib else None,
-                         "margin": precision.MARGIN, "bits": opts.bits,
-                         "user_config": str(opts.config) if opts.config else None},
-            versions=versions)
         record["options"] = asdict(opts)
         write_design(tmp, record)
         model_out = dict(meta or {"labels": None, "feature": None})
@@ -215,8 +247,54 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
         (tmp / "model.json").write_text(json.dumps(model_out, indent=2) + "\n")
         shutil.copyfile(onnx_path, tmp / "model.onnx")
         write_manifest(tmp, "design")
-    log(f"wrote {out} ({hls_backend}, {opts.board}, io_{opts.io}, reuse {opts.reuse}) in {time.time() - t0:.1f} s")
+    cost = record["cost"]
+    log(f"wrote {out} ({hls_backend}, {opts.board}, io_{opts.io}) in {time.time() - t0:.1f} s; estimated "
+        f"interval {cost['interval_cycles']} cycles, latency {cost['latency_cycles']} cycles"
+        + (f", fits {opts.board} within {opts.budget:.0%}" if cost["fits"] else ""))
     return out
+
+
+def _config_names(design: Design, layer_config: dict) -> dict[str, str]:
+    """hls4ml layer name -> the LayerName key of the ONNX node it came from (hls4ml prefixes
+    the kind: Conv1D_Conv_1 came from Conv_1)."""
+    out = {}
+    for layer in design.layers:
+        key = layer.name if layer.name in layer_config else next(
+            (k for k in layer_config if layer.name.endswith("_" + k)), layer.name)
+        out[layer.name] = key
+    return out
+
+
+def _fixed_choices(design: Design, cfg: dict, names: dict[str, str], user_cfg: dict,
+                   reuse: int | None) -> dict[str, Choice]:
+    """The kernel layers whose strategy and reuse factor the user set (--reuse for all, or
+    --config's LayerName ReuseFactor/Strategy), as hls4ml applied them."""
+    fixed = {}
+    user_layers = user_cfg.get("LayerName") or {}
+    model_wide = reuse is not None or {"ReuseFactor", "Strategy"} & set(user_cfg.get("Model") or {})
+    for layer in design.layers:
+        if layer.class_name not in ("Dense", "Conv1D"):
+            continue
+        mine = user_layers.get(names[layer.name], {})
+        if model_wide or "ReuseFactor" in mine or "Strategy" in mine:
+            fixed[layer.name] = Choice(layer.attributes.get("strategy", "latency").lower(),
+                                       int(layer.attributes.get("reuse_factor", 1)))
+    return fixed
+
+
+def _overall_strategy(choices: dict[str, Choice]) -> str:
+    kinds = {c.strategy for c in choices.values()}
+    return kinds.pop().capitalize() if len(kinds) == 1 else "Mixed"
+
+
+def _check_applied(record: dict, fitted: dict) -> None:
+    """hls4ml took every choice as given (a valid reuse factor is never moved)."""
+    for layer in record["layers"]:
+        choice = fitted["choices"].get(layer["name"])
+        got = (layer["attributes"].get("strategy", "").lower(), layer["attributes"].get("reuse_factor"))
+        if choice and got != (choice.strategy, choice.reuse_factor):
+            raise InputError(f"layer {layer['name']}: hls4ml made it {got[0]} at reuse factor {got[1]}, the fit "
+                             f"chose {choice.strategy} at {choice.reuse_factor}; report this")
 
 
 def _hls4ml_refused(onnx_path: Path, exc: Exception) -> InputError:

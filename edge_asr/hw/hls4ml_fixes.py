@@ -139,11 +139,42 @@ def _fix_softmax_inp_norm(hls_model) -> list[str]:
     return fixed
 
 
-def write_project(hls_model) -> list[str]:
-    """hls_model.write() followed by our repairs of what it wrote."""
+def write_project(hls_model, stream_depths: dict[str, int] | None = None) -> list[str]:
+    """hls_model.write() followed by our repairs of what it wrote, and the stream depths the
+    fit chose (`stream_depths`: C++ stream variable -> depth)."""
     hls_model.write()
-    return (fix_written_project(hls_model.config.get_output_dir(), hls_model.config.get_project_name())
-            + _fix_softmax_inp_norm(hls_model))
+    out_dir, project = hls_model.config.get_output_dir(), hls_model.config.get_project_name()
+    return (fix_written_project(out_dir, project) + _fix_softmax_inp_norm(hls_model)
+            + set_stream_depths(Path(out_dir) / "firmware" / f"{project}.cpp", stream_depths or {}))
+
+
+def stream_depths(design, depths: dict[str, int]) -> dict[str, int]:
+    """design.json's FIFO depths (by layer name) as the C++ stream variables hls4ml names
+    after each layer's index (`layer<index>_out`)."""
+    return {f"layer{layer.index}_out": depths[layer.name] for layer in design.layers if layer.name in depths}
+
+
+_STREAM_PRAGMA = re.compile(r"(#pragma HLS STREAM variable=)(\w+)( depth=)(\d+)")
+
+
+def set_stream_depths(top_cpp: Path, depths: dict[str, int]) -> list[str]:
+    """Set the depth of each `#pragma HLS STREAM` in the top function hls4ml wrote, where
+    `depths` names its variable (hls4ml makes every stream as deep as its whole tensor)."""
+    if not depths or not top_cpp.is_file():
+        return []
+    text = top_cpp.read_text()
+    seen = []
+
+    def depth(m: re.Match) -> str:
+        if m.group(2) not in depths:
+            return m.group(0)
+        seen.append(m.group(2))
+        return f"{m.group(1)}{m.group(2)}{m.group(3)}{depths[m.group(2)]}"
+
+    new = _STREAM_PRAGMA.sub(depth, text)
+    if new != text:
+        top_cpp.write_text(new)
+    return [f"{top_cpp.name}: {len(seen)} stream depths"] if seen else []
 
 
 SOFTMAX_TYPE_KEYS = ("exp_table", "inv_table", "inv_inp", "inp_norm")
