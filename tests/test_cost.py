@@ -107,10 +107,12 @@ def _mlp(tmp_path, hidden: int):
     return torch_to_onnx(net, (1, *SHIPPED_INPUT), tmp_path / "mlp.onnx")
 
 
-def test_a_net_fits_by_a_high_reuse_factor(tmp_path):
+def test_a_net_fits_by_a_high_reuse_factor_and_stays_bit_exact(tmp_path):
+    from edge_asr.hw.verify import verify
     design = Design.load(convert(_mlp(tmp_path, 64), tmp_path / "d", ConvertOptions(), **QUIET))
     dense = next(x for x in design.data["cost"]["layers"] if x["strategy"] and x["multiplications"] > UNROLL_LIMIT)
     assert dense["strategy"] == "resource" and dense["reuse_factor"] >= 20 and design.data["cost"]["fits"]
+    assert verify(design.path, n=30, bitexact=True, **QUIET)["mismatches"] == 0   # the simulator against C-sim
 
 
 def test_a_million_parameter_net_is_refused_in_one_line(tmp_path, capsys):
