@@ -90,6 +90,7 @@ CASES = [
     (3, 12, True, True, 0, True, "stream", 4),
     (4, 24, True, True, 5, False, "parallel", 1),
     (5, 32, False, False, 6, True, "stream", 1),
+    (6, 16, True, True, 8, True, "stream", 16),       # Resource at a higher reuse factor
 ]
 
 
