@@ -6,6 +6,7 @@ with --force, checked by the caller before any work) stays intact until the rena
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -25,10 +26,16 @@ def refuse_existing(out: Path, force: bool, flag: str = "--out") -> None:
 def atomic_dir(out: Path) -> Iterator[Path]:
     """A temporary sibling of `out` to write into; renamed to `out` when the block ends
     without an exception (replacing an existing `out`), removed otherwise, on any signal
-    that reaches Python (KeyboardInterrupt included).
+    that reaches Python (KeyboardInterrupt, and SIGTERM, which the CLI turns into
+    `Terminated`).
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    # mkdtemp makes the folder private (0700); the output gets the mode any folder of the
+    # user's would (0777 less the umask)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
     try:
         yield tmp
         if out.exists():
@@ -37,3 +44,19 @@ def atomic_dir(out: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+class Terminated(BaseException):
+    """SIGTERM (as `timeout` or a cancelled CI job sends it), raised where the program is, so
+    that every atomic_dir cleans up as it does for Ctrl-C. A BaseException, so that code
+    catching Exception does not take it for an error of its own."""
+
+
+def raise_on_sigterm() -> None:
+    """Make SIGTERM raise Terminated in the main thread (the CLI calls this)."""
+    import signal
+
+    def terminated(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminated)

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 
+from ..atomic import Terminated, raise_on_sigterm
 from ..errors import EdgeAsrError
 from .parser import build_parser
 
@@ -21,10 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run `edge-asr` with `argv` (default: sys.argv[1:]); returns the exit code.
 
     An EdgeAsrError becomes one line on stderr and exit 2 (the traceback with --debug); an
-    interrupt exits 130, a closed output pipe 141.
+    interrupt exits 130, SIGTERM 143, a closed output pipe 141.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    raise_on_sigterm()
     try:
         return int(args.func(args) or 0)
     except EdgeAsrError as exc:
@@ -35,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edge-asr: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("edge-asr: terminated (SIGTERM); nothing was left half-written", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         # Whoever read our output has gone (`edge-asr eval ... | head`): stop quietly, as a Unix
         # tool killed by SIGPIPE does, and point stdout at /dev/null so the interpreter's last

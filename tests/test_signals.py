@@ -1,0 +1,39 @@
+"""SIGTERM, as `timeout` or a cancelled CI job sends it, cleans up as Ctrl-C does; outputs get
+the user's usual folder mode."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from edge_asr.atomic import atomic_dir
+
+from .conftest import SHIPPED_MODEL
+
+
+def test_sigterm_during_convert_leaves_nothing(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "edge_asr.cli", "convert", str(SHIPPED_MODEL), "--out",
+                             str(tmp_path / "d"), "--calib", str(SHIPPED_MODEL / "calib.npy")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not list(tmp_path.glob(".d.tmp-*")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert list(tmp_path.glob(".d.tmp-*")), "convert never started writing"
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert err.splitlines()[-1].startswith("edge-asr: terminated") and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_get_the_users_folder_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_dir(tmp_path / "out") as tmp:
+            (tmp / "f").write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755
