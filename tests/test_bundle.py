@@ -93,6 +93,11 @@ def test_recognize_pynq_backend_without_pynq(bundle, capsys):
     assert main(["recognize", "--bundle", str(bundle), "x.wav"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pynq" in err
+    assert "make board-setup" in err  # the Makefile's target: board-venv never existed
+    # a bundle given as a design is named as a bundle, not as a design "converted from a bare .onnx"
+    assert main(["recognize", "--design", str(bundle), "x.wav"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a deployment bundle" in err and "bare" not in err
 
 
 def test_finds_vivado_build_outputs(tmp_path, shipped_design):

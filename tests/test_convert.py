@@ -162,6 +162,11 @@ def test_unsupported_ops_named_before_writing(tmp_path, capsys):
     assert main(["convert", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "GRU" in err
+    # without a recurrent layer the hint names the layers hls4ml takes, not GRU/LSTM
+    other = _graph_with(["Erf", "Relu"], tmp_path / "erf.onnx")
+    with pytest.raises(UnsupportedOpsError) as exc:
+        convert(other, tmp_path / "out2", ConvertOptions(board="none"), **QUIET)
+    assert "GRU/LSTM" not in str(exc.value) and "layers hls4ml maps" in str(exc.value)
 
 
 def test_interrupted_convert_leaves_nothing(tmp_path, small_model, monkeypatch):

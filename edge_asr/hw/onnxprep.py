@@ -83,8 +83,11 @@ def check_supported(model, source: str, original=None) -> None:
     bad = [(n.name or f"#{i}", n.op_type) for i, n in enumerate(nodes) if n.op_type in bad_ops]
     if bad:
         listed = ", ".join(f"{name} ({op})" for name, op in bad)
+        recurrent = bad_ops & {"GRU", "LSTM", "RNN"}
+        hint = ("GRU/LSTM -> Conv1d over time, for example" if recurrent else
+                "with layers hls4ml maps: Conv, Gemm/MatMul, Relu, MaxPool, Softmax, BatchNormalization")
         raise UnsupportedOpsError(f"{source}: hls4ml 1.3 cannot convert {len(bad)} node(s): {listed}; "
-                                  "replace these layers (GRU/LSTM -> Conv1d over time, for example)")
+                                  f"replace these layers ({hint})")
 
 
 def input_shape(model) -> list[int]:

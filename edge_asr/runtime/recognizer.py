@@ -145,6 +145,9 @@ class Recognizer:
             DesignError, ManifestError: the design does not load or does not match its manifest.
         """
         design_dir = Path(design_dir)
+        if (design_dir / "bundle.json").is_file():
+            raise InputError(f"{design_dir}: is a deployment bundle, not a design; give it as --bundle "
+                             "(with --backend sim to run its design in the simulator)")
         meta_path = design_dir / "model.json"
         meta = _read_json(meta_path) if meta_path.is_file() else {}
         if not meta.get("feature") or not meta.get("labels"):

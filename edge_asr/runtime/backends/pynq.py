@@ -40,7 +40,7 @@ class PynqBackend:
         except ImportError:
             raise ToolMissingError(
                 "the pynq backend needs the pynq package: run it on a PYNQ board image, or off the board in a "
-                "virtual environment with pynq==4.0.0 and EDGE_ASR_PYNQ_DEVICE=simulated (make board-venv)") from None
+                "virtual environment with pynq==4.0.0 and EDGE_ASR_PYNQ_DEVICE=simulated (make board-setup)") from None
         if device is None and os.environ.get("EDGE_ASR_PYNQ_DEVICE") == "simulated":
             from ...deploy.simdevice import SimulatedDevice
             device = SimulatedDevice.activate()
