@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from .. import __version__
 from .verbs import (
@@ -25,6 +26,37 @@ from .verbs import (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, as every other error of edge-asr is."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _ranged(kind, lo=None, hi=None, above: bool = False):
+    """An argparse type: an int or a finite float, at least `lo` (above it with `above`) and at
+    most `hi`; anything else is refused at parse time, in one line."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+        if lo is not None and (value <= lo if above else value < lo):
+            raise argparse.ArgumentTypeError(f"{text} must be {'above' if above else 'at least'} {lo}"
+                                             + (f" and at most {hi}" if hi is not None else ""))
+        if hi is not None and value > hi:
+            raise argparse.ArgumentTypeError(f"{text} must be at most {hi}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+COUNT = _ranged(int, 1)          # a count of things: 1 or more
+SHARE = _ranged(float, 0, 1)     # a share: 0 to 1
+
+
 def _writes(parser: argparse.ArgumentParser, what: str, quiet: bool = False) -> None:
     """The options of a verb that writes a folder: --out, --force (and --quiet for long work)."""
     parser.add_argument("--out", required=True, help=what)
@@ -35,7 +67,7 @@ def _writes(parser: argparse.ArgumentParser, what: str, quiet: bool = False) -> 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of every verb (docs/cli.md is its reference)."""
-    p = argparse.ArgumentParser(prog="edge-asr", description="Speech acoustic models to PYNQ FPGA designs, "
+    p = _Parser(prog="edge-asr", description="Speech acoustic models to PYNQ FPGA designs, "
                                 "checkable without a board.")
     p.add_argument("--version", action="version", version=f"edge-asr {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -57,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--size", choices=["small", "full"], default="small",
                    help="small: a few hundred clips for tests; full: the training corpus (default: small)")
     s.add_argument("--seed", type=int, default=0, help="random seed; same seed, same corpus (default 0)")
-    s.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    s.add_argument("--jobs", type=COUNT, default=None, help="worker processes (default: all cores)")
     s.add_argument("--exclude-engine", action="append", default=[], metavar="ENGINE",
                    help="leave this engine out even if installed (repeatable); leaving out engines that came "
                    "late (kokoro; rhvoice and mbrola) gives the corpus as it was before them, clip for clip")
@@ -71,14 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "asterisk-core-sounds-en-wav (one speaker, 8 kHz telephone band): digits, and "
                             "numbers, letters, days and months as _unknown_. Never used for training.")
     _writes(h, "output data directory")
-    h.add_argument("--copies", type=int, default=4, help="augmented copies per recording (default 4)")
+    h.add_argument("--copies", type=_ranged(int, 0), default=4, help="augmented copies per recording (default 4)")
     h.add_argument("--seed", type=int, default=0)
     h.set_defaults(func=cmd_data_human)
     cd = data_sub.add_parser("connected", help="connected-digit files from test-split voices, for word error rate",
                              description="Write N files of 2-5 digits spoken by held-out voices with pauses "
                              "between them; manifest.csv holds the digit sequence in `text`.")
     _writes(cd, "output data directory")
-    cd.add_argument("--n", type=int, default=50, help="number of files (default 50)")
+    cd.add_argument("--n", type=COUNT, default=50, help="number of files (default 50)")
     cd.add_argument("--seed", type=int, default=0)
     cd.add_argument("--split", choices=("test", "valid"), default="test",
                     help="whose voices speak: the test split's (default) or the validation split's, "
@@ -92,18 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also train on this data set's train split (repeatable; e.g. `data synth` with another "
                         "--seed); validation stays on DATA's valid split")
     t.add_argument("--net", default="conv1d", help="conv1d (default) or mlp")
-    t.add_argument("--epochs", type=int, default=40)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (one-cycle schedule)")
-    t.add_argument("--patience", type=int, default=8, help="early stop after this many epochs without gain")
+    t.add_argument("--epochs", type=COUNT, default=40)
+    t.add_argument("--batch-size", type=COUNT, default=64)
+    t.add_argument("--lr", type=_ranged(float, 0, above=True), default=3e-3, help="peak learning rate (one-cycle schedule)")
+    t.add_argument("--patience", type=COUNT, default=8, help="early stop after this many epochs without gain")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--n-mels", type=int, default=40, help="mel bins (default 40)")
-    t.add_argument("--fmax", type=float, default=7600.0, help="highest mel frequency in Hz (default 7600)")
-    t.add_argument("--n-mfcc", type=int, default=0, help="cepstral coefficients per frame; 0: log-mel (default)")
+    t.add_argument("--n-mels", type=COUNT, default=40, help="mel bins (default 40)")
+    t.add_argument("--fmax", type=_ranged(float, 0, above=True), default=7600.0, help="highest mel frequency in Hz (default 7600)")
+    t.add_argument("--n-mfcc", type=_ranged(int, 0), default=0, help="cepstral coefficients per frame; 0: log-mel (default)")
     t.add_argument("--cmn", action="store_true", help="subtract each feature's mean over the window")
-    t.add_argument("--engine-balance", type=float, default=0.0,
+    t.add_argument("--engine-balance", type=SHARE, default=0.0,
                    help="0: draw clips uniformly; 1: every TTS engine gets the same share (default 0)")
-    t.add_argument("--noise-mix", type=float, default=0.0,
+    t.add_argument("--noise-mix", type=SHARE, default=0.0,
                    help="share of clips per batch that get one more noise, drawn afresh each time (a training "
                         "_silence_ clip's, at 0-20 dB); 0: off (default)")
     t.add_argument("--net-option", action="append", default=[], metavar="KEY=INT",
@@ -111,11 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "teacher; conv1d takes channels, hidden, kernel, blocks")
     t.add_argument("--teacher", metavar="RUN",
                    help="distil from this training run (same labels and mel front end; typically a bigger net)")
-    t.add_argument("--distill-weight", type=float, default=None,
+    t.add_argument("--distill-weight", type=SHARE, default=None,
                    help="weight of the teacher's posteriors against the labels, 0-1 (default 0.5)")
-    t.add_argument("--distill-temperature", type=float, default=None,
+    t.add_argument("--distill-temperature", type=_ranged(float, 0, above=True), default=None,
                    help="softmax temperature of the distillation (default 2)")
-    t.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    t.add_argument("--threads", type=_ranged(int, 0), default=0, help="torch threads (default: torch's choice)")
     t.set_defaults(func=cmd_train)
 
     e = verb("export", "export a training run to ONNX + model.json, checked against PyTorch")
@@ -123,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     _writes(e, "model directory to write", quiet=True)
     e.add_argument("--data", help="data directory for the parity check (default: the one trained on)")
     e.add_argument("--name", help="model name recorded in model.json (default: the --out folder name)")
-    e.add_argument("--opset", type=int, default=13, help="ONNX opset (>= 13, default 13)")
+    e.add_argument("--opset", type=_ranged(int, 13), default=13, help="ONNX opset (>= 13, default 13)")
     e.set_defaults(func=cmd_export)
 
     v = verb("eval", "accuracy and confusion matrix of a model on a data split")
@@ -141,13 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--board", default="pynq-z2", choices=["pynq-z2", "zcu104", "none"],
                    help="pynq-z2: board project (VivadoAccelerator); zcu104/none: HLS IP only (default pynq-z2)")
     c.add_argument("--io", default="stream", choices=["stream", "parallel"], help="dataflow io type (default stream)")
-    c.add_argument("--reuse", type=int, default=None,
+    c.add_argument("--reuse", type=COUNT, default=None,
                    help="one reuse factor for every layer (above 1 the Resource strategy); default: the fit "
                         "chooses each layer's strategy and reuse factor to fit the board")
-    c.add_argument("--budget", type=float, default=0.7,
+    c.add_argument("--budget", type=_ranged(float, 0, 1, above=True), default=0.7,
                    help="share of the board's DSP, BRAM, LUT and FF the design may use (default 0.7)")
-    c.add_argument("--bits", type=int, default=16, help="width of activations and weights (default 16)")
-    c.add_argument("--clock-ns", type=float, default=10.0, help="clock period in ns (default 10: 100 MHz)")
+    c.add_argument("--bits", type=_ranged(int, 4, 32), default=16, help="width of activations and weights (default 16)")
+    c.add_argument("--clock-ns", type=_ranged(float, 0, 1000, above=True), default=10.0, help="clock period in ns (default 10: 100 MHz)")
     c.add_argument("--calib", help="calibration inputs: a data directory, a folder of audio, or X.npy; "
                    "without it activations get a default 6 integer bits")
     c.add_argument("--config", help="hls4ml-style YAML (LayerName/Model sections) overriding chosen types")
@@ -155,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     co = verb("cost", "the design's estimated resources, interval and latency per layer, against its board")
     co.add_argument("design", help="design directory")
-    co.add_argument("--budget", type=float, default=None, help="share of the board (default: the one it was fit to)")
+    co.add_argument("--budget", type=_ranged(float, 0, 1, above=True), default=None, help="share of the board (default: the one it was fit to)")
     co.add_argument("--json", action="store_true", help="print one JSON object")
     co.set_defaults(func=cmd_cost)
 
@@ -168,10 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--against", default="csim", choices=["csim", "onnx"],
                     help="csim: fixed point from hls4ml's C simulation (default); onnx: from the bit-exact "
                     "simulator, no compiler needed. The float side is always onnxruntime")
-    vf.add_argument("--n", type=int, default=200, help="number of inputs (default 200)")
+    vf.add_argument("--n", type=COUNT, default=200, help="number of inputs (default 200)")
     vf.add_argument("--data", help="data directory (its test split), folder of WAVs, or X.npy; default: "
                     "random inputs")
-    vf.add_argument("--min-agreement", type=float, default=0.99, help="exit 1 below this top-1 agreement")
+    vf.add_argument("--min-agreement", type=SHARE, default=0.99, help="exit 1 below this top-1 agreement")
     vf.add_argument("--bitexact", action="store_true",
                     help="also run the bit-exact simulator on the same inputs and count values whose bits "
                     "differ from C-sim (exit 1 on any)")
@@ -188,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     gv = verb("vectors", "write golden vectors (C-sim outputs) for a design, or --check them with the simulator")
     gv.add_argument("design", nargs="?", help="design directory (to write vectors)")
     gv.add_argument("--inputs", help="inputs .npy (ONNX layout) for the vectors")
-    gv.add_argument("--wild", type=int, default=0, help="also add this many out-of-range random inputs")
+    gv.add_argument("--wild", type=_ranged(int, 0), default=0, help="also add this many out-of-range random inputs")
     _writes(gv, "vector folder, e.g. sim/vectors/kws-digits")
     gv.add_argument("--check", action="store_true", help="run the simulator on --out and count differences")
     gv.set_defaults(func=cmd_vectors)
@@ -201,9 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", choices=["onnx", "sim", "csim", "pynq"],
                    help="default: onnx for --model, sim for --design, pynq for --bundle "
                         "(EDGE_ASR_PYNQ_DEVICE=simulated runs pynq against the simulated device)")
-    r.add_argument("--stride-ms", "--stride", type=float, default=100.0,
+    r.add_argument("--stride-ms", "--stride", type=_ranged(float, 10, 1000), default=100.0,
                    help="run the model every this many ms (default 100)")
-    r.add_argument("--threshold", type=float, default=0.55, help="smoothed posterior to emit a word (default 0.55)")
+    r.add_argument("--threshold", type=_ranged(float, 0, 1, above=True), default=0.55, help="smoothed posterior to emit a word (default 0.55)")
     r.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
     r.set_defaults(func=cmd_recognize)
 
