@@ -149,6 +149,14 @@ def test_stdin_pcm_and_truncated_stream(connected):
     assert res["file"] == "-" and [e["word"] for e in res["events"]] == SEQUENCE
 
 
+@pytest.mark.parametrize("raw", [b"", b"\x01"], ids=["empty", "one byte"])
+def test_stdin_without_a_sample_is_refused_as_an_empty_file_is(raw):
+    r = subprocess.run([sys.executable, "-m", "edge_asr.cli", "recognize", "-", "--model", str(SHIPPED_MODEL)],
+                       input=raw, capture_output=True, text=False)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and err.count("\n") == 1 and "no audio samples" in err and r.stdout == b""
+
+
 def test_cli_errors(tmp_path, capsys):
     from edge_asr.cli import main
     assert main(["recognize", str(tmp_path / "none.wav"), "--model", str(SHIPPED_MODEL)]) == 2

@@ -115,11 +115,17 @@ def fit_length(audio: np.ndarray, n: int) -> np.ndarray:
 
 def pcm_stdin_chunks(stdin, chunk_samples: int = 1600):
     """Raw 16-bit little-endian mono PCM (16 kHz) from a binary stream, as float32 chunks.
-    A stream that ends mid-sample drops the odd byte."""
+    A stream that ends mid-sample drops the odd byte. A stream with no whole sample is
+    refused as an empty file is (AudioError)."""
+    samples = 0
     while True:
         data = stdin.read(chunk_samples * 2)
         if not data:
+            if not samples:
+                raise AudioError("-: standard input held no audio samples (want raw S16_LE PCM at 16 kHz); "
+                                 "record or pipe the audio again")
             return
         usable = len(data) - len(data) % 2
         if usable:
+            samples += usable // 2
             yield np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
