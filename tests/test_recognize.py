@@ -149,6 +149,20 @@ def test_stdin_pcm_and_truncated_stream(connected):
     assert res["file"] == "-" and [e["word"] for e in res["events"]] == SEQUENCE
 
 
+def test_audio_seconds_is_the_audios_own_length():
+    clip = sorted((SHIPPED_MODEL / "examples").glob("seven-*.wav"))[0]
+    seconds = sf.info(str(clip)).duration
+    rec = Recognizer.from_model(SHIPPED_MODEL)
+    assert rec.recognize_file(clip)["audio_seconds"] == round(seconds, 3)   # not the end's padding too
+    audio, rate = sf.read(str(clip), dtype="float32")
+    eight_k = audio[::2]                                                     # another rate: seconds at that rate
+    assert rec.recognize_chunks([], on_event=None)["audio_seconds"] == 0
+    stream = rec.create_stream()
+    stream.accept_waveform(rate // 2, eight_k)
+    stream.input_finished()
+    assert rec.get_result(stream)["audio_seconds"] == round(eight_k.size / (rate // 2), 3)
+
+
 @pytest.mark.parametrize("raw", [b"", b"\x01"], ids=["empty", "one byte"])
 def test_stdin_without_a_sample_is_refused_as_an_empty_file_is(raw):
     r = subprocess.run([sys.executable, "-m", "edge_asr.cli", "recognize", "-", "--model", str(SHIPPED_MODEL)],

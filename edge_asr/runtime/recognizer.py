@@ -235,7 +235,7 @@ class Recognizer:
             and latency_ms_p99 (chunk arrival to decision, host time), rtf (compute time /
             audio time).
         """
-        audio_s = stream.samples_in / self.feature.sample_rate
+        audio_s = stream.audio_seconds  # the audio's own length, not the padding added at its end
         lat = stream.latencies
         return {
             "events": [asdict(e) for e in stream.events],

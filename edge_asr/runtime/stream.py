@@ -65,7 +65,8 @@ class Stream:
         history: the last posteriors, for smoothing.
         events: the words emitted so far (Event).
         latencies: chunk arrival to decision, per window (LatencyHistogram).
-        samples_in: audio samples accepted, at the model's rate.
+        samples_in: samples fed to the front end at the model's rate (the end's padding included).
+        audio_seconds: seconds of audio accepted, at the rate each chunk came in.
         compute_seconds: host time spent on this stream.
         finished: input_finished() was called.
         last_word, last_time: the last word emitted (label index) and when its window ended.
@@ -83,6 +84,7 @@ class Stream:
     events: list = field(default_factory=list)
     latencies: LatencyHistogram = field(default_factory=LatencyHistogram)  # chunk arrival -> decision
     samples_in: int = 0
+    audio_seconds: float = 0.0
     compute_seconds: float = 0.0
     finished: bool = False
     _next_decision: int = 0                            # frames_seen at which the next window is taken
@@ -102,6 +104,7 @@ class Stream:
         x = np.asarray(samples, dtype=np.float32).reshape(-1)
         if not np.isfinite(x).all():
             raise InputError("audio chunk contains NaN or Inf samples")
+        self.audio_seconds += x.size / sample_rate
         t0 = time.perf_counter()
         if sample_rate != self.sample_rate:
             if self._rate_in != sample_rate:
