@@ -78,3 +78,12 @@ def test_output_closed_by_its_reader_stops_quietly():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert err == ""
+
+
+def test_closed_standard_output_is_an_error_not_a_silent_success():
+    import os
+    r = subprocess.run([sys.executable, "-m", "edge_asr.cli", "recognize", "--model", str(SHIPPED_MODEL),
+                        str(sorted((SHIPPED_MODEL / "examples").glob("seven-*.wav"))[0])],
+                       capture_output=False, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "standard output is closed" in r.stderr
+

@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if sys.stdout is None:  # started with its output closed (`>&-`): every result would be lost
+        print(f"edge-asr {args.verb}: error: standard output is closed; the results would be lost, so nothing "
+              "was run; give the command an output", file=sys.stderr)
+        return 2
     raise_on_sigterm()
     try:
         return int(args.func(args) or 0)
