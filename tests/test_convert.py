@@ -14,7 +14,7 @@ import yaml
 from onnx import TensorProto, helper
 
 from edge_asr.cli import main
-from edge_asr.errors import OutputExistsError
+from edge_asr.errors import InputError, OutputExistsError
 from edge_asr.hw import hls4ml_fixes, onnxprep
 from edge_asr.hw.convert import ConvertOptions, convert
 from edge_asr.hw.onnxprep import UnsupportedOpsError
@@ -290,3 +290,24 @@ def test_board_project_stream_widths(tmp_path, small_model, small_data):
     d = load_design(design)
     assert (d.input_type.width, d.output_type.width) == (12, 20)
     assert verify(design, n=20, data=str(small_data), bitexact=True, **QUIET)["mismatches"] == 0
+
+
+def test_a_nan_weight_is_named_not_converted_or_run(tmp_path, capsys):
+    import onnx
+    from onnx import numpy_helper
+
+    from edge_asr.runtime.backends import get_backend
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 4), torch.nn.Softmax(dim=1))
+    path = torch_to_onnx(net, (1, 3, 4), tmp_path / "net.onnx")
+    model = onnx.load(str(path))
+    init = next(i for i in model.graph.initializer if numpy_helper.to_array(i).ndim == 2)
+    values = numpy_helper.to_array(init).copy()
+    values[0, 0] = np.nan
+    init.CopyFrom(numpy_helper.from_array(values, init.name))
+    onnx.save(model, str(path))
+    assert main(["convert", str(path), "--out", str(tmp_path / "d"), "--board", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and repr(init.name) in err and "NaN" in err
+    assert not (tmp_path / "d").exists()
+    with pytest.raises(InputError, match="NaN or Inf"):
+        get_backend("onnx", path).run(np.zeros((2, 3, 4), np.float32))

@@ -24,9 +24,24 @@ def load(path: str | Path):
     import onnx
     from qonnx.core.modelwrapper import ModelWrapper
     try:
-        return ModelWrapper(onnx.load(str(path)))
+        model = ModelWrapper(onnx.load(str(path)))
     except Exception as exc:
         raise InputError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
+    check_finite(model, str(path))
+    return model
+
+
+def check_finite(model, source: str) -> None:
+    """Raise InputError naming the first weight tensor (initializer) holding NaN or Inf: no
+    fixed-point type can hold it, and it would poison every output."""
+    import numpy as np
+    from onnx import numpy_helper
+    for init in model.graph.initializer:
+        values = numpy_helper.to_array(init)
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            bad = int(np.count_nonzero(~np.isfinite(values)))
+            raise InputError(f"{source}: weight tensor {init.name!r} holds {bad} NaN/Inf value(s); retrain or "
+                             "re-export the model")
 
 
 def fix_batch_size(model):

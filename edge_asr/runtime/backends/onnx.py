@@ -48,6 +48,10 @@ class OnnxBackend:
             x = x[None]
         outs = [self.session.run(None, {self.input_name: x[i:i + batch]})[0] for i in range(0, len(x), batch)]
         if outs:
-            return np.concatenate(outs)
+            y = np.concatenate(outs)
+            if not np.isfinite(y).all():  # a NaN weight makes every output NaN, and no word is ever heard
+                raise InputError(f"{self.onnx_path}: the model's outputs hold NaN or Inf for finite inputs; its "
+                                 "weights are broken: retrain or re-export it")
+            return y
         n_out = self.session.get_outputs()[0].shape[-1]
         return np.zeros((0, n_out if isinstance(n_out, int) else 0), np.float32)
