@@ -25,7 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     interrupt exits 130, SIGTERM 143, a closed output pipe 141.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help and --version exit 0 as argparse does; a bad option returns its code
+        if exc.code in (0, None):
+            raise
+        return int(exc.code)
     if sys.stdout is None:  # started with its output closed (`>&-`): every result would be lost
         print(f"edge-asr {args.verb}: error: standard output is closed; the results would be lost, so nothing "
               "was run; give the command an output", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 from .. import __version__
 from .verbs import (
@@ -30,6 +31,10 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors, as every other error of edge-asr is."""
 
     def error(self, message: str):
+        # "argument --noise-mix: 1.5 must be at most 1" -> "--noise-mix 1.5 must be at most 1"
+        m = re.fullmatch(r"argument ([^:/ ]+)[^:]*: (.*)", message)
+        if m:
+            message = f"{m.group(1)} {m.group(2)}"
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -203,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--n", type=COUNT, default=200, help="number of inputs (default 200)")
     vf.add_argument("--data", help="data directory (its test split), folder of WAVs, or X.npy; default: "
                     "random inputs")
-    vf.add_argument("--min-agreement", type=SHARE, default=0.99, help="exit 1 below this top-1 agreement")
+    vf.add_argument("--min-agreement", type=_ranged(float, 0), default=0.99, help="exit 1 below this top-1 agreement")
     vf.add_argument("--bitexact", action="store_true",
                     help="also run the bit-exact simulator on the same inputs and count values whose bits "
                     "differ from C-sim (exit 1 on any)")
