@@ -311,3 +311,16 @@ def test_a_nan_weight_is_named_not_converted_or_run(tmp_path, capsys):
     assert not (tmp_path / "d").exists()
     with pytest.raises(InputError, match="NaN or Inf"):
         get_backend("onnx", path).run(np.zeros((2, 3, 4), np.float32))
+
+
+def test_model_json_that_does_not_match_the_graph_is_refused(tmp_path, capsys):
+    from .conftest import SHIPPED_MODEL
+    model = tmp_path / "m"
+    shutil.copytree(SHIPPED_MODEL, model)
+    meta = json.loads((model / "model.json").read_text())
+    meta["labels"] = meta["labels"][:10]
+    (model / "model.json").write_text(json.dumps(meta))
+    assert main(["convert", str(model), "--out", str(tmp_path / "d"), "--board", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "10 labels for a model with 12 outputs" in err
+    assert not (tmp_path / "d").exists()

@@ -259,3 +259,22 @@ def test_stdin_prints_words_as_they_are_heard(connected):
         proc.kill()
     words = [line.split()[1]] + [ln.split()[1] for ln in out.decode().splitlines()]
     assert words == SEQUENCE, err.decode()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.update(labels=m["labels"][:10]), "10 labels for a model with 12 outputs"),
+    (lambda m: m["feature"].update(n_mfcc=20, mean=[], std=[]), "inputs of shape [20, 98]"),
+], ids=["labels", "front end"])
+def test_model_json_that_does_not_match_its_graph_is_refused(tmp_path, capsys, edit, message):
+    import shutil
+
+    from edge_asr.cli import main
+    model = tmp_path / "m"
+    shutil.copytree(SHIPPED_MODEL, model)
+    meta = json.loads((model / "model.json").read_text())
+    edit(meta)
+    (model / "model.json").write_text(json.dumps(meta))
+    clip = sorted((SHIPPED_MODEL / "examples").glob("seven-*.wav"))[0]
+    assert main(["recognize", "--model", str(model), str(clip)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err

@@ -366,3 +366,26 @@ def test_a_single_chunk_runs_with_blas_held_to_one_thread(monkeypatch):
         assert seen == [1] and blas_threads() == before == 2
     monkeypatch.undo()
     assert np.array_equal(out.codes, simulate(design, x).codes)
+
+
+@pytest.mark.parametrize("rewrite_manifest, message", [(False, "altered since it was written"),
+                                                      (True, "outside ap_fixed<16")], ids=["edited", "out of range"])
+def test_a_tampered_design_is_refused_by_sim_and_recognize(tmp_path, capsys, rewrite_manifest, message):
+    """A weight code changed in design.json: refused by its manifest; a code of 99999 in a 16-bit
+    type with the manifest written again: refused by the type's range. Neither runs."""
+    import shutil
+
+    from edge_asr.ir import write_manifest
+    d = tmp_path / "d"
+    shutil.copytree(GOLDEN, d)
+    record = json.loads((d / "design.json").read_text())
+    layer = next(x for x in record["layers"] if x["class_name"] == "Conv1D")
+    layer["weights"]["weight"]["codes"][0] = 99999
+    (d / "design.json").write_text(json.dumps(record))
+    if rewrite_manifest:
+        write_manifest(d, "vectors")
+    clip = sorted((SHIPPED_MODEL / "examples").glob("seven-*.wav"))[0]
+    for argv in (["sim", str(d), str(clip)], ["recognize", "--design", str(d), str(clip)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err

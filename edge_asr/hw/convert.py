@@ -156,6 +156,7 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
 
     prepared, float_model = onnxprep.prepare(onnxprep.load(onnx_path), str(onnx_path))
     input_shape = [d.dim_value for d in float_model.graph.input[0].type.tensor_type.shape.dim]
+    _check_model_json(meta, float_model, onnx_path)
     x_cal = load_calibration(opts.calib, meta, input_shape, opts.max_calib)
     cal = precision.calibrate(float_model, x_cal) if x_cal is not None else None
     layers, rows = precision.choose_precision(prepared, cal, opts.bits)
@@ -252,6 +253,22 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
         f"interval {cost['interval_cycles']} cycles, latency {cost['latency_cycles']} cycles"
         + (f", fits {opts.board} within {opts.budget:.0%}" if cost["fits"] else ""))
     return out
+
+
+def _check_model_json(meta: dict | None, float_model, onnx_path: Path) -> None:
+    """model.json must describe the graph: as many labels as outputs, its input shape."""
+    if not meta:
+        return
+    where = onnx_path.with_name("model.json")
+    n_out = [d.dim_value for d in float_model.graph.output[0].type.tensor_type.shape.dim][-1]
+    labels = meta.get("labels")
+    if labels is not None and n_out and len(labels) != n_out:
+        raise InputError(f"{where}: {len(labels)} labels for a model with {n_out} outputs; export the model again")
+    shape = (meta.get("input") or {}).get("shape")
+    graph = [d.dim_value for d in float_model.graph.input[0].type.tensor_type.shape.dim]
+    if shape and list(shape[1:]) != graph[1:]:
+        raise InputError(f"{where}: records input shape {shape[1:]}, the graph takes {graph[1:]}; export the model "
+                         "again")
 
 
 def _config_names(design: Design, layer_config: dict) -> dict[str, str]:

@@ -40,6 +40,23 @@ class OnnxBackend:
             raise InputError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
         self.input_name = self.session.get_inputs()[0].name
         self.onnx_path = path
+        if isinstance(source, ModelInfo):
+            self._check_model_json(source)
+
+    def _check_model_json(self, info: ModelInfo) -> None:
+        """model.json must describe this graph: as many labels as outputs, the input shape the
+        front end makes. A mismatch fails here, in one line, not later in a traceback."""
+        where = info.dir / "model.json"
+        n_out = self.session.get_outputs()[0].shape[-1]
+        if isinstance(n_out, int) and len(info.labels) != n_out:
+            raise InputError(f"{where}: {len(info.labels)} labels for a model with {n_out} outputs; export the "
+                             "model again")
+        want = [d for d in self.session.get_inputs()[0].shape[1:]]
+        feature = info.feature
+        have = [feature.n_features, feature.clip_frames]
+        if all(isinstance(d, int) for d in want) and want != have:
+            raise InputError(f"{where}: its front end makes inputs of shape {have}, the model takes {want}; "
+                             "export the model again")
 
     def run(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
         """Float features (N, *input shape) -> the model's outputs (N, n_out), float32."""
