@@ -33,10 +33,21 @@ def test_simulation_only_bundle(bundle, capsys):
     assert "bundle" in capsys.readouterr().out
 
 
+# the start of a Vivado .bit: its header, then dummy words, the bus-width pattern, the sync word
+BITSTREAM = (b"\x00\x09\x0f\xf0\x0f\xf0\x0f\xf0\x0f\xf0\x00\x00\x01a\x00\x05top;\x00" + b"\xff" * 32
+             + bytes.fromhex("000000BB11220044FFFFFFFFFFFFFFFFAA995566"))
+
+
+def _board_hwh(design_dir) -> str:
+    from edge_asr.deploy.hwh import write_hwh
+    from edge_asr.ir import Design
+    return write_hwh(Design.load(design_dir))
+
+
 def test_with_bitstream(tmp_path, shipped_design):
     bit, hwh = tmp_path / "x.bit", tmp_path / "x.hwh"
-    bit.write_bytes(b"\x00\x09bitstream")
-    hwh.write_text("<hwh/>")
+    bit.write_bytes(BITSTREAM)
+    hwh.write_text(_board_hwh(shipped_design))
     b = write_bundle(shipped_design, tmp_path / "b", bit=bit, hwh=hwh, **QUIET)
     info = verify_bundle(b)
     name = info["name"]
@@ -105,17 +116,38 @@ def test_finds_vivado_build_outputs(tmp_path, shipped_design):
     design = Path(shutil.copytree(shipped_design, tmp_path / "d"))
     prj = design / "hls" / "edge_asr_net_vivado_accelerator"
     (prj / "project_1.runs" / "impl_1").mkdir(parents=True)
-    (prj / "project_1.runs" / "impl_1" / "design_1_wrapper.bit").write_bytes(b"\x00\x09bitstream")
+    (prj / "project_1.runs" / "impl_1" / "design_1_wrapper.bit").write_bytes(BITSTREAM)
     handoff = prj / "project_1.gen" / "sources_1" / "bd" / "design_1" / "hw_handoff"
     handoff.mkdir(parents=True)
-    (handoff / "design_1.hwh").write_text("<EDKSYSTEM/>")
+    (handoff / "design_1.hwh").write_text(_board_hwh(shipped_design))
     write_manifest(design, "design")
     b = write_bundle(design, tmp_path / "b", **QUIET)
     info = verify_bundle(b)
     assert not info["simulation_only"] and info["hwh_source"] == "vendor flow"
-    assert (b / "edge_asr_net.bit").read_bytes() == b"\x00\x09bitstream"
-    assert (b / "edge_asr_net.hwh").read_text() == "<EDKSYSTEM/>"
+    assert (b / "edge_asr_net.bit").read_bytes() == BITSTREAM
+    assert (b / "edge_asr_net.hwh").read_text() == (handoff / "design_1.hwh").read_text()  # Vivado's, as it is
     (handoff / "design_1.hwh").unlink()
     write_manifest(design, "design")
     assert main(["bundle", str(design), "--out", str(tmp_path / "b2")]) == 2
     assert not (tmp_path / "b2").exists()
+
+
+@pytest.mark.parametrize("bit, hwh, message", [
+    ("noise.wav", "good", "not a Xilinx bitstream"),
+    ("good", "text", "not a hardware description"),
+    ("good", "other", "describes no AXI DMA"),
+], ids=["audio as bit", "text as hwh", "a hwh without a DMA"])
+def test_bundle_refuses_what_is_not_a_bitstream_or_its_hwh(tmp_path, shipped_design, capsys, bit, hwh, message):
+    files = {"good.bit": BITSTREAM, "noise.wav.bit": bytes(range(256)) * 64}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "good.hwh").write_text(_board_hwh(shipped_design))
+    (tmp_path / "text.hwh").write_text("a hardware description, in words\n")
+    (tmp_path / "other.hwh").write_text(_board_hwh(shipped_design).replace('MODTYPE="axi_dma"', 'MODTYPE="axi_gpio"'))
+    argv = ["bundle", str(shipped_design), "--out", str(tmp_path / "b"), "--bit", str(tmp_path / f"{bit}.bit"),
+            "--hwh", str(tmp_path / f"{hwh}.hwh")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "b").exists()
+

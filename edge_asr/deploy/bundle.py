@@ -60,6 +60,29 @@ def _find_build_outputs(design_dir: Path) -> tuple[Path | None, Path | None]:
     return bit, (handoff or hwhs)[0]
 
 
+SYNC_WORD = bytes.fromhex("AA995566")  # every Xilinx configuration bitstream carries it near its start
+
+
+def check_bitstream(path: Path) -> None:
+    """Refuse a file that is not a Xilinx bitstream (no sync word in its first 64 KiB)."""
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    if SYNC_WORD not in head:
+        raise BundleError(f"{path}: not a Xilinx bitstream (no sync word AA995566); give the .bit Vivado wrote")
+
+
+def check_hwh(path: Path, design: Design) -> None:
+    """Refuse a .hwh that is not a hardware description the driver can use: XML with an AXI
+    DMA (whose stream widths the driver then checks against the design)."""
+    import xml.etree.ElementTree as ET
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path}: not a hardware description (.hwh is XML; {exc})") from None
+    if not any(m.get("MODTYPE") == "axi_dma" for m in root.iter("MODULE")):
+        raise BundleError(f"{path}: describes no AXI DMA; give the .hwh of the block design built from {design.name}")
+
+
 def _copy_board_modules(dest: Path) -> None:
     package = Path(__file__).resolve().parents[1]
     patterns = list(BOARD_ROOT_MODULES) + [f"{pkg}/**/*.py" for pkg in BOARD_PACKAGES]
@@ -102,6 +125,9 @@ def write_bundle(design_dir: str | Path, out: str | Path, bit: str | Path | None
             if not p.is_file():
                 raise InputError(f"{p}: no such file")
     sim_only = found_bit is None
+    if not sim_only:
+        check_bitstream(found_bit)
+        check_hwh(found_hwh, design)
     name = design.name
     with atomic_dir(out) as tmp:
         shutil.copyfile(design_dir / DESIGN_FILE, tmp / DESIGN_FILE)

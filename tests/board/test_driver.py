@@ -92,7 +92,8 @@ def _vivado_hwh(tmp_path, stream_bits: int | None = None):
     hwh = tmp_path / f"vivado{stream_bits or 32}.hwh"
     hwh.write_text(text)
     bit = hwh.with_suffix(".bit")
-    bit.write_bytes(b"\x00\x09\x0f\xf0")  # never programmed: the simulated device only reads the .hwh
+    # never programmed (the simulated device reads the .hwh only), but a bitstream's start: header, sync word
+    bit.write_bytes(b"\x00\x09\x0f\xf0" + b"\xff" * 16 + bytes.fromhex("AA995566"))
     return bit, hwh
 
 
