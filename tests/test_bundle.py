@@ -151,3 +151,16 @@ def test_bundle_refuses_what_is_not_a_bitstream_or_its_hwh(tmp_path, shipped_des
     assert err.count("\n") == 1 and message in err
     assert not (tmp_path / "b").exists()
 
+
+
+def test_no_simulation_only_bundle_without_a_block_design(tmp_path, capsys):
+    """hls4ml 1.3 has no board files for the ZCU104: a design for it is the HLS IP alone, and
+    a .hwh of a PYNQ-Z2 block design would describe hardware no one built."""
+    from .conftest import SHIPPED_MODEL
+    design = tmp_path / "d"
+    assert main(["convert", str(SHIPPED_MODEL), "--out", str(design), "--board", "zcu104",
+                 "--calib", str(SHIPPED_MODEL / "calib.npy")]) == 0
+    capsys.readouterr()
+    assert main(["bundle", str(design), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no block design" in err and not (tmp_path / "b").exists()

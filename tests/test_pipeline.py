@@ -250,3 +250,19 @@ def test_net_option_reaches_the_net(tmp_path, small_data):
     meta = json.loads((tmp_path / "run" / "train.json").read_text())
     assert meta["net_kwargs"]["channels"] == 8 and meta["net_kwargs"]["hidden"] == 4
     assert meta["parameters"] < 2000
+
+
+def test_export_names_a_nan_weight(tmp_path, small_run, capsys):
+    import shutil
+
+    import torch
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    state = torch.load(run / "best.pt", weights_only=True)
+    key = next(k for k, v in state.items() if torch.is_floating_point(v) and v.ndim > 1)
+    state[key].view(-1)[0] = float("nan")
+    torch.save(state, run / "best.pt")
+    assert main(["export", str(run), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and repr(key) in err and "NaN" in err
+    assert not (tmp_path / "m").exists()

@@ -125,6 +125,10 @@ def write_bundle(design_dir: str | Path, out: str | Path, bit: str | Path | None
             if not p.is_file():
                 raise InputError(f"{p}: no such file")
     sim_only = found_bit is None
+    if sim_only and design.hls_backend != "VivadoAccelerator":
+        raise BundleError(f"{design_dir}: converted for {design.board or 'no board'}, for which hls4ml 1.3 makes the "
+                          "HLS IP alone and no block design, so there is no .hwh to describe; build the IP into a "
+                          "block design of yours, then bundle with --bit and --hwh")
     if not sim_only:
         check_bitstream(found_bit)
         check_hwh(found_hwh, design)

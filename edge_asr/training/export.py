@@ -56,6 +56,10 @@ def load_run(run_dir: Path) -> tuple[nn.Module, dict]:
         model.load_state_dict(state)
     except Exception as exc:
         raise InputError(f"{weights}: cannot load the weights ({str(exc).splitlines()[0]})") from None
+    for key, tensor in state.items():
+        if torch.is_floating_point(tensor) and not torch.isfinite(tensor).all():
+            raise InputError(f"{weights}: tensor {key!r} holds {int((~torch.isfinite(tensor)).sum())} NaN/Inf "
+                             "value(s); the training diverged: train again (a lower --lr)")
     return model.eval(), meta
 
 
