@@ -316,6 +316,13 @@ def run_task(task: Task, seed: int, out_dir: str, plan: SizePlan) -> list[Row]:
     return rows
 
 
+def _quiet_worker() -> None:
+    # Signals are the parent's: it stops the pool and cleans up (a worker's traceback would bury its one line)
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _run_task_star(args):
     return run_task(*args)
 
@@ -323,22 +330,11 @@ def _run_task_star(args):
 def synth(out: str | Path, size: str = "small", seed: int = 0, jobs: int | None = None,
           force: bool = False, progress: bool = True, log=print, exclude_engines: Sequence[str] = (),
           train_only_words: int | None = None) -> Path:
-    """Synthesize a corpus with every TTS engine found and write WAVs plus manifest.csv.
-
-    Args:
-        out: the data directory to write (refused if it exists, unless force).
-        size: "small" (a few hundred clips, for tests) or "full" (the training corpus).
-        seed: the same seed gives the same corpus, clip for clip.
-        jobs: worker processes (default: all cores).
-        exclude_engines: engines to leave out even if installed.
-        train_only_words: letter names, amounts and months per training voice as _unknown_.
-
-    Returns:
-        The data directory.
-
-    Raises:
-        EdgeAsrError: a bad size or count, an unknown engine, no engine at all, a failed worker.
-    """
+    """Synthesize a corpus into `out` (WAVs plus manifest.csv) with every TTS engine found;
+    returns `out`. `size` is small (tests) or full; the same `seed` gives the same corpus;
+    `jobs` workers (default: all cores); `exclude_engines` are left out; `train_only_words`:
+    letter names, amounts and months per training voice as _unknown_. Raises EdgeAsrError
+    for a bad size or count, an unknown engine, no engine at all, or a failed worker."""
     out = Path(out)
     if size not in SIZES:
         raise EdgeAsrError(f"unknown --size {size}; use small or full")
@@ -368,7 +364,7 @@ def synth(out: str | Path, size: str = "small", seed: int = 0, jobs: int | None 
         args.sort(key=lambda a: (a[0].voice is None, a[0].voice.engine != "festival" if a[0].voice else 0))
         bar = tqdm(total=len(tasks), desc="synth", unit="voice", disable=not progress, file=sys.stderr)
         if jobs > 1:
-            with mp.get_context("fork").Pool(jobs) as pool:
+            with mp.get_context("fork").Pool(jobs, initializer=_quiet_worker) as pool:
                 for r in pool.imap_unordered(_run_task_star, args):
                     rows += r
                     bar.update()

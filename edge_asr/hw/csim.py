@@ -123,9 +123,11 @@ def write_golden_vectors(design_dir: str | Path, inputs: str, out: str | Path, w
     Raises:
         CsimError: the C simulation does not build; OutputExistsError: out exists.
     """
+    from ..atomic import refuse_existing
     from ..runtime.backends import get_backend
     from ..runtime.offline import load_sim_input
     from ..sim.vectors import write_vectors
+    refuse_existing(Path(out), force)  # before the C simulation's compile, not after it
     design = Design.load(design_dir, kind="design")
     x = load_sim_input(design, inputs)
     if wild:
