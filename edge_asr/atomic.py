@@ -38,8 +38,10 @@ def atomic_dir(out: Path) -> Iterator[Path]:
     tmp.chmod(0o777 & ~umask)
     try:
         yield tmp
-        if out.exists():
+        if out.is_dir() and not out.is_symlink():
             shutil.rmtree(out)
+        elif out.exists() or out.is_symlink():
+            out.unlink()  # --force onto a file: the folder takes its place
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

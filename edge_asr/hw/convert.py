@@ -73,13 +73,22 @@ def resolve_model(path: str | Path) -> tuple[Path, dict | None]:
         onnx_path = path / "model.onnx"
         if not onnx_path.is_file():
             raise InputError(f"{path}: no model.onnx; give a model directory or an .onnx file")
-        meta_path = path / "model.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
-        return onnx_path, meta
-    if path.suffix == ".onnx" and path.is_file():
-        meta_path = path.with_name("model.json")
-        return path, (json.loads(meta_path.read_text()) if meta_path.is_file() else None)
-    raise InputError(f"{path}: not a model directory or an .onnx file")
+    elif path.suffix == ".onnx" and path.is_file():
+        onnx_path = path
+    else:
+        raise InputError(f"{path}: not a model directory or an .onnx file")
+    if onnx_path.stat().st_size == 0:
+        raise InputError(f"{onnx_path}: empty file; export the model again")
+    meta_path = onnx_path.with_name("model.json")
+    if not meta_path.is_file():
+        return onnx_path, None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{meta_path}: not valid JSON ({exc}); export the model again") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{meta_path}: not a model.json (want a JSON object); export the model again")
+    return onnx_path, meta
 
 
 def load_calibration(calib: str | None, meta: dict | None, input_shape: list[int], limit: int) -> np.ndarray | None:

@@ -105,6 +105,17 @@ def check_supported(model, source: str, original=None) -> None:
                                   f"replace these layers ({hint})")
 
 
+def check_fixed_input(model, source: str) -> None:
+    """InputError when an input dimension other than the batch is symbolic or unknown: an
+    FPGA dataflow design has one fixed input shape."""
+    for vi in model.graph.input:
+        dims = vi.type.tensor_type.shape.dim
+        for k, d in list(enumerate(dims))[1:]:
+            if d.dim_param or d.dim_value <= 0:
+                raise InputError(f"{source}: input {vi.name!r} dimension {k} is {d.dim_param or 'unknown'}, not a "
+                                 "number; export the model with a fixed input shape (one window)")
+
+
 def input_shape(model) -> list[int]:
     """The graph's input shape; InputError unless it has exactly one input and one output."""
     graph = model.graph
@@ -117,7 +128,9 @@ def prepare(model, source: str):
     """The whole preparation; returns (prepared model, cleaned float model for calibration)."""
     import copy
     original = copy.deepcopy(model)
-    model = cleanup(fix_batch_size(model))
+    model = fix_batch_size(model)
+    check_fixed_input(model, source)
+    model = cleanup(model)
     check_supported(model, source, original)
     float_model = model
     model = cleanup(gemm_to_matmul(to_channels_last(float_model)))

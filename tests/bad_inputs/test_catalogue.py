@@ -85,6 +85,19 @@ def w(tmp_path_factory) -> dict[str, Path]:
     _edit_json(models / "nokey", "model.json", lambda m: m.pop("feature"), None)
     _edit_json(models / "labels", "model.json", lambda m: m.update(labels=m["labels"][:10]), None)
     _edit_json(models / "frontend", "model.json", lambda m: m["feature"].update(n_mfcc=20, mean=[], std=[]), None)
+    (models / "zero.onnx").write_bytes(b"")
+    shutil.copytree(MODEL, models / "jsonbroken")
+    (models / "jsonbroken" / "model.json").write_text("{")
+    import torch
+
+    from tests.conftest import torch_to_onnx
+    net = torch.nn.Sequential(torch.nn.Conv1d(13, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 96, 12))
+    path = torch_to_onnx(net, (1, 13, 98), models / "symbolic.onnx")
+    import onnx
+    m = onnx.load(str(path))
+    m.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "frames"   # a window of any length
+    onnx.save(m, str(path))
     f["models"] = models
 
     designs = root / "designs"
@@ -169,6 +182,10 @@ CASES = [
     ("convert no onnx", "convert {models}/noonnx --out out", 2, "no model.onnx"),
     ("convert labels", "convert {models}/labels --out out --board none", 2, "10 labels"),
     ("convert text file", "convert {audio}/text.wav --out out", 2, "not a model directory or an .onnx"),
+    ("convert model.json not json", "convert {models}/jsonbroken --out out", 2, "not valid JSON"),
+    ("convert symbolic input", "convert {models}/symbolic.onnx --out out", 2, "dimension 2 is frames"),
+    ("convert 0-byte onnx", "convert {models}/zero.onnx --out out", 2, "empty file"),
+    ("model folder as design", "recognize --design {model} {seven}", 2, "no design.json"),
     ("eval no data", "eval {model} {audio}/nodata", 2, "no manifest.csv"),
     ("eval data without manifest", "eval {model} {audio}", 2, "no manifest.csv"),
     ("eval bad model", "eval {models}/garbage {audio}", 2, "manifest"),
@@ -224,6 +241,7 @@ CASES = [
     ("unknown verb", "frobnicate", 2, "invalid choice"),
     ("convert over an output", "convert {model} --out {audio}", 2, "--force"),
     ("bundle over an output", "bundle {designs}/good --out {audio}", 2, "--force"),
+    ("bundle over a file", "bundle {designs}/good --out {seven}", 2, "--force"),
     ("vectors over an output", "vectors {designs}/good --inputs {audio}/ok.npy --out {audio}", 2, "--force"),
     ("demo over a report", "demo --report {audio}/text.wav", 2, "--force"),
 ]
@@ -272,3 +290,11 @@ def test_catalogue_signals(tmp_path, sig, code, verb):
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("edge-asr")
     assert [p for p in tmp_path.iterdir()] == []
     assert os.path.exists(tmp_path)
+
+
+def test_force_onto_a_file_puts_the_folder_in_its_place(w, tmp_path, capsys):
+    target = tmp_path / "b"
+    target.write_text("a file where the bundle goes")
+    assert main(["bundle", str(w["designs"] / "good"), "--out", str(target), "--force"]) == 0
+    assert (target / "bundle.json").is_file() and not list(tmp_path.glob(".b.tmp-*"))
+
