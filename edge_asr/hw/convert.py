@@ -28,6 +28,7 @@ from ..atomic import atomic_dir, refuse_existing
 from ..errors import InputError
 from ..ir.design import Design, write_design
 from ..ir.manifest import write_manifest
+from ..runtime.modeldir import read_json
 from . import boards, hls4ml_fixes, onnxprep, precision
 from .cost import design_costs, summarize
 from .fit import Choice, fit
@@ -80,15 +81,7 @@ def resolve_model(path: str | Path) -> tuple[Path, dict | None]:
     if onnx_path.stat().st_size == 0:
         raise InputError(f"{onnx_path}: empty file; export the model again")
     meta_path = onnx_path.with_name("model.json")
-    if not meta_path.is_file():
-        return onnx_path, None
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{meta_path}: not valid JSON ({exc}); export the model again") from None
-    if not isinstance(meta, dict):
-        raise InputError(f"{meta_path}: not a model.json (want a JSON object); export the model again")
-    return onnx_path, meta
+    return onnx_path, (read_json(meta_path) if meta_path.is_file() else None)
 
 
 def load_calibration(calib: str | None, meta: dict | None, input_shape: list[int], limit: int) -> np.ndarray | None:

@@ -153,13 +153,19 @@ def kernel_shape(layer: Layer) -> tuple[int, int, int]:
     return a["n_in"], a["n_out"], 1
 
 
+def unrolled_products(strategy: str, n_in: int, n_out: int, rf: int) -> int:
+    """Products one loop unrolls: all n_in * n_out in the Latency strategy, a block of
+    ceil(n_in * n_out / rf) in the Resource strategy (checked against UNROLL_LIMIT)."""
+    return n_in * n_out if strategy == "latency" else math.ceil(n_in * n_out / rf)
+
+
 def kernel_cost(cost: LayerCost, n_in: int, n_out: int, in_bits: int, w_bits: int, acc_bits: int,
                 strategy: str, rf: int, family: str) -> None:
     """Add a dense kernel's multipliers, weight memory, adders and registers to `cost`."""
     products = n_in * n_out
     cost.strategy, cost.reuse_factor, cost.multiplications = strategy, rf, products
     cost.multipliers = math.ceil(products / rf)
-    cost.unrolled = products if strategy == "latency" else cost.multipliers
+    cost.unrolled = unrolled_products(strategy, n_in, n_out, rf)
     per_dsp = dsp_per_product(in_bits, w_bits, family)
     if per_dsp:
         cost.add(dsp=cost.multipliers * per_dsp)

@@ -22,7 +22,17 @@ from dataclasses import dataclass
 from ..errors import InputError
 from ..ir.design import Design
 from .boards import Board
-from .cost import KERNEL_KINDS, UNROLL_LIMIT, design_costs, kernel_shape, summarize, valid_reuse_factors
+from .cost import (
+    KERNEL_KINDS,
+    UNROLL_LIMIT,
+    design_costs,
+    input_bits,
+    kernel_shape,
+    layer_cost,
+    summarize,
+    unrolled_products,
+    valid_reuse_factors,
+)
 
 CHAIN_FIFO_DEPTH = 2
 
@@ -41,13 +51,8 @@ class Choice:
 
 def candidates(n_in: int, n_out: int) -> list[Choice]:
     """The configurations hls4ml 1.3 takes and Vivado HLS can unroll, for an n_in x n_out kernel."""
-    out = []
-    for rf in valid_reuse_factors(n_in, n_out):
-        if n_in * n_out <= UNROLL_LIMIT:
-            out.append(Choice("latency", rf))
-        if -(-n_in * n_out // rf) <= UNROLL_LIMIT:
-            out.append(Choice("resource", rf))
-    return out
+    return [Choice(strategy, rf) for rf in valid_reuse_factors(n_in, n_out) for strategy in ("latency", "resource")
+            if unrolled_products(strategy, n_in, n_out, rf) <= UNROLL_LIMIT]
 
 
 def fifo_depths(design: Design) -> dict[str, int]:
@@ -92,6 +97,7 @@ def fit(design: Design, board: Board, budget: float = 0.7, fixed: dict[str, Choi
     available = board.available()
     depths = fifo_depths(design)
     family = board.family
+    bits = input_bits(design)
     options: dict[str, list[tuple[Choice, object]]] = {}
     for layer in design.layers:
         if layer.class_name not in KERNEL_KINDS:
@@ -99,7 +105,7 @@ def fit(design: Design, board: Board, budget: float = 0.7, fixed: dict[str, Choi
         n_in, n_out, _ = kernel_shape(layer)
         if layer.name in fixed:
             c = fixed[layer.name]
-            unrolled = n_in * n_out if c.strategy == "latency" else -(-n_in * n_out // c.reuse_factor)
+            unrolled = unrolled_products(c.strategy, n_in, n_out, c.reuse_factor)
             if unrolled > UNROLL_LIMIT:
                 raise FitError(f"layer {layer.name}: {c.strategy} strategy at reuse factor {c.reuse_factor} unrolls "
                                f"{unrolled} products, past Vivado HLS's limit of {UNROLL_LIMIT}; raise its reuse "
@@ -108,8 +114,9 @@ def fit(design: Design, board: Board, budget: float = 0.7, fixed: dict[str, Choi
         if not cands:
             raise FitError(f"layer {layer.name}: no reuse factor lets its {n_in} x {n_out} kernel unroll within "
                            f"{UNROLL_LIMIT} products")
-        one = {c: design_costs(design, {layer.name: (c.strategy, c.reuse_factor)}, depths, family) for c in cands}
-        options[layer.name] = [(c, next(x for x in costs if x.name == layer.name)) for c, costs in one.items()]
+        last = layer is design.layers[-1]  # the last layer's output is the top-level port, not a FIFO
+        options[layer.name] = [(c, layer_cost(layer, bits[layer.name], family, (c.strategy, c.reuse_factor),
+                                              depths.get(layer.name), last=last)) for c in cands]
     base = design_costs(design, {}, depths, family)
     rest = [c for c in base if c.name not in options]
 

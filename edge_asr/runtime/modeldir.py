@@ -40,6 +40,22 @@ class ModelInfo:
         return self.meta["input"]["name"]
 
 
+def read_json(path: Path) -> dict:
+    """A JSON object from a file of ours (model.json, feature.json); InputError when it is
+    missing, not JSON, or not an object."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: missing; rebuild the folder") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: want a JSON object")
+    return data
+
+
 def load_model_dir(path: str | Path) -> ModelInfo:
     """Load a model directory (model.onnx + model.json); InputError naming what is missing or malformed."""
     path = Path(path)
@@ -50,10 +66,7 @@ def load_model_dir(path: str | Path) -> ModelInfo:
     for p in (onnx_path, json_path):
         if not p.is_file():
             raise InputError(f"{path}: missing {p.name}; re-run `edge-asr export`")
-    try:
-        meta = json.loads(json_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{json_path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    meta = read_json(json_path)
     for key in ("labels", "feature", "input"):
         if key not in meta:
             raise InputError(f"{json_path}: missing key '{key}'; re-run `edge-asr export`")

@@ -21,7 +21,6 @@ audio and a word at the very start is seen alone in a window, as in training.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from ..frontend.streaming import StreamingFeatures
 from ..ir.design import Design
 from ..sim.fixed import FixedType, cast
 from .backends import get_backend
-from .modeldir import load_model_dir
+from .modeldir import load_model_dir, read_json
 from .stream import Event, Stream
 
 NON_WORDS = {"_unknown_", "_silence_"}
@@ -62,15 +61,6 @@ class RecognizerConfig:
     repeat_ms: float = 1100.0
     tail_ms: float = 500.0
     lead_ms: float | None = None
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: missing; rebuild the folder") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
 
 
 class Recognizer:
@@ -149,7 +139,7 @@ class Recognizer:
             raise InputError(f"{design_dir}: is a deployment bundle, not a design; give it as --bundle "
                              "(with --backend sim to run its design in the simulator)")
         meta_path = design_dir / "model.json"
-        meta = _read_json(meta_path) if meta_path.is_file() else {}
+        meta = read_json(meta_path) if meta_path.is_file() else {}
         if not meta.get("feature") or not meta.get("labels"):
             raise InputError(f"{design_dir}: the design has no labels/feature configuration (converted from a bare "
                              ".onnx); convert the model directory instead")
@@ -178,7 +168,7 @@ class Recognizer:
         if backend != "pynq":
             # the pynq backend's overlay verifies the bundle itself, against its board and part
             verify_bundle(bundle_dir)
-        meta = _read_json(bundle_dir / "feature.json")
+        meta = read_json(bundle_dir / "feature.json")
         return cls._fixed_point(bundle_dir, meta, backend, ("pynq", "sim"), config)
 
     def create_stream(self) -> Stream:
