@@ -39,10 +39,11 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, split: str = "test", p
         InputError: no model, no manifest, an empty split, labels the model lacks.
     """
     info = load_model_dir(model_dir)
+    backend = OnnxBackend(info)  # a model that cannot run is refused before the features are computed
     rows = read_manifest(data_dir, split)
-    x = feature_matrix(data_dir, rows, info.feature, progress, f"features ({split})")
     y = label_indices(rows, info.labels)
-    pred = OnnxBackend(info).run(x).argmax(axis=1)
+    x = feature_matrix(data_dir, rows, info.feature, progress, f"features ({split})")
+    pred = backend.run(x).argmax(axis=1)
     n_cls = len(info.labels)
     confusion = np.zeros((n_cls, n_cls), dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)

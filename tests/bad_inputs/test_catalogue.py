@@ -73,6 +73,12 @@ def w(tmp_path_factory) -> dict[str, Path]:
     bad[0, 0, 0] = np.nan
     np.save(audio / "nan.npy", bad)
     f["audio"] = audio
+    data = root / "data"                                                    # a one-clip data set
+    data.mkdir()
+    shutil.copyfile(SEVEN, data / "seven.wav")
+    (data / "manifest.csv").write_text("path,label,text,engine,voice,speaker,augmentation,split,seconds\n"
+                                       "seven.wav,seven,seven,e,v,s,clean,test,1.0\n")
+    f["data"] = data
 
     models = root / "models"
     for name in ("good", "nojson", "noonnx", "garbage", "badjson", "nokey", "labels", "frontend"):
@@ -137,7 +143,7 @@ def w(tmp_path_factory) -> dict[str, Path]:
 
 
 def _p(text: str, w: dict[str, Path]) -> str:
-    return text.format(audio=w["audio"], models=w["models"], designs=w["designs"], bundles=w["bundles"],
+    return text.format(audio=w["audio"], data=w["data"], models=w["models"], designs=w["designs"], bundles=w["bundles"],
                        model=MODEL, vectors=VECTORS, seven=SEVEN)
 
 
@@ -187,7 +193,9 @@ CASES = [
     ("model folder as design", "recognize --design {model} {seven}", 2, "no design.json"),
     ("eval no data", "eval {model} {audio}/nodata", 2, "no manifest.csv"),
     ("eval data without manifest", "eval {model} {audio}", 2, "no manifest.csv"),
-    ("eval bad model", "eval {models}/garbage {audio}", 2, "manifest"),
+    ("eval bad model", "eval {models}/garbage {data}", 2, "onnxruntime cannot load it"),
+    ("eval labels", "eval {models}/labels {data}", 2, "10 labels for a model with 12 outputs"),
+    ("eval good", "eval {model} {data}", 0, "accuracy"),
     # --- designs ----------------------------------------------------------------------
     ("design missing", "sim {designs}/none {seven}", 2, "no design.json"),
     ("design folder without one", "sim {audio} {seven}", 2, "no design.json"),
