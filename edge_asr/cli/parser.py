@@ -183,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "chooses each layer's strategy and reuse factor to fit the board")
     c.add_argument("--budget", type=_ranged(float, 0, 1, above=True), default=0.7,
                    help="share of the board's DSP, BRAM, LUT and FF the design may use (default 0.7)")
-    c.add_argument("--bits", type=_ranged(int, 4, 32), default=16, help="width of activations and weights (default 16)")
+    c.add_argument("--bits", type=_ranged(int, 4, 32), default=None,
+                   help="width of activations and weights (default 16; for a board, the widest of 16, 14, 12, 10 "
+                   "and 8 whose design fits it)")
     c.add_argument("--clock-ns", type=_ranged(float, 0, 1000, above=True), default=10.0, help="clock period in ns (default 10: 100 MHz)")
     c.add_argument("--calib", help="calibration inputs: a data directory, a folder of audio, or X.npy; "
                    "without it activations get a default 6 integer bits")

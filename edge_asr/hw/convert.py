@@ -31,13 +31,15 @@ from ..ir.manifest import write_manifest
 from ..runtime.modeldir import read_json
 from . import boards, hls4ml_fixes, onnxprep, precision
 from .cost import design_costs, summarize
-from .fit import Choice, fit
+from .fit import Choice, FitError, fit
 
 # board -> (hls4ml backend, i.e. the toolchain; FPGA part), from the one table in boards.py
 BOARDS = {**{b.name: (b.hls_backend, b.part) for b in boards.BOARDS.values()},
           boards.NO_BOARD: ("Vitis", boards.NO_BOARD_PART)}
 PROJECT_NAME = "edge_asr_net"
 FML = "hls4ml_model.fml"
+DEFAULT_BITS = 16
+FALLBACK_BITS = (16, 14, 12, 10, 8)
 
 
 @dataclass
@@ -50,7 +52,8 @@ class ConvertOptions:
         reuse: one reuse factor for every layer (above 1 the Resource strategy), or None to
             let the fit choose per layer.
         budget: the share of the board's resources the fit may use.
-        bits: width of activations and weights.
+        bits: width of activations and weights; None: DEFAULT_BITS, or with a board the
+            widest of FALLBACK_BITS whose design fits it (the narrowing is logged).
         clock_ns: clock period.
         calib: calibration inputs (data directory, audio folder or .npy), or None.
         config: an hls4ml-style YAML overriding chosen types, or None.
@@ -59,7 +62,7 @@ class ConvertOptions:
     board: str = "pynq-z2"
     io: str = "stream"
     reuse: int | None = None
-    bits: int = 16
+    bits: int | None = None
     clock_ns: float = 10.0
     calib: str | None = None
     config: str | None = None
@@ -147,7 +150,7 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
         raise InputError(f"unknown --board {opts.board}; choose one of {', '.join(BOARDS)}")
     if opts.io not in ("stream", "parallel"):
         raise InputError("--io must be stream or parallel")
-    if not 4 <= opts.bits <= 32:
+    if opts.bits is not None and not 4 <= opts.bits <= 32:
         raise InputError("--bits must be between 4 and 32")
     if opts.reuse is not None and opts.reuse < 1:
         raise InputError("--reuse must be at least 1")
@@ -161,13 +164,49 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
     _check_model_json(meta, float_model, onnx_path)
     x_cal = load_calibration(opts.calib, meta, input_shape, opts.max_calib)
     cal = precision.calibrate(float_model, x_cal) if x_cal is not None else None
-    layers, rows = precision.choose_precision(prepared, cal, opts.bits)
-    log(precision.format_table(rows, cal is not None))
+    if opts.bits is not None or opts.board == boards.NO_BOARD:
+        widths = [opts.bits or DEFAULT_BITS]
+    else:
+        widths = list(FALLBACK_BITS)
+    hls4ml_fixes.apply()
+    with atomic_dir(out) as tmp:
+        for i, bits in enumerate(widths):
+            try:
+                record, types_table = _convert_at(bits, prepared, float_model, cal, meta, onnx_path, input_shape,
+                                                  user_cfg, opts, tmp)
+                break
+            except FitError as exc:
+                if len(widths) == 1:
+                    raise
+                if i + 1 == len(widths):
+                    raise FitError(f"at {bits} bits, the narrowest tried: {exc}") from None
+                log(f"{bits} bits do not fit {opts.board} at --budget {opts.budget} ({exc.short or exc}); trying "
+                    f"{widths[i + 1]} bits (--bits keeps one width)")
+        log(types_table)
+        record["options"] = asdict(opts)
+        write_design(tmp, record)
+        model_out = dict(meta or {"labels": None, "feature": None})
+        model_out["source_onnx"] = str(onnx_path)
+        (tmp / "model.json").write_text(json.dumps(model_out, indent=2) + "\n")
+        shutil.copyfile(onnx_path, tmp / "model.onnx")
+        write_manifest(tmp, "design")
+    cost = record["cost"]
+    log(f"wrote {out} ({BOARDS[opts.board][0]}, {opts.board}, io_{opts.io}, {record['calibration']['bits']} bits) in {time.time() - t0:.1f} s; estimated "
+        f"interval {cost['interval_cycles']} cycles, latency {cost['latency_cycles']} cycles"
+        + (f", fits {opts.board} within {opts.budget:.0%}" if cost["fits"] else ""))
+    return out
+
+
+def _convert_at(bits: int, prepared, float_model, cal, meta, onnx_path: Path, input_shape: list, user_cfg: dict,
+                opts: ConvertOptions, tmp: Path) -> tuple[dict, str]:
+    """Convert at one width into `tmp`: types, the hls4ml project, the fit. Returns the design
+    record and the table of chosen types; raises FitError when the board is set and nothing
+    at this width fits it."""
+    layers, rows = precision.choose_precision(prepared, cal, bits)
 
     hls_backend, part = BOARDS[opts.board]
     reuse = opts.reuse or 1
     strategy = "Latency" if reuse == 1 else "Resource"
-    hls4ml_fixes.apply()
     import hls4ml
 
     def to_hls(cfg: dict, out_dir: Path):
@@ -194,67 +233,55 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
             io_type=f"io_{opts.io}", reuse_factor=reuse, strategy=strategy, model_meta=meta,
             onnx_input_shape=input_shape,
             calibration={"n": cal.n if cal else 0, "source": str(opts.calib) if opts.calib else None,
-                         "margin": precision.MARGIN, "bits": opts.bits,
+                         "margin": precision.MARGIN, "bits": bits,
                          "user_config": str(opts.config) if opts.config else None},
             versions={"edge_asr": __version__, "hls4ml": hls4ml.__version__})
         return hm, record
 
-    with atomic_dir(out) as tmp:
-        hls_log = io.StringIO()
-        with contextlib.redirect_stdout(hls_log):
-            try:
-                cfg = hls4ml.utils.config_from_onnx_model(prepared, granularity="name", backend=hls_backend,
-                                                          default_precision=f"fixed<{opts.bits},6>",
-                                                          default_reuse_factor=reuse)
-            except Exception as exc:
-                raise _hls4ml_refused(onnx_path, exc) from None
-            cfg["Model"]["Strategy"] = strategy
-            _merge_user_config(layers, cfg["Model"], user_cfg)
-            for name, lc in layers.items():
-                dst = cfg["LayerName"].setdefault(name, {})
-                for k, v in lc.items():
-                    if k == "Precision":
-                        dst.setdefault("Precision", {}).update(v)
-                    else:
-                        dst[k] = v
-            # hls4ml adds its renamed layers to the configuration it is given: keep ours clean
-            hm, record = to_hls(copy.deepcopy(cfg), tmp / "hls")
-            fitted = None
-            if opts.board != boards.NO_BOARD:
-                first = Design(record)
-                names = _config_names(first, cfg["LayerName"])
-                fitted = fit(first, boards.board(opts.board), opts.budget,
-                             fixed=_fixed_choices(first, cfg, names, user_cfg, opts.reuse))
-                for name, choice in fitted["choices"].items():
-                    cfg["LayerName"].setdefault(names[name], {}).update(
-                        ReuseFactor=choice.reuse_factor, Strategy=choice.strategy.capitalize())
-                hm, record = to_hls(cfg, tmp / "hls")
-                record["strategy"] = _overall_strategy(fitted["choices"])
-            design = Design(record)
-            depths = fitted["fifo_depths"] if fitted else {}
-            record["fifo_depths"] = depths
-            available = boards.board(opts.board).available() if opts.board != boards.NO_BOARD else None
-            record["cost"] = summarize(design_costs(design, fifo_depths=depths), design.clock_period_ns,
-                                       available, opts.budget)
-            record["cost"]["board"] = design.board
-            if fitted:
-                _check_applied(record, fitted)
-            hls4ml_fixes.write_project(hm, hls4ml_fixes.stream_depths(design, depths))
-            from hls4ml.utils.serialization import serialize_model
-            serialize_model(hm, tmp / FML)
-        (tmp / "hls4ml.log").write_text(hls_log.getvalue())
-        record["options"] = asdict(opts)
-        write_design(tmp, record)
-        model_out = dict(meta or {"labels": None, "feature": None})
-        model_out["source_onnx"] = str(onnx_path)
-        (tmp / "model.json").write_text(json.dumps(model_out, indent=2) + "\n")
-        shutil.copyfile(onnx_path, tmp / "model.onnx")
-        write_manifest(tmp, "design")
-    cost = record["cost"]
-    log(f"wrote {out} ({hls_backend}, {opts.board}, io_{opts.io}) in {time.time() - t0:.1f} s; estimated "
-        f"interval {cost['interval_cycles']} cycles, latency {cost['latency_cycles']} cycles"
-        + (f", fits {opts.board} within {opts.budget:.0%}" if cost["fits"] else ""))
-    return out
+    hls_log = io.StringIO()
+    with contextlib.redirect_stdout(hls_log):
+        try:
+            cfg = hls4ml.utils.config_from_onnx_model(prepared, granularity="name", backend=hls_backend,
+                                                      default_precision=f"fixed<{bits},6>",
+                                                      default_reuse_factor=reuse)
+        except Exception as exc:
+            raise _hls4ml_refused(onnx_path, exc) from None
+        cfg["Model"]["Strategy"] = strategy
+        _merge_user_config(layers, cfg["Model"], user_cfg)
+        for name, lc in layers.items():
+            dst = cfg["LayerName"].setdefault(name, {})
+            for k, v in lc.items():
+                if k == "Precision":
+                    dst.setdefault("Precision", {}).update(v)
+                else:
+                    dst[k] = v
+        # hls4ml adds its renamed layers to the configuration it is given: keep ours clean
+        hm, record = to_hls(copy.deepcopy(cfg), tmp / "hls")
+        fitted = None
+        if opts.board != boards.NO_BOARD:
+            first = Design(record)
+            names = _config_names(first, cfg["LayerName"])
+            fitted = fit(first, boards.board(opts.board), opts.budget,
+                         fixed=_fixed_choices(first, cfg, names, user_cfg, opts.reuse))
+            for name, choice in fitted["choices"].items():
+                cfg["LayerName"].setdefault(names[name], {}).update(
+                    ReuseFactor=choice.reuse_factor, Strategy=choice.strategy.capitalize())
+            hm, record = to_hls(cfg, tmp / "hls")
+            record["strategy"] = _overall_strategy(fitted["choices"])
+        design = Design(record)
+        depths = fitted["fifo_depths"] if fitted else {}
+        record["fifo_depths"] = depths
+        available = boards.board(opts.board).available() if opts.board != boards.NO_BOARD else None
+        record["cost"] = summarize(design_costs(design, fifo_depths=depths), design.clock_period_ns,
+                                   available, opts.budget)
+        record["cost"]["board"] = design.board
+        if fitted:
+            _check_applied(record, fitted)
+        hls4ml_fixes.write_project(hm, hls4ml_fixes.stream_depths(design, depths))
+        from hls4ml.utils.serialization import serialize_model
+        serialize_model(hm, tmp / FML)
+    (tmp / "hls4ml.log").write_text(hls_log.getvalue())
+    return record, precision.format_table(rows, cal is not None)
 
 
 def _check_model_json(meta: dict | None, float_model, onnx_path: Path) -> None:

@@ -28,6 +28,21 @@ with where they come from (hls4ml 1.3.0's templates/vivado/nnet_utils and backen
   complete`), read, then written.
 - Softmax, stable (nnet_activation_stream.h `softmax_stable`): an exp and an inverse table.
 
+Logic around a kernel's products (LUT, FF and latency of the Resource strategy) is not a rule
+hls4ml states: it is calibrated on published Vivado HLS reports of hls4ml kernels (the table in
+tests/data/hls4ml_reports.json; benchmarks/cost_vs_reports.py prints the model's error on it):
+- the input array is registered and selected (about 1.5 LUT and 2 FF per input bit) under a
+  fixed cost of control and pipeline stages (KERNEL_BASE_LUT, KERNEL_BASE_FF);
+- with rf < n_in each multiplier reads a different input every ReuseLoop iteration through an
+  index HLS computes at run time (`in_index += rf; if (in_index >= n_in) ...` in
+  nnet_dense_resource.h), which costs about RUNTIME_SELECT_LUT LUTs per multiplier in every
+  report; with rf >= n_in all multipliers read the same input and the cost per multiplier is
+  its accumulator's adder (about 2 LUT per accumulator bit);
+- a Resource kernel's latency is rf + 2 cycles (ReuseLoop at II=1, then the result cast).
+The Latency strategy has no published report in the table: its adder tree (a LUT per
+accumulator bit per product) and, with rf > 1, the operand multiplexers of each shared
+multiplier (a LUT per operand bit per 4 products it serves) follow from its code, unchecked.
+
 Mapping to the fabric (estimates): a product goes to DSPs when both operands are at least
 LUT_MULT_BELOW bits wide, as ceil(a/A) * ceil(b/B) DSP slices of A x B (DSP48E1 25x18 on
 7-series, DSP48E2 27x18 on UltraScale+), else to about a*b/2 LUTs; a memory of depth d and
@@ -45,11 +60,14 @@ from dataclasses import asdict, dataclass
 from ..ir.design import Design, Layer
 from .boards import family_of_part
 
-COST_MODEL_VERSION = 1
+COST_MODEL_VERSION = 2
 UNROLL_LIMIT = 4096
 LUT_MULT_BELOW = 10
 DSP_SHAPE = {"7series": (25, 18), "ultrascale+": (27, 18)}
-CONTROL_LUT, CONTROL_FF = 60, 60          # a kernel's loop counters and handshakes (estimate)
+CONTROL_LUT, CONTROL_FF = 60, 60          # a layer's loop counters and handshakes (estimate)
+KERNEL_BASE_LUT, KERNEL_BASE_FF = 1000, 500  # a kernel's control, casts and pipeline (calibrated, see above)
+RUNTIME_SELECT_LUT = 280                   # per multiplier when rf < n_in (calibrated, see above)
+SMALL_ROM_BITS = 1024                      # weight memories this small are LUT ROM, not BRAM (reports)
 KERNEL_KINDS = ("Dense", "Conv1D")
 
 
@@ -161,7 +179,7 @@ def unrolled_products(strategy: str, n_in: int, n_out: int, rf: int) -> int:
 
 def kernel_cost(cost: LayerCost, n_in: int, n_out: int, in_bits: int, w_bits: int, acc_bits: int,
                 strategy: str, rf: int, family: str) -> None:
-    """Add a dense kernel's multipliers, weight memory, adders and registers to `cost`."""
+    """Add a dense kernel's multipliers, weight memory, selection logic, adders and registers to `cost`."""
     products = n_in * n_out
     cost.strategy, cost.reuse_factor, cost.multiplications = strategy, rf, products
     cost.multipliers = math.ceil(products / rf)
@@ -169,16 +187,33 @@ def kernel_cost(cost: LayerCost, n_in: int, n_out: int, in_bits: int, w_bits: in
     per_dsp = dsp_per_product(in_bits, w_bits, family)
     if per_dsp:
         cost.add(dsp=cost.multipliers * per_dsp)
-    else:  # fabric products, each with its share of the adder tree and a pipeline register
-        cost.add(lut=cost.multipliers * (lut_per_product(in_bits, w_bits) + acc_bits), ff=cost.multipliers * acc_bits)
-    if strategy == "resource" and rf > 1:
-        cost.add(bram18=bram18_for(rf, cost.multipliers * w_bits))
-    cost.add(ff=n_out * acc_bits + CONTROL_FF, lut=CONTROL_LUT)  # the accumulators, the loop control
+    else:  # fabric products, each with a pipeline register
+        cost.add(lut=cost.multipliers * lut_per_product(in_bits, w_bits), ff=cost.multipliers * acc_bits)
+    # the input array, registered and selected; the accumulators and the output
+    cost.add(lut=KERNEL_BASE_LUT + math.ceil(1.5 * n_in * in_bits),
+             ff=KERNEL_BASE_FF + 2 * n_in * in_bits + n_out * acc_bits)
+    if strategy == "resource":
+        per_multiplier = RUNTIME_SELECT_LUT if rf < n_in else 2 * acc_bits
+        cost.add(lut=cost.multipliers * per_multiplier, ff=cost.multipliers * (acc_bits + 10))
+        if rf > 1:
+            rom_bits = rf * cost.multipliers * w_bits
+            if rom_bits <= SMALL_ROM_BITS:
+                cost.add(lut=math.ceil(rom_bits / 64))  # LUT ROM, 64 bits per LUT6
+            else:
+                cost.add(bram18=bram18_for(rf, cost.multipliers * w_bits))
+    else:  # the adder tree over all products; with rf > 1 each shared multiplier's operand multiplexers
+        cost.add(lut=products * acc_bits, ff=products * acc_bits // 2)
+        if rf > 1:
+            cost.add(lut=cost.multipliers * (in_bits + w_bits) * math.ceil(rf / 4))
     cost.ii = rf
 
 
-def _kernel_depth(n_in: int, rf: int) -> int:
-    """Cycles of one kernel call: the reuse loop, an adder tree, the casts (estimate)."""
+def kernel_depth(strategy: str, n_in: int, rf: int) -> int:
+    """Cycles of one kernel call (estimate): the Resource strategy's ReuseLoop and its result
+    cast (rf + 2, as every report in the table shows); the Latency strategy's schedule over rf
+    cycles, its adder tree and casts."""
+    if strategy == "resource":
+        return rf + 2
     return rf + math.ceil(math.log2(max(2, n_in))) + 3
 
 
@@ -201,7 +236,7 @@ def layer_cost(layer: Layer, in_type_bits: int, family: str, choice: tuple[str, 
         w_bits = w.type.width if w and w.type else 16
         acc = layer.types.get("accum_t")
         kernel_cost(cost, n_in, n_out, in_type_bits, w_bits, acc.width if acc else 32, strategy, rf, family)
-        depth = _kernel_depth(n_in, rf)
+        depth = kernel_depth(strategy, n_in, rf)
         if kind == "Conv1D":
             cost.cycles = calls * rf
             cost.latency = layer.attributes["filt_width"] * rf + depth

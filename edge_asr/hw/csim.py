@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import EdgeAsrError, InputError
 from ..ir.design import Design
 from ..ir.manifest import manifest_digest
+from ..sim.fixed import quantize, to_float
 
 FML = "hls4ml_model.fml"
 
@@ -90,13 +91,18 @@ class CsimBackend:
     def run(self, x: np.ndarray) -> np.ndarray:
         """Float inputs in the ONNX input layout (N, ...) -> float outputs (N, n_out).
 
-        hls4ml's bridge converts each float to the input type (its rounding and overflow
-        modes) and returns the output type's exact values as float64-representable floats.
+        The inputs are coded into the design's input type first, as the host does before the
+        DMA (deploy.stream): a board project's stream type is that type widened to whole bytes
+        with more fractional bits, and hls4ml's bridge would round each float to it and then
+        again to the input type; that double rounding is not what the board computes. Returns
+        the output type's exact values as float64-representable floats.
         """
         x = np.asarray(x, dtype=np.float64)
         want = self.design.onnx_input_shape
         if tuple(x.shape[1:]) != want:
             raise InputError(f"inputs of shape {x.shape[1:]}, the design takes {want}")
+        t = self.design.input_type
+        x = to_float(quantize(x, t), t)
         flat = np.ascontiguousarray(x.reshape(len(x), -1))
         with contextlib.redirect_stdout(io.StringIO()):
             y = self.hls_model.predict(flat)

@@ -80,6 +80,15 @@ def _cpp_typedefs(config_cpp: str) -> dict:
     return out
 
 
+def _cpp_table_sizes(config_cpp: str) -> dict:
+    """The lookup-table sizes the generated C++ declares. They can differ from the layer's
+    `table_size`: hls4ml 1.3's softmax template (SoftmaxConfigTemplate.format in
+    backends/vivado/passes/core_templates.py) caps a stable softmax's exp table at the
+    input's range, 2 ** (width - 1) entries for a signed input."""
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r"static\s+const\s+unsigned\s+(\w*table_size)\s*=\s*(\d+)\s*;", config_cpp or "")}
+
+
 def layer_record(layer) -> dict:
     """One hls4ml layer as design.json records it: kind, shapes, every type, scalar attributes, weights as codes."""
     from hls4ml.model.types import NamedType
@@ -108,6 +117,7 @@ def layer_record(layer) -> dict:
             rec["attributes"][key] = plain
     rec["types"].update({k: v for k, v in _cpp_typedefs(layer.get_attr("config_cpp")).items()
                          if k not in rec["types"]})
+    rec["attributes"].update(_cpp_table_sizes(layer.get_attr("config_cpp")))
     for wname, var in layer.weights.items():
         t = fixed_from_hls4ml(var.type.precision)
         data = np.asarray(var.data, dtype=np.float64)

@@ -38,7 +38,9 @@ CHAIN_FIFO_DEPTH = 2
 
 
 class FitError(InputError):
-    """No configuration of the design fits the board's budget."""
+    """No configuration of the design fits the board's budget; `short` says by how much."""
+
+    short = ""
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,8 @@ def fit(design: Design, board: Board, budget: float = 0.7, fixed: dict[str, Choi
     if worst is None:
         raise FitError(f"{design.name}: no configuration of its layers can be built (unroll limit {UNROLL_LIMIT})")
     used, room = smallest["totals"][worst], budget * available[worst]
-    raise FitError(f"{design.name} does not fit {board.name} at --budget {budget}: the smallest design tried needs "
-                   f"{used} {worst.upper()}, {used / room:.1f}x the {room:.0f} allowed; use a smaller net, fewer bits, "
-                   "a bigger board or a larger --budget")
+    short = f"the smallest design tried needs {used} {worst.upper()}, {used / room:.1f}x the {room:.0f} allowed"
+    error = FitError(f"{design.name} does not fit {board.name} at --budget {budget}: {short}; use a smaller net, "
+                     "fewer bits, a bigger board or a larger --budget")
+    error.short = short
+    raise error
