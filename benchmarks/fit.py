@@ -4,7 +4,8 @@ of one reuse factor for every layer, and the point convert chooses by default.
     .venv/bin/python benchmarks/fit.py [--model models/kws-digits] [--board pynq-z2]
 
 Every figure is the cost model's estimate from hls4ml 1.3's rules (edge_asr/hw/cost.py),
-not a synthesis result. The design is converted once; the sweep re-runs the fit and the
+not a synthesis result; benchmarks/cost_vs_reports.py gives its error against published
+Vivado HLS reports. The design is converted once; the sweep re-runs the fit and the
 cost model on it, which is what `convert --budget B` and `--reuse N` do after hls4ml.
 """
 
@@ -20,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from edge_asr.errors import EdgeAsrError  # noqa: E402
 from edge_asr.hw.boards import board as board_named  # noqa: E402
-from edge_asr.hw.convert import ConvertOptions, convert  # noqa: E402
+from edge_asr.hw.convert import FALLBACK_BITS, ConvertOptions, convert  # noqa: E402
 from edge_asr.hw.cost import KERNEL_KINDS, design_costs, kernel_shape, summarize, valid_reuse_factors  # noqa: E402
 from edge_asr.hw.fit import fifo_depths, fit  # noqa: E402
 from edge_asr.ir import Design  # noqa: E402
@@ -64,6 +65,15 @@ def main() -> None:
         rec = summarize(design_costs(design, choices, depths, b.family), design.clock_period_ns, b.available(), 0.7)
         row(f"reuse ~{rf} everywhere", rec)
     row("chosen (convert default)", chosen)
+    print("\nwidths (convert --bits B, fit at the default budget; convert without --bits takes the widest that fits):")
+    with tempfile.TemporaryDirectory() as tmp:
+        for bits in FALLBACK_BITS:
+            try:
+                d = Design.load(convert(model, Path(tmp) / f"d{bits}", ConvertOptions(
+                    board=a.board, bits=bits, calib=str(calib) if calib.is_file() else None), log=lambda m: None))
+                row(f"{bits} bits", d.data["cost"])
+            except EdgeAsrError as exc:
+                print(f"{str(bits) + ' bits':<22} {'no':>5}  {str(exc).split(': ', 1)[-1][:70]}")
 
 
 if __name__ == "__main__":

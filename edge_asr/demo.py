@@ -128,6 +128,7 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
         from .atomic import refuse_existing
         refuse_existing(Path(report), force, "--report")
     from .hw.cost import cost_record
+    from .hw.cost_check import error_line, model_error
     from .hw.csim import cache_root
     from .ir.design import Design
     from .runtime.backends import get_backend
@@ -184,12 +185,17 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
         out(f"{'decision latency p50 / p99':<34} {stream_res['latency_ms_p50']:.2f} / "
             f"{stream_res['latency_ms_p99']:.2f} ms   RTF {stream_res['rtf']:.4f}")
     t, a = hw["totals"], hw["available"]
+    bits = (design.data.get("calibration") or {}).get("bits")
     out(f"{'FPGA cost, estimated':<34} {'fits' if hw['fits'] else 'does NOT fit'} {hw['board']} within "
-        f"{hw['budget']:.0%}: DSP {t['dsp']}/{a['dsp']}, BRAM18 {t['bram18']}/{a['bram18']}, LUT {t['lut']}/{a['lut']}, "
+        f"{hw['budget']:.0%} at {bits} bits: DSP {t['dsp']}/{a['dsp']}, BRAM18 {t['bram18']}/{a['bram18']}, LUT {t['lut']}/{a['lut']}, "
         f"FF {t['ff']}/{a['ff']}")
     out(f"{'estimated FPGA latency / interval':<34} {hw['latency_cycles']} / {hw['interval_cycles']} cycles = "
         f"{hw['latency_us']:.1f} / {hw['interval_us']:.1f} us at {1000 / hw['clock_ns']:.0f} MHz "
         "(from hls4ml's rules, not synthesized)")
+    err = model_error()
+    out(f"{'cost model error, measured':<34} median LUT {err['lut']['median']:.0%}, FF {err['ff']['median']:.0%}, "
+        f"DSP {err['dsp']['median']:.0%}, latency {err['latency']['median']:.0%} against {err['lut']['n']} published "
+        "Vivado HLS reports")
     test_acc = info.meta.get("metrics", {}).get("test_accuracy")
     if test_acc is not None:
         out(f"{'float model, test split accuracy':<34} {test_acc:.1%} (held-out voices)")
@@ -204,7 +210,7 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
             f"<b>{mismatches}</b>; fixed/float top-1 agreement {agreement:.1%}; example clips correct "
             f"{accuracy:.1%}; FPGA cost estimated from hls4ml's rules, not synthesized: "
             f"{'fits' if hw['fits'] else 'does not fit'} {hw['board']} within {hw['budget']:.0%}, interval "
-            f"{hw['interval_us']:.1f} us, latency {hw['latency_us']:.1f} us.</p>",
+            f"{hw['interval_us']:.1f} us, latency {hw['latency_us']:.1f} us ({html.escape(error_line())}).</p>",
             f"<table border=1 cellpadding=3><tr><th>clip</th><th>label</th><th>score</th></tr>{table}</table>"]
     if stream_res:
         body.append(f"<p>Connected digits: said <b>{' '.join(CONNECTED)}</b>, heard <b>{stream_res['text']}</b>; "

@@ -102,9 +102,13 @@ def cmd_convert(a: argparse.Namespace) -> int:
 def cmd_cost(a: argparse.Namespace) -> int:
     """`edge-asr cost`; returns the exit code (1 when the design does not fit its board)."""
     from ..hw.cost import cost_record, format_cost
+    from ..hw.cost_check import error_line, model_error
     from ..ir.design import Design
     record = cost_record(Design.load(a.design), a.budget)
-    print(json.dumps(record) if a.json else format_cost(record))
+    if a.json:
+        print(json.dumps({**record, "model_error": model_error()}))
+    else:
+        print(format_cost(record) + "\n" + error_line())
     return 0 if record["fits"] or not record["board"] else 1
 
 

@@ -204,6 +204,8 @@ class Design:
             ManifestError: the folder has no manifest.json, or a file differs from it.
         """
         path = Path(path)
+        if not path.exists():
+            raise DesignError(f"{path}: no such design folder; make a design with `edge-asr convert`")
         file = path / DESIGN_FILE if path.is_dir() else path
         folder = file.parent
         if not file.is_file():

@@ -197,10 +197,10 @@ CASES = [
     ("eval labels", "eval {models}/labels {data}", 2, "10 labels for a model with 12 outputs"),
     ("eval good", "eval {model} {data}", 0, "accuracy"),
     # --- designs ----------------------------------------------------------------------
-    ("design missing", "sim {designs}/none {seven}", 2, "no design.json"),
+    ("design missing", "sim {designs}/none {seven}", 2, "none: no such design folder"),
     ("design folder without one", "sim {audio} {seven}", 2, "no design.json"),
     ("design edited", "sim {designs}/edited {seven}", 2, "altered since it was written"),
-    ("design code out of range", "sim {designs}/range {seven}", 2, "outside ap_fixed<16"),
+    ("design code out of range", "sim {designs}/range {seven}", 2, "outside ap_fixed<"),
     ("design schema", "sim {designs}/schema {seven}", 2, "schema version 2"),
     ("design type", "recognize --design {designs}/width {seven}", 2, "not a legal fixed-point type"),
     ("design no layers", "sim {designs}/nolayers {seven}", 2, "lacks layers"),
