@@ -15,6 +15,7 @@ from .verbs import (
     cmd_cost,
     cmd_data_connected,
     cmd_data_human,
+    cmd_data_running,
     cmd_data_synth,
     cmd_demo,
     cmd_eval,
@@ -121,6 +122,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help="whose voices speak: the test split's (default) or the validation split's, "
                     "for tuning recognizer settings without the test voices")
     cd.set_defaults(func=cmd_data_connected)
+    rn = data_sub.add_parser("running", help="long running speech without digit words, for false alarms per hour",
+                             description="Sentences (licence texts and Python's reference, none with a digit word, "
+                             "a homophone or a numeral) read by one split's TTS voices, augmented as the corpus is, "
+                             "in files of about a minute; plus the human set's non-digit prompts said one after "
+                             "another, when Asterisk's prompts are installed. Every word a recognizer emits on it is "
+                             "a false alarm: `edge-asr eval --running DIR`.")
+    _writes(rn, "output data directory")
+    rn.add_argument("--hours", type=_ranged(float, 0, 100, above=True), default=1.0,
+                    help="hours of TTS sentences (default 1)")
+    rn.add_argument("--split", choices=("test", "valid"), default="test",
+                    help="whose voices read: the held-out test split's (default), or the validation split's, "
+                    "to choose an operating threshold on")
+    rn.add_argument("--seed", type=int, default=0)
+    rn.add_argument("--quiet", action="store_true", help="no progress bar")
+    rn.set_defaults(func=cmd_data_running)
 
     t = verb("train", "train a model from the zoo on a data directory")
     t.add_argument("data", help="data directory made by `edge-asr data synth`")
@@ -170,6 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print one JSON object")
     v.add_argument("--record", action="store_true", help="write the accuracy into the model's model.json")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
+    v.add_argument("--running", metavar="DIR",
+                   help="running speech without digits (`edge-asr data running`): also stream the split's clips and "
+                   "this set through the recognizer for false alarms per hour, miss rate and a DET curve")
+    v.add_argument("--target-fa-per-hour", type=_ranged(float, 0, above=True), default=1.0,
+                   help="false alarms per hour the operating point may reach (default 1)")
+    v.add_argument("--set-threshold", action="store_true",
+                   help="write the operating point's threshold into model.json (recognize's default); only on "
+                   "validation data and a running set of validation voices")
+    v.add_argument("--report", metavar="FILE.html", help="with --running: an HTML report with the DET curve")
     v.set_defaults(func=cmd_eval)
 
     c = verb("convert", "convert a (Q)ONNX model to an hls4ml dataflow design with design.json")
@@ -242,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(EDGE_ASR_PYNQ_DEVICE=simulated runs pynq against the simulated device)")
     r.add_argument("--stride-ms", "--stride", type=_ranged(float, 10, 1000), default=100.0,
                    help="run the model every this many ms (default 100)")
-    r.add_argument("--threshold", type=_ranged(float, 0, 1, above=True), default=0.55, help="smoothed posterior to emit a word (default 0.55)")
+    r.add_argument("--threshold", type=_ranged(float, 0, 1, above=True), default=None,
+                   help="smoothed posterior to emit a word (default: the model's operating threshold in model.json, "
+                   "chosen for a false-alarm rate by `eval --set-threshold`; 0.55 without one)")
     r.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
     r.set_defaults(func=cmd_recognize)
 

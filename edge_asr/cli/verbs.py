@@ -30,6 +30,15 @@ def cmd_data_human(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_running(a: argparse.Namespace) -> int:
+    """`edge-asr data running`; returns the exit code."""
+    require_extra("data", "edge-asr data running")
+    from ..data.running import make_running_set
+    make_running_set(a.out, hours=a.hours, split=a.split, seed=a.seed, force=a.force, progress=not a.quiet,
+                     log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
 def cmd_data_connected(a: argparse.Namespace) -> int:
     """`edge-asr data connected`; returns the exit code."""
     require_extra("data", "edge-asr data connected")
@@ -82,10 +91,35 @@ def cmd_export(a: argparse.Namespace) -> int:
 def cmd_eval(a: argparse.Namespace) -> int:
     """`edge-asr eval`; returns the exit code."""
     from ..training.evaluate import evaluate, format_report, record_metrics
+    if (a.set_threshold or a.report) and not a.running:
+        raise InputError("--set-threshold and --report need --running DIR (`edge-asr data running`)")
+    if a.report:
+        from ..atomic import refuse_existing
+        refuse_existing(Path(a.report), False, "--report")
+    if a.running:  # every check before any work
+        from ..data.manifest import read_manifest
+        from ..training.streamed import check_threshold_sets
+        read_manifest(a.running)
+        if a.set_threshold:
+            check_threshold_sets(a.data, a.split, a.running)
     res = evaluate(a.model, a.data, split=a.split, progress=not (a.quiet or a.json))
     if a.record:
         record_metrics(a.model, res)
-    print(json.dumps(res) if a.json else format_report(res))
+    text = format_report(res)
+    if a.running:
+        from ..runtime.recognizer import Recognizer
+        from ..training.streamed import detection_report, format_streamed, record_threshold, streamed_figures
+        streamed = streamed_figures(Recognizer.from_model(a.model), a.data, a.split, a.running,
+                                    a.target_fa_per_hour, progress=not (a.quiet or a.json))
+        res["streamed"] = streamed
+        text += "\n\n" + format_streamed(streamed)
+        if a.set_threshold:
+            record_threshold(a.model, streamed)
+            text += f"\nwrote threshold {streamed['operating_point']['threshold']:.2f} into {a.model}/model.json"
+        if a.report:
+            detection_report(streamed, a.report)
+            text += f"\nreport: {a.report}"
+    print(json.dumps(res) if a.json else text)
     return 0
 
 

@@ -137,7 +137,8 @@ def write_bundle(design_dir: str | Path, out: str | Path, bit: str | Path | None
         shutil.copyfile(design_dir / DESIGN_FILE, tmp / DESIGN_FILE)
         (tmp / "feature.json").write_text(json.dumps({
             "feature": meta.get("feature"), "labels": meta.get("labels"),
-            "sample_rate": meta.get("sample_rate")}, indent=1) + "\n")
+            "sample_rate": meta.get("sample_rate"), "operating_point": meta.get("operating_point")},
+            indent=1) + "\n")
         if sim_only:
             (tmp / f"{name}.hwh").write_text(write_hwh(design))
         else:

@@ -22,7 +22,7 @@ audio and a word at the very start is seen alone in a window, as in training.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +33,11 @@ from ..frontend.streaming import StreamingFeatures
 from ..ir.design import Design
 from ..sim.fixed import FixedType, cast
 from .backends import get_backend
+from .detection import decision_step
 from .modeldir import load_model_dir, read_json
-from .stream import Event, Stream
+from .stream import Stream
 
-NON_WORDS = {"_unknown_", "_silence_"}
+DEFAULT_THRESHOLD = 0.55
 
 
 @dataclass
@@ -47,7 +48,9 @@ class RecognizerConfig:
     Attributes:
         stride_ms: the model runs every this many ms (`--stride-ms`).
         smooth: posteriors averaged over this many runs.
-        threshold: smoothed posterior at which a word is emitted (`--threshold`).
+        threshold: smoothed posterior at which a word is emitted (`--threshold`); None: the
+            model's operating threshold (model.json's `operating_point`, chosen on validation
+            for a false-alarm rate by `edge-asr eval --set-threshold`), else DEFAULT_THRESHOLD.
         refractory_ms: after any word, no word for this long.
         repeat_ms: the same word again only after this long (a word stays in the window ~1 s).
         tail_ms: silence appended at the end so that a final word is seen whole.
@@ -56,11 +59,25 @@ class RecognizerConfig:
 
     stride_ms: float = 100.0
     smooth: int = 5
-    threshold: float = 0.55
+    threshold: float | None = None
     refractory_ms: float = 200.0
     repeat_ms: float = 1100.0
     tail_ms: float = 500.0
     lead_ms: float | None = None
+
+
+def operating_threshold(meta: dict) -> float | None:
+    """The threshold model.json (or a bundle's feature.json) records as its operating point.
+
+    Raises InputError when it is there and not a number in (0, 1)."""
+    point = meta.get("operating_point")
+    if point is None:
+        return None
+    t = point.get("threshold") if isinstance(point, dict) else None
+    if not isinstance(t, (int, float)) or isinstance(t, bool) or not 0 < t < 1:
+        raise InputError(f"model.json's operating_point.threshold is {t!r}, not a number between 0 and 1; "
+                         "choose it again with `edge-asr eval --set-threshold`")
+    return float(t)
 
 
 class Recognizer:
@@ -79,11 +96,15 @@ class Recognizer:
     """
 
     def __init__(self, backend, labels: list[str], feature: FeatureConfig, config: RecognizerConfig | None = None,
-                 input_type: FixedType | None = None):
+                 input_type: FixedType | None = None, operating_threshold: float | None = None):
         self.backend = backend
         self.labels = labels
         self.feature = feature
-        self.config = config or RecognizerConfig()
+        config = config or RecognizerConfig()
+        if config.threshold is None:
+            config = replace(config, threshold=operating_threshold if operating_threshold is not None
+                             else DEFAULT_THRESHOLD)
+        self.config = config
         self.input_type = input_type  # a design's input FixedType: features are coded here, and only here
 
     def code(self, windows: np.ndarray) -> np.ndarray:
@@ -123,7 +144,8 @@ class Recognizer:
             InputError: not a model directory, or onnxruntime cannot load its model.
         """
         info = load_model_dir(model_dir)
-        return cls(get_backend("onnx", info), info.labels, info.feature, config)
+        return cls(get_backend("onnx", info), info.labels, info.feature, config,
+                   operating_threshold=operating_threshold(info.meta))
 
     @classmethod
     def from_design(cls, design_dir: str | Path, backend: str = "sim",
@@ -153,7 +175,8 @@ class Recognizer:
             raise InputError(f"unknown backend {backend} for {folder}; use {' or '.join(allowed)}")
         design = Design.load(folder)
         b = get_backend(backend, design if backend == "sim" else folder)
-        return cls(b, meta["labels"], FeatureConfig.from_dict(meta["feature"]), config, design.input_type)
+        return cls(b, meta["labels"], FeatureConfig.from_dict(meta["feature"]), config, design.input_type,
+                   operating_threshold(meta))
 
     @classmethod
     def from_bundle(cls, bundle_dir: str | Path, backend: str = "pynq",
@@ -203,15 +226,9 @@ class Recognizer:
         probs = self.backend.run(windows)
         cfg = self.config
         for (_, start, end, arrival), p in zip(stream.queue, probs, strict=True):
-            stream.history.append(p)
-            del stream.history[:-cfg.smooth]
-            smoothed = np.mean(stream.history, axis=0)
-            order = np.argsort(smoothed)[::-1]
-            best = next((int(k) for k in order if self.labels[k] not in NON_WORDS), None)
-            wait = cfg.repeat_ms if best == stream.last_word else cfg.refractory_ms
-            if best is not None and smoothed[best] >= cfg.threshold and end - stream.last_time >= wait / 1000:
-                stream.events.append(Event(self.labels[best], round(start, 3), round(end, 3), float(smoothed[best])))
-                stream.last_word, stream.last_time = best, end
+            event = decision_step(stream, p, start, end, self.labels, cfg, cfg.threshold)
+            if event is not None:
+                stream.events.append(event)
             stream.latencies.add(time.perf_counter() - arrival)
         stream.queue.clear()
         stream.compute_seconds += time.perf_counter() - t0
