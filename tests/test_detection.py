@@ -136,3 +136,17 @@ def test_a_broken_operating_point_is_refused(tmp_path):
     (model / "model.json").write_text(json.dumps(meta))
     with pytest.raises(InputError, match="operating_point.threshold is 1.5"):
         Recognizer.from_model(model)
+
+
+def test_training_windows_cut_from_running_speech_of_training_voices(tmp_path, small_data):
+    from edge_asr.data.synth import speaker_split
+    out = make_running_set(tmp_path / "neg", hours=0.02, split="train", windows=30, **QUIET)
+    rows = read_manifest(out, "train")
+    assert len(rows) == 30 and json.loads((out / "data.json").read_text())["kind"] == "running-windows"
+    for r in rows:
+        assert r.label == "_unknown_" and speaker_split(r.speaker) == "train" and "window=" in r.augmentation
+        assert read_audio(out / r.path).size == 16000
+    assert not any(r.engine == "human" for r in rows)
+    # a data set `train --extra-train` takes: its speakers are none of small_data's held-out ones
+    held_out = {r.speaker for r in read_manifest(small_data, "valid") + read_manifest(small_data, "test")}
+    assert not {r.speaker for r in rows} & held_out

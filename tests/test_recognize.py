@@ -153,10 +153,13 @@ def test_audio_seconds_is_the_audios_own_length():
     clip = sorted((SHIPPED_MODEL / "examples").glob("seven-*.wav"))[0]
     seconds = sf.info(str(clip)).duration
     rec = Recognizer.from_model(SHIPPED_MODEL)
-    assert rec.recognize_file(clip)["audio_seconds"] == round(seconds, 3)   # not the end's padding too
+    res = rec.recognize_file(clip)
+    assert res["audio_seconds"] == round(seconds, 3)                         # not the end's padding too
+    assert res["events"] and res["words_per_hour"] == round(len(res["events"]) * 3600 / seconds, 3)
     audio, rate = sf.read(str(clip), dtype="float32")
     eight_k = audio[::2]                                                     # another rate: seconds at that rate
     assert rec.recognize_chunks([], on_event=None)["audio_seconds"] == 0
+    assert rec.recognize_chunks([], on_event=None)["words_per_hour"] is None
     stream = rec.create_stream()
     stream.accept_waveform(rate // 2, eight_k)
     stream.input_finished()

@@ -131,9 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     _writes(rn, "output data directory")
     rn.add_argument("--hours", type=_ranged(float, 0, 100, above=True), default=1.0,
                     help="hours of TTS sentences (default 1)")
-    rn.add_argument("--split", choices=("test", "valid"), default="test",
-                    help="whose voices read: the held-out test split's (default), or the validation split's, "
-                    "to choose an operating threshold on")
+    rn.add_argument("--split", choices=("test", "valid", "train"), default="test",
+                    help="whose voices read: the held-out test split's (default), the validation split's, to choose "
+                    "an operating threshold on, or (with --windows) the training split's")
+    rn.add_argument("--windows", type=_ranged(int, 1), default=0, metavar="N",
+                    help="instead of long files, N one-second windows cut at random from the speech, as _unknown_ "
+                    "clips to train on (`train DATA --extra-train OUT`)")
     rn.add_argument("--seed", type=int, default=0)
     rn.add_argument("--quiet", action="store_true", help="no progress bar")
     rn.set_defaults(func=cmd_data_running)

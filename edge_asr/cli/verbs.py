@@ -35,7 +35,7 @@ def cmd_data_running(a: argparse.Namespace) -> int:
     require_extra("data", "edge-asr data running")
     from ..data.running import make_running_set
     make_running_set(a.out, hours=a.hours, split=a.split, seed=a.seed, force=a.force, progress=not a.quiet,
-                     log=lambda m: print(m, file=sys.stderr))
+                     log=lambda m: print(m, file=sys.stderr), windows=a.windows)
     return 0
 
 

@@ -140,21 +140,30 @@ def _human_files(rng: np.random.Generator, copies: int) -> list[tuple[np.ndarray
 
 
 def make_running_set(out: str | Path, hours: float = 1.0, split: str = "test", seed: int = 0,
-                     human_copies: int = 4, force: bool = False, progress: bool = True, log=print) -> Path:
+                     human_copies: int = 4, force: bool = False, progress: bool = True, log=print,
+                     windows: int = 0) -> Path:
     """Write the running-speech set: about `hours` of TTS sentences by `split`'s voices in
     files of about a minute, plus (test split) the human non-digit prompts when Asterisk's
     are installed.
 
-    Returns the folder: wav/running/*.wav, manifest.csv (label `_unknown_`, the sentences
-    said as text) and data.json (`kind` running, `seconds` per source).
+    With `windows`, no long files: that many one-second windows cut at random from the speech
+    instead (wav/<split>/_unknown_/*.wav), other words for training (`--split train`, then
+    `edge-asr train DATA --extra-train OUT`): pieces of words and word boundaries, which
+    single-word clips never show and a streaming recognizer meets all the time.
+
+    Returns the folder: the audio, manifest.csv (label `_unknown_`, the sentences said as
+    text) and data.json (`kind` running or running-windows, `seconds` per source).
 
     Raises:
-        InputError: a bad split or length; ToolMissingError: no TTS voice of that split.
+        InputError: a bad split, length or count; ToolMissingError: no TTS voice of that split.
     """
     from .synth import speaker_split
     from .tts import available_voices, prepare
-    if split not in ("valid", "test"):
-        raise InputError(f"--split {split}: running speech is for choosing (valid) or measuring (test), not training")
+    if split not in ("train", "valid", "test") or (split == "train" and not windows):
+        raise InputError(f"--split {split}: running files are for choosing (valid) or measuring (test); training "
+                         "voices (--split train) give --windows to train on")
+    if windows < 0:
+        raise InputError(f"--windows {windows}: give a count of at least 1")
     if not 0 < hours <= 100:
         raise InputError(f"--hours {hours}: give a length between 0 and 100 hours")
     out = Path(out)
@@ -169,8 +178,9 @@ def make_running_set(out: str | Path, hours: float = 1.0, split: str = "test", s
     order = rng.permutation(len(voices))
     rows: list[Row] = []
     seconds = {"tts": 0.0, "human": 0.0}
+    per_file = int(np.ceil(windows / n_files)) if windows else 0
     with atomic_dir(out) as tmp:
-        (tmp / "wav" / "running").mkdir(parents=True)
+        (tmp / "wav" / ("running" if not windows else f"{split}/{UNKNOWN}")).mkdir(parents=True)
         todo = range(n_files)
         if progress:
             from tqdm import tqdm
@@ -179,13 +189,22 @@ def make_running_set(out: str | Path, hours: float = 1.0, split: str = "test", s
             voice = voices[order[i % len(voices)]]
             x, said = _tts_file(voice, texts, rng, min(FILE_SECONDS, hours * 3600 - i * FILE_SECONDS))
             x, steps = _augment_long(x, rng)
+            seconds["tts"] += x.size / SR
+            if windows:
+                for k in range(min(per_file, windows - i * per_file)):
+                    at = int(rng.integers(0, max(1, x.size - SR)))
+                    rel = f"wav/{split}/{UNKNOWN}/run-{i:04d}-{k:03d}.wav"
+                    write_wav(tmp / rel, np.pad(x[at:at + SR], (0, max(0, SR - x[at:at + SR].size))))
+                    rows.append(Row(rel, UNKNOWN, f"running speech at {at / SR:.2f} s: " + " | ".join(said)[:200],
+                                    voice.engine, voice.id, voice.speaker, ";".join(steps + [f"window={at / SR:.2f}"]),
+                                    split, 1.0))
+                continue
             rel = f"wav/running/tts-{i:04d}.wav"
             write_wav(tmp / rel, x)
-            seconds["tts"] += x.size / SR
             rows.append(Row(rel, UNKNOWN, " | ".join(said), voice.engine, voice.id, voice.speaker,
                             ";".join(steps) or "clean", split, round(x.size / SR, 3)))
         human = []
-        if split == "test":  # the human recordings are test data: never chosen on
+        if split == "test" and not windows:  # the human recordings are test data: never chosen or trained on
             try:
                 human = _human_files(rng, human_copies)
             except ToolMissingError as exc:
@@ -198,9 +217,11 @@ def make_running_set(out: str | Path, hours: float = 1.0, split: str = "test", s
                             round(x.size / SR, 3)))
         write_manifest(tmp, rows)
         (tmp / "data.json").write_text(json.dumps({
-            "kind": "running", "split": split, "seed": seed, "seconds": {k: round(v, 1) for k, v in seconds.items()},
+            "kind": "running-windows" if windows else "running", "split": split, "seed": seed,
+            "windows": windows or None, "seconds": {k: round(v, 1) for k, v in seconds.items()},
             "files": len(rows), "sentences": len(texts), "text": [str(TEXT_DIR), "pydoc_data.topics"],
             "excluded_words": sorted(DIGIT_SOUNDS)}, indent=2) + "\n")
-    log(f"wrote {len(rows)} files of running speech without digits to {out}: {seconds['tts'] / 3600:.2f} h of "
+    log(f"wrote {len(rows)} {'one-second windows' if windows else 'files'} of running speech without digits to "
+        f"{out}: {seconds['tts'] / 3600:.2f} h of "
         f"{split} voices, {seconds['human'] / 60:.1f} min of human prompts")
     return out

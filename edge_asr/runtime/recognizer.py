@@ -238,7 +238,8 @@ class Recognizer:
 
         Returns:
             dict with events (word, start, end, score; seconds into the audio), text (the
-            words joined by spaces), audio_seconds, decisions (windows run), latency_ms_p50
+            words joined by spaces), audio_seconds, words_per_hour (on audio without
+            keywords: false alarms per hour), decisions (windows run), latency_ms_p50
             and latency_ms_p99 (chunk arrival to decision, host time), rtf (compute time /
             audio time).
         """
@@ -248,6 +249,8 @@ class Recognizer:
             "events": [asdict(e) for e in stream.events],
             "text": " ".join(e.word for e in stream.events),
             "audio_seconds": round(audio_s, 3),
+            # on audio without keywords (edge-asr data running), false alarms per hour
+            "words_per_hour": round(len(stream.events) * 3600 / audio_s, 3) if audio_s else None,
             "decisions": len(stream.latencies),
             "latency_ms_p50": round(lat.percentile(50) * 1000, 3),
             "latency_ms_p99": round(lat.percentile(99) * 1000, 3),
