@@ -113,8 +113,12 @@ def test_eval_streams_and_sets_the_threshold_on_validation_only(tmp_path, small_
 
     report = tmp_path / "det.html"
     assert main(["eval", str(model), str(small_data), "--split", "valid", "--running", str(running_valid),
-                 "--set-threshold", "--target-fa-per-hour", "50", "--report", str(report), "--json", "--quiet"]) == 0
+                 "--set-threshold", "--target-fa-per-hour", "50", "--report", str(report), "--json", "--quiet",
+                 "--record"]) == 0
     res = json.loads(capsys.readouterr().out)["streamed"]
+    recorded = json.loads((model / "model.json").read_text())["metrics"]["valid_streamed"]
+    assert recorded["fa_per_hour"] == res["at_threshold"]["fa_per_hour"] and recorded["running"] == str(running_valid)
+    assert recorded["miss_rate"] == res["at_threshold"]["miss_rate"]
     assert res["n_keyword_clips"] > 0 and res["running_hours"] > 0 and len(res["det"]) > 10
     assert "<img src='data:image/png;base64," in report.read_text()
     op = json.loads((model / "model.json").read_text())["operating_point"]

@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("data", help="data directory with manifest.csv")
     v.add_argument("--split", default="test", choices=["train", "valid", "test"], help="default: test")
     v.add_argument("--json", action="store_true", help="print one JSON object")
-    v.add_argument("--record", action="store_true", help="write the accuracy into the model's model.json")
+    v.add_argument("--record", action="store_true",
+                   help="write the accuracy (and with --running the streamed figures) into the model's model.json")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
     v.add_argument("--running", metavar="DIR",
                    help="running speech without digits (`edge-asr data running`): also stream the split's clips and "

@@ -108,11 +108,19 @@ def cmd_eval(a: argparse.Namespace) -> int:
     text = format_report(res)
     if a.running:
         from ..runtime.recognizer import Recognizer
-        from ..training.streamed import detection_report, format_streamed, record_threshold, streamed_figures
+        from ..training.streamed import (
+            detection_report,
+            format_streamed,
+            record_streamed,
+            record_threshold,
+            streamed_figures,
+        )
         streamed = streamed_figures(Recognizer.from_model(a.model), a.data, a.split, a.running,
                                     a.target_fa_per_hour, progress=not (a.quiet or a.json))
         res["streamed"] = streamed
         text += "\n\n" + format_streamed(streamed)
+        if a.record:
+            record_streamed(a.model, streamed)
         if a.set_threshold:
             record_threshold(a.model, streamed)
             text += f"\nwrote threshold {streamed['operating_point']['threshold']:.2f} into {a.model}/model.json"

@@ -71,3 +71,15 @@ def load_model_dir(path: str | Path) -> ModelInfo:
         if key not in meta:
             raise InputError(f"{json_path}: missing key '{key}'; re-run `edge-asr export`")
     return ModelInfo(path, onnx_path, meta)
+
+
+def update_model_json(model_dir: str | Path, update) -> dict:
+    """Read model_dir/model.json, let `update(meta)` change it in place, and write it back
+    atomically (a temporary file renamed over it); returns the new content."""
+    path = Path(model_dir) / "model.json"
+    meta = read_json(path)
+    update(meta)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    tmp.replace(path)
+    return meta

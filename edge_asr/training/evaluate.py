@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -13,7 +12,7 @@ from ..data import UNKNOWN
 from ..data.loading import feature_matrix, label_indices
 from ..data.manifest import read_manifest
 from ..runtime.backends.onnx import OnnxBackend
-from ..runtime.modeldir import load_model_dir
+from ..runtime.modeldir import load_model_dir, update_model_json
 
 _NOISE = re.compile(r"noise=(\w+)@(-?\d+)dB")
 
@@ -102,14 +101,11 @@ def format_report(res: dict) -> str:
 
 def record_metrics(model_dir: str | Path, res: dict) -> None:
     """Write the test accuracy into model.json's metrics (atomically: temp file, then rename)."""
-    path = Path(model_dir) / "model.json"
-    meta = json.loads(path.read_text())
-    meta.setdefault("metrics", {})[f"{res['split']}_accuracy"] = res["accuracy"]
-    meta["metrics"][f"{res['split']}_n"] = res["n"]
-    meta["metrics"][f"{res['split']}_per_engine"] = {k: round(v["accuracy"], 4) for k, v in res["per_engine"].items()}
-    meta["metrics"][f"{res['split']}_per_condition"] = {k: round(v["accuracy"], 4)
-                                                         for k, v in res["per_condition"].items()}
-    meta["metrics"][f"{res['split']}_confusion"] = res["confusion"]
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    tmp.replace(path)
+    def update(meta: dict) -> None:
+        m = meta.setdefault("metrics", {})
+        m[f"{res['split']}_accuracy"] = res["accuracy"]
+        m[f"{res['split']}_n"] = res["n"]
+        m[f"{res['split']}_per_engine"] = {k: round(v["accuracy"], 4) for k, v in res["per_engine"].items()}
+        m[f"{res['split']}_per_condition"] = {k: round(v["accuracy"], 4) for k, v in res["per_condition"].items()}
+        m[f"{res['split']}_confusion"] = res["confusion"]
+    update_model_json(model_dir, update)

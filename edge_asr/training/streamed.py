@@ -17,6 +17,7 @@ from ..data.manifest import read_manifest
 from ..errors import InputError
 from ..frontend.audio import read_audio
 from ..runtime.detection import THRESHOLDS, detection_curve, operating_point, stream_posteriors
+from ..runtime.modeldir import update_model_json
 
 
 def _posteriors(recognizer, data_dir: Path, rows, progress: bool, what: str) -> list:
@@ -112,19 +113,27 @@ def check_threshold_sets(data_dir: str | Path, split: str, running_dir: str | Pa
 def record_threshold(model_dir: str | Path, res: dict) -> None:
     """Write the operating point into model.json (`operating_point`: threshold, the target,
     its false alarms per hour and miss rate, and what it was chosen on), atomically."""
-    import json
-    path = Path(model_dir) / "model.json"
-    meta = json.loads(path.read_text())
     op = res["operating_point"]
-    meta["operating_point"] = {
+    update_model_json(model_dir, lambda meta: meta.update(operating_point={
         "threshold": op["threshold"], "target_fa_per_hour": res["target_fa_per_hour"],
         "meets_target": op["meets_target"], "fa_per_hour": op["fa_per_hour"], "miss_rate": op["miss_rate"],
         "fire_rate": op["fire_rate"],
         "chosen_on": {"data": res["data"], "split": res["split"], "running": res["running"],
-                      "running_hours": res["running_hours"]}}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    tmp.replace(path)
+                      "running_hours": res["running_hours"]}}))
+
+
+def record_streamed(model_dir: str | Path, res: dict) -> None:
+    """Write the streamed figures at the recognizer's threshold into model.json's metrics
+    (`<split>_streamed`: false alarms per hour overall and per source, miss rate, other
+    words firing, and the sets they were measured on), atomically."""
+    at = res["at_threshold"]
+    figures = {"threshold": res["threshold"], "fa_per_hour": at["fa_per_hour"], "miss_rate": at["miss_rate"],
+               "other_word_rate": at["other_word_rate"], "fire_rate": at["fire_rate"],
+               "running_by_source": res["running_by_source"], "data": res["data"], "running": res["running"],
+               "running_hours": res["running_hours"], "n_keyword_clips": res["n_keyword_clips"],
+               "n_other_clips": res["n_other_clips"]}
+    update_model_json(model_dir, lambda meta: meta.setdefault("metrics", {}).update(
+        {f"{res['split']}_streamed": figures}))
 
 
 def detection_report(res: dict, out: str | Path) -> Path:
