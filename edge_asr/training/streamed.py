@@ -17,7 +17,7 @@ from ..data.manifest import read_manifest
 from ..errors import InputError
 from ..frontend.audio import read_audio
 from ..runtime.detection import THRESHOLDS, detection_curve, operating_point, stream_posteriors
-from ..runtime.modeldir import update_model_json
+from ..runtime.modeldir import read_json, update_model_json
 
 
 def _posteriors(recognizer, data_dir: Path, rows, progress: bool, what: str) -> list:
@@ -99,12 +99,11 @@ def format_streamed(res: dict) -> str:
 def check_threshold_sets(data_dir: str | Path, split: str, running_dir: str | Path) -> None:
     """A threshold is chosen on validation only: the split must be `valid` and the running
     set made of validation voices (its data.json says so); InputError otherwise."""
-    import json
     if split != "valid":
         raise InputError(f"--set-threshold on the {split} split: choose the threshold on validation (--split valid), "
                          "and measure it on test")
     info = Path(running_dir) / "data.json"
-    made = json.loads(info.read_text()) if info.is_file() else {}
+    made = read_json(info) if info.is_file() else {}
     if made.get("kind") != "running" or made.get("split") != "valid":
         raise InputError(f"{running_dir}: not a running set of validation voices; make one with "
                          "`edge-asr data running --split valid`")
