@@ -29,20 +29,36 @@ class DecisionState:
     last_time: float = -1e9
 
 
-def decision_step(state, p: np.ndarray, start: float, end: float, labels: list[str], cfg,
-                  threshold: float) -> Event | None:
-    """One window's decision. `state` is a DecisionState or a Stream (same attributes); `cfg`
-    a RecognizerConfig (smooth, refractory_ms, repeat_ms). Returns the word emitted, if any."""
+def smooth_step(state, p: np.ndarray, labels: list[str], cfg) -> tuple[int | None, float]:
+    """Add a window's posteriors to `state.history`; returns the word on top of the smoothed
+    posteriors (label index, None when only non-words are left) and its smoothed score. It
+    does not depend on the threshold."""
     state.history.append(p)
     del state.history[:-cfg.smooth]
     smoothed = np.mean(state.history, axis=0)
     order = np.argsort(smoothed)[::-1]
     best = next((int(k) for k in order if labels[k] not in NON_WORDS), None)
+    return best, float(smoothed[best]) if best is not None else 0.0
+
+
+def emit_step(state, best: int | None, score: float, start: float, end: float, labels: list[str], cfg,
+              threshold: float) -> Event | None:
+    """Emit `best` when its score reaches the threshold and the refractory time since the
+    last word (longer for the same word) has passed; updates state.last_word/last_time."""
     wait = cfg.repeat_ms if best == state.last_word else cfg.refractory_ms
-    if best is not None and smoothed[best] >= threshold and end - state.last_time >= wait / 1000:
+    if best is not None and score >= threshold and end - state.last_time >= wait / 1000:
         state.last_word, state.last_time = best, end
-        return Event(labels[best], round(start, 3), round(end, 3), float(smoothed[best]))
+        return Event(labels[best], round(start, 3), round(end, 3), score)
     return None
+
+
+def decision_step(state, p: np.ndarray, start: float, end: float, labels: list[str], cfg,
+                  threshold: float) -> Event | None:
+    """One window's decision (smooth_step, then emit_step). `state` is a DecisionState or a
+    Stream (same attributes); `cfg` a RecognizerConfig (smooth, refractory_ms, repeat_ms).
+    Returns the word emitted, if any."""
+    best, score = smooth_step(state, p, labels, cfg)
+    return emit_step(state, best, score, start, end, labels, cfg, threshold)
 
 
 @dataclass
@@ -53,6 +69,7 @@ class Posteriors:
     starts: np.ndarray     # seconds into the audio
     ends: np.ndarray
     seconds: float         # the audio's length
+    smoothed: tuple | None = None  # (smoothing length, [(best, score)] per window), made by replay
 
 
 def stream_posteriors(recognizer, audio: np.ndarray, sample_rate: int) -> Posteriors:
@@ -71,10 +88,15 @@ def stream_posteriors(recognizer, audio: np.ndarray, sample_rate: int) -> Poster
 
 
 def replay(post: Posteriors, labels: list[str], cfg, threshold: float) -> list[Event]:
-    """The words the recognizer emits on these posteriors at `threshold`."""
+    """The words the recognizer emits on these posteriors at `threshold`. The smoothing does
+    not depend on the threshold: it is done once per file (and smoothing length) and kept
+    on `post`, so a sweep over thresholds only repeats emit_step."""
+    if post.smoothed is None or post.smoothed[0] != cfg.smooth:
+        state = DecisionState()
+        post.smoothed = (cfg.smooth, [smooth_step(state, p, labels, cfg) for p in post.probs])
     state, events = DecisionState(), []
-    for p, s, e in zip(post.probs, post.starts, post.ends, strict=True):
-        ev = decision_step(state, p, float(s), float(e), labels, cfg, threshold)
+    for (best, score), s, e in zip(post.smoothed[1], post.starts, post.ends, strict=True):
+        ev = emit_step(state, best, score, float(s), float(e), labels, cfg, threshold)
         if ev is not None:
             events.append(ev)
     return events
