@@ -161,6 +161,8 @@ class Design:
         path: the folder the design came from (None for a record held in memory).
         data: the record as written (read it; do not change it).
         layers: the layers in hls4ml's order.
+        cache: what a reader works out from the whole design once (the simulator's pass
+            size); it lives and dies with the design.
     """
 
     def __init__(self, data: dict, path: Path | None = None, where: str | None = None):
@@ -176,6 +178,7 @@ class Design:
             raise DesignError(f"{where}: lacks {', '.join(missing)}; convert the model again")
         self.path = path
         self.data = data
+        self.cache: dict = {}
         try:
             self.layers = [Layer(record, where) for record in data["layers"]]
             self._input_type = _type(data["input"]["type"], f"{where}: input type")

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import SimError
 from ..ir.design import Design, load_design
 from .blas import can_hold_blas, one_blas_thread
-from .fixed import FixedType, quantize, to_float
+from .fixed import FixedType, quantize, quantize_float, to_float
 from .kernels import LAYERS, MERGES, Tensor
 
 __all__ = ["CHUNK", "Design", "SimError", "SimResult", "Tensor", "code_input", "load_design", "simulate",
@@ -47,16 +47,22 @@ class SimResult:
 
 
 def code_input(design: Design, x: np.ndarray) -> Tensor:
-    """Float inputs in the ONNX layout (batch first) -> input codes (the host's coding).
+    """Float inputs in the ONNX layout (batch first) -> input codes (the host's coding),
+    int64 or float64 holding integers (`Tensor`).
 
     Raises SimError when the shape is not the design's; FixedPointError for NaN or Inf.
     """
     shape = design.onnx_input_shape
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)  # float32 stays float32: quantize_float codes it in float32
     if tuple(x.shape[1:]) != shape:
         raise SimError(f"inputs of shape {list(x.shape[1:])}, the design takes {list(shape)}")
     t = design.input_type
-    return Tensor(quantize(x, t).reshape((len(x),) + design.input_shape), t)
+    codes = quantize_float(x, t)  # float codes, what the first matrix product takes
+    if codes is None:
+        codes = quantize(x, t)
+    return Tensor(codes.reshape((len(x),) + design.input_shape), t)
 
 
 def _edge_count(t: Tensor) -> int:
@@ -69,7 +75,38 @@ def _edge_count(t: Tensor) -> int:
     return n
 
 
-CHUNK = 64  # inputs per pass: temporaries stay in cache and are reused by malloc (no page faults)
+# Elements of the largest intermediate array in one pass (about 4 MB of float64): the
+# temporaries stay in cache and are reused by malloc. Measured on this project's 2-core
+# machine: 64 inputs per pass was best for the shipped model (6,144 values per input),
+# 500-1,000 for a 1,200-input MLP; both are about this many elements.
+CHUNK_ELEMENTS = 1 << 19
+CHUNK = 64  # inputs per pass for the shipped model; kept for callers that size batches by it
+MIN_CHUNK = 16
+
+
+def _largest_per_input(design: Design) -> int:
+    """Values per input of the largest array a pass makes (a layer's output, the input, or
+    the windows of a strided convolution), computed once per design."""
+    key = "_largest_per_input"
+    if key not in design.cache:
+        sizes = [int(np.prod(design.input_shape))]
+        for layer in design.layers:
+            sizes.append(int(np.prod(layer.output_shape)) if layer.output_shape else 1)
+            a = layer.attributes
+            if layer.class_name == "Conv1D" and a.get("stride_width", 1) != 1:
+                sizes.append(a["out_width"] * a["filt_width"] * a["n_chan"])
+        design.cache[key] = max(sizes)
+    return design.cache[key]
+
+
+def chunk_rows(design: Design, n: int, workers: int) -> int:
+    """Inputs per pass: as many as keep the largest array near CHUNK_ELEMENTS, at least
+    MIN_CHUNK, and split so that the passes share out evenly over the workers."""
+    rows = max(MIN_CHUNK, CHUNK_ELEMENTS // _largest_per_input(design))
+    chunks = -(-n // rows)
+    if chunks > 1 and workers > 1:
+        chunks = -(-chunks // workers) * workers
+    return max(1, -(-n // chunks))
 
 
 def _workers() -> int:
@@ -100,19 +137,31 @@ class Workers:
 WORKERS = Workers()
 
 
-def _run_chunks(design: Design, x: Tensor, trace: bool) -> list[SimResult]:
-    """Chunks on all cores, BLAS held to one thread per call meanwhile (threadpoolctl,
-    when installed), else the two levels of threads fight over the same cores."""
-    starts = range(0, len(x.codes), CHUNK)
+def _run_chunks(design: Design, n: int, make_input, trace: bool) -> SimResult:
+    """The design on n inputs in passes of chunk_rows inputs; make_input(start, stop) codes
+    one pass's inputs (inside the pass, so that the coding runs on all cores too). Passes
+    run on all cores with BLAS held to one thread per call meanwhile (threadpoolctl, when
+    installed), else the two levels of threads fight over the same cores; a single pass (a
+    streaming decision) runs with BLAS held to one thread too (see sim/blas.py)."""
+    workers = _workers() if can_hold_blas() else 1
+    rows = chunk_rows(design, n, workers)
+    starts = range(0, n, rows)
 
     def chunk(i: int) -> SimResult:
-        return _simulate(design, Tensor(x.codes[i:i + CHUNK], x.type), trace)
+        return _simulate(design, make_input(i, min(n, i + rows)), trace)
 
-    workers = _workers() if can_hold_blas() else 1
-    if workers == 1 or len(starts) == 1:
-        return [chunk(i) for i in starts]
     with one_blas_thread():
-        return WORKERS.map(chunk, starts, workers)
+        if workers == 1 or len(starts) == 1:
+            parts = [chunk(i) for i in starts]
+        else:
+            parts = WORKERS.map(chunk, starts, workers)
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    return SimResult(
+        np.concatenate([p.outputs for p in parts]), np.concatenate([p.codes for p in parts]), first.output_type,
+        {k: np.concatenate([p.trace[k] for p in parts]) for k in first.trace} if trace else None,
+        {k: sum(p.saturation[k] for p in parts) for k in first.saturation})
 
 
 def _design(design: Design | str | Path) -> Design:
@@ -137,7 +186,12 @@ def simulate(design: Design | str | Path, x: np.ndarray, trace: bool = False) ->
         DesignError, ManifestError: a folder whose design does not load.
     """
     design = _design(design)
-    return _simulate_coded(design, code_input(design, x), trace)
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    if tuple(x.shape[1:]) != design.onnx_input_shape:
+        code_input(design, x[:0])  # raises the shape error
+    return _run_chunks(design, len(x), lambda i, j: code_input(design, x[i:j]), trace)
 
 
 def simulate_codes(design: Design | str | Path, codes: np.ndarray, trace: bool = False) -> SimResult:
@@ -165,28 +219,22 @@ def simulate_codes(design: Design | str | Path, codes: np.ndarray, trace: bool =
     if codes.size and (codes.min() < t.min_code or codes.max() > t.max_code):
         raise SimError(f"input codes outside {t.cpp()}'s range {t.min_code}..{t.max_code}")
     shaped = codes.astype(np.int64).reshape((len(codes),) + design.input_shape)
-    return _simulate_coded(design, Tensor(shaped, t), trace)
+    return _run_chunks(design, len(shaped), lambda i, j: Tensor(shaped[i:j], t), trace)
 
 
-def _simulate_coded(design: Design, x: Tensor, trace: bool) -> SimResult:
-    if len(x.codes) <= CHUNK:
-        # one chunk, as a streaming decision (a batch of one) is: see sim/blas.py
-        with one_blas_thread():
-            return _simulate(design, x, trace)
-    parts = _run_chunks(design, x, trace)
-    first = parts[0]
-    return SimResult(
-        np.concatenate([p.outputs for p in parts]), np.concatenate([p.codes for p in parts]), first.output_type,
-        {k: np.concatenate([p.trace[k] for p in parts]) for k in first.trace} if trace else None,
-        {k: sum(p.saturation[k] for p in parts) for k in first.saturation})
+# kinds whose output holds their input's codes, only rearranged: the input's count of
+# values at the type's edges stands for theirs when the type is the same
+SAME_CODES = ("Transpose", "Reshape", "Clone")
 
 
 def _simulate(design: Design, cur: Tensor, trace: bool) -> SimResult:
     traced: dict[str, np.ndarray] | None = {} if trace else None
     edges: dict[str, int] = {}
     by_output: dict[str, Tensor] = {}
+    counted: dict[int, int] = {}  # id of a tensor -> its edge count
     for layer in design.layers:
         kind = layer.class_name
+        src = None
         if kind in ("Input", "InputLayer"):
             out = cur
         elif kind in MERGES:
@@ -200,9 +248,13 @@ def _simulate(design: Design, cur: Tensor, trace: bool) -> SimResult:
             out = fn(layer, src)
         for name in layer.outputs:
             by_output[name] = out
-        edges[layer.name] = _edge_count(out)
+        if kind in SAME_CODES and out.type == src.type and id(src) in counted:
+            edges[layer.name] = counted[id(src)]
+        else:
+            edges[layer.name] = _edge_count(out)
+        counted[id(out)] = edges[layer.name]
         if trace:
             traced[layer.name] = out.values
         cur = out
-    codes = cur.codes.reshape(len(cur.codes), -1)
+    codes = cur.ints.reshape(len(cur.codes), -1)
     return SimResult(to_float(codes, cur.type), codes, cur.type, traced, edges)

@@ -16,11 +16,8 @@ import numpy as np
 from ..errors import FixedPointError
 from ..ir.types import OVERFLOW, QUANTIZATION, FixedType
 
-__all__ = ["FixedType", "OVERFLOW", "QUANTIZATION", "quantize", "requantize", "overflow", "to_float", "cast",
+__all__ = ["FixedType", "OVERFLOW", "QUANTIZATION", "quantize", "quantize_float", "requantize", "overflow", "to_float", "cast",
            "integer_bits_for"]
-
-_EXACT_FLOAT = 2.0 ** 52
-
 
 def _round_shifted(q: np.ndarray, rem_num: np.ndarray, rem_den, negative: np.ndarray, mode: str) -> np.ndarray:
     """Apply quantization mode: value = q + rem_num/rem_den with 0 <= rem_num < rem_den, q = floor."""
@@ -65,19 +62,53 @@ def overflow(codes: np.ndarray, t: FixedType) -> np.ndarray:
     return np.clip(codes, lo, hi)  # AP_SAT_SYM on an unsigned type saturates as AP_SAT
 
 
-def quantize(x, t: FixedType) -> np.ndarray:
-    """float64 values -> int64 codes of type t (quantization, then overflow)."""
-    x = np.asarray(x, dtype=np.float64)
-    scaled = np.ldexp(x, t.fractional)
-    if not np.abs(scaled).max(initial=0.0) < _EXACT_FLOAT:  # NaN fails this test too
-        if not np.isfinite(x).all():
+def _check_range(x: np.ndarray, t: FixedType) -> None:
+    """FixedPointError unless every |x| * 2**F < 2**52, where conversion to t is exact (NaN
+    and Inf fail too). Reads x twice (max, min) and allocates nothing."""
+    if not x.size:
+        return
+    hi, lo = float(x.max()), float(x.min())
+    limit = 2.0 ** (52 - t.fractional)
+    if not (-limit < lo and hi < limit):  # NaN fails this test too
+        if not (np.isfinite(hi) and np.isfinite(lo)):
             raise FixedPointError("cannot quantize NaN or Inf")
         raise FixedPointError(f"value too large to convert exactly to {t.cpp()}")
-    if t.rounding in ("AP_RND_CONV", "AP_TRN") and t.saturation in ("AP_SAT", "AP_SAT_SYM"):
-        # the common input coding in float64: rint is half-to-even and floor is AP_TRN,
-        # both exact on any float; clipping is saturation
-        q = np.rint(scaled) if t.rounding == "AP_RND_CONV" else np.floor(scaled)
-        return np.clip(q, t.lowest_code, t.max_code, out=q).astype(np.int64)
+
+
+def quantize_float(x, t: FixedType) -> np.ndarray | None:
+    """float values -> codes of type t held in floats (integers, exact), for the common
+    input coding (AP_RND_CONV or AP_TRN with AP_SAT or AP_SAT_SYM); None for other modes.
+    float32 inputs give float32 codes when t is at most 24 bits wide, else float64.
+
+    The simulator's matrix products take float codes, so this saves a conversion to int64
+    and back. Exact: scaling
+    by a power of two is exact, np.rint is half-to-even and np.floor is AP_TRN on any float,
+    and clipping is saturation."""
+    if t.rounding not in ("AP_RND_CONV", "AP_TRN") or t.saturation not in ("AP_SAT", "AP_SAT_SYM"):
+        return None
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    _check_range(x, t)
+    # float32 inputs are scaled, rounded and clipped in float32 (half the memory traffic;
+    # exact: the range check keeps |x| * 2**F far below float32's largest value, and a
+    # product too small to be a normal float rounds to 0 either way)
+    q = np.multiply(x, x.dtype.type(2.0 ** t.fractional))
+    (np.rint if t.rounding == "AP_RND_CONV" else np.floor)(q, out=q)
+    np.clip(q, t.lowest_code, t.max_code, out=q)
+    # float32 holds every code of a type up to 24 bits wide exactly; the matrix products
+    # take float32 codes where their sums stay exact (sim/exact.py), float64 otherwise
+    return q if q.dtype == np.float32 and t.width <= 24 else q.astype(np.float64, copy=False)
+
+
+def quantize(x, t: FixedType) -> np.ndarray:
+    """float64 values -> int64 codes of type t (quantization, then overflow)."""
+    q = quantize_float(x, t)
+    if q is not None:
+        return q.astype(np.int64)
+    x = np.asarray(x, dtype=np.float64)
+    _check_range(x, t)
+    scaled = np.ldexp(x, t.fractional)
     q = np.floor(scaled)
     # rem = scaled - q is exact; compare 2*rem with 1 for the tie/above tests
     rem = scaled - q

@@ -17,14 +17,16 @@ import numpy as np
 
 from ..errors import SimError
 from ..ir.design import Layer
-from .exact import Matrix, dense_result, recast
+from .exact import Matrix, dense_result, finish_float, float_plan, product_dtype, recast
 from .fixed import FixedType, requantize, to_float
 from .tables import idx_from_codes, sigmoid_table, softmax_tables, tanh_table
 
 
 @dataclass
 class Tensor:
-    """Integer codes (int64, batch first) and their fixed-point type."""
+    """Integer codes (batch first) and their fixed-point type. The codes are int64, or
+    float64 holding integers exactly (what the matrix products take: the input coding and
+    the Dense/Conv fast path give them so); `ints` gives int64 either way."""
 
     codes: np.ndarray
     type: FixedType
@@ -33,6 +35,11 @@ class Tensor:
     def values(self) -> np.ndarray:
         """The exact values the codes stand for (float64)."""
         return to_float(self.codes, self.type)
+
+    @property
+    def ints(self) -> np.ndarray:
+        """The codes as int64 (a conversion only when they are held in float64)."""
+        return self.codes.astype(np.int64, copy=False)
 
 
 LAYERS: dict[str, Callable[[Layer, Tensor], Tensor]] = {}      # one input
@@ -88,21 +95,50 @@ def conv1d(layer: Layer, x: Tensor) -> Tensor:
     pl, pr = a.get("pad_left", 0), a.get("pad_right", 0)
     if a.get("dilation_width", a.get("dilation", 1)) not in (1, None):
         raise SimError(f"{layer.name}: dilated Conv1D is not simulated")
-    codes = x.codes.reshape(len(x.codes), width, n_chan).astype(np.float64)  # exact: |code| < 2**53
+    codes = x.codes.reshape(len(x.codes), width, n_chan)
+    if codes.dtype.kind != "f":
+        codes = codes.astype(np.float64)  # exact: |code| < 2**53
     if pl or pr:
         codes = np.pad(codes, ((0, 0), (pl, pr), (0, 0)))
-    # im2col, [k][c] order: one strided slice copy per tap (numpy's fancy indexing of the
-    # same windows is ~20x slower and was most of the simulator's time)
-    windows = np.empty((len(codes), out_w, k, n_chan))
-    for j in range(k):
-        windows[:, :, j, :] = codes[:, j:j + stride * (out_w - 1) + 1:stride, :]
-    windows = windows.reshape(len(codes) * out_w, k * n_chan)
     acc_t, res_t = layer.type("accum_t"), layer.result_type()
     # (k, n_chan, n_filt) -> (k * n_chan, n_filt); Resource stores (n_filt, k, n_chan)
     m, wt = _matrix(layer, acc_t, x.type, (1, 2, 0))
     b, bt = _bias(layer)
+    n = len(codes)
+    plan = float_plan(x.type, m, wt, b, bt, acc_t, res_t) if stride == 1 else None
+    if plan is not None:
+        out = finish_float(_shifted_products(codes, m, x.type, k), plan)
+        if out is not None:
+            return Tensor(out.reshape(n, out_w, n_filt), res_t)
+    # im2col, [k][c] order: one strided slice copy per tap (numpy's fancy indexing of the
+    # same windows is ~20x slower and was most of the simulator's time)
+    windows = np.empty((n, out_w, k, n_chan))
+    for j in range(k):
+        windows[:, :, j, :] = codes[:, j:j + stride * (out_w - 1) + 1:stride, :]
+    windows = windows.reshape(n * out_w, k * n_chan)
     out = dense_result(windows, x.type, m, wt, b, bt, acc_t, res_t)
-    return Tensor(out.reshape(len(codes), out_w, n_filt), res_t)
+    return Tensor(out.reshape(n, out_w, n_filt), res_t)
+
+
+def _shifted_products(codes: np.ndarray, m: Matrix, x_type: FixedType, k: int) -> np.ndarray:
+    """The stride-1 convolution's matrix product without im2col: one product of all rows
+    with each tap's (n_chan, n_filt) block, added in at the tap's offset. Same sums as the
+    windows' product (exact: every partial sum is bounded by the whole one's bound), but
+    no copy of the input k times over. codes (N, width, n_chan), floats -> (N, out_w,
+    n_filt), float32 or float64 (`product_dtype`; a float_plan ensures one of them), a
+    view of a larger array."""
+    n, width, n_chan = codes.shape
+    dtype = product_dtype(m, x_type)
+    w = m.f32 if dtype is np.float32 else m.f64
+    rows = codes.astype(dtype, copy=False).reshape(n * width, n_chan)
+    valid = n * width - (k - 1)                   # rows whose window lies inside the array
+    # row n * width + t holds output t of input n for t < out_w; the rest straddle two
+    # inputs and are never read
+    full = np.empty((n * width, w.shape[1]), dtype=dtype)
+    np.matmul(rows[:valid], w[:n_chan], out=full[:valid])
+    for j in range(1, k):
+        full[:valid] += rows[j:j + valid] @ w[j * n_chan:(j + 1) * n_chan]
+    return full.reshape(n, width, -1)[:, :width - k + 1]
 
 
 @kernel("ApplyAlpha", "BatchNormalization")  # the same nnet::normalize kernel: x * scale + bias
@@ -112,7 +148,7 @@ def apply_alpha(layer: Layer, x: Tensor) -> Tensor:
     b, bt = layer.weight("bias")
     res_t = layer.result_type()
     shape = x.codes.shape
-    flat = x.codes.reshape(shape[0], -1)
+    flat = x.ints.reshape(shape[0], -1)
     n = flat.shape[1]
     s = np.broadcast_to(s.reshape(-1), (n,)) if s.size in (1, n) else np.resize(s.reshape(-1), n)
     b = np.broadcast_to(b.reshape(-1), (n,)) if b.size in (1, n) else np.resize(b.reshape(-1), n)
@@ -135,9 +171,9 @@ def activation(layer: Layer, x: Tensor) -> Tensor:
     kind = layer.attributes.get("activation", "linear").lower()
     res_t = layer.result_type()
     if kind == "relu":
-        return Tensor(recast(np.maximum(x.codes, 0), x.type, res_t), res_t)
+        return Tensor(recast(np.maximum(x.codes, 0), x.type, res_t, lowest=0), res_t)
     if kind == "linear":
-        return Tensor(requantize(x.codes, x.type.fractional, res_t), res_t)
+        return Tensor(recast(x.codes, x.type, res_t), res_t)
     if kind in ("sigmoid", "tanh"):
         # index = int(x * N / R2) + N / 2 with R2 = 16 (sigmoid) or 8 (tanh), the division
         # and the conversion to int rounding toward zero, clamped to the table
@@ -145,7 +181,7 @@ def activation(layer: Layer, x: Tensor) -> Tensor:
         table_t = layer.type("table_t")
         table = _activation_table(layer, kind, table_t, n)
         r2 = 16 if kind == "sigmoid" else 8
-        num = x.codes * n
+        num = x.ints * n
         if x.type.fractional >= 0:
             den = r2 << x.type.fractional
             q = np.sign(num) * (np.abs(num) // den)
@@ -214,7 +250,7 @@ def softmax(layer: Layer, x: Tensor) -> Tensor:
     inv_inp_t, inv_t = layer.type("inv_inp_t"), layer.type("inv_table_t")
     acc_t, res_t = layer.type("accum_t"), layer.result_type()
     exp_table, inv_table = _softmax_tables(layer)
-    codes = x.codes.reshape(len(x.codes), -1)
+    codes = x.ints.reshape(len(x.codes), -1)
     x_max = codes.max(axis=1, keepdims=True)
     d = requantize(x_max - codes, x.type.fractional, norm_t)
     e = exp_table[idx_from_codes(d, norm_t, len(exp_table))]
@@ -238,7 +274,7 @@ def reshape(layer: Layer, x: Tensor) -> Tensor:
     """A reshape, cast to the result type."""
     res_t = layer.result_type()
     codes = x.codes.reshape([len(x.codes)] + layer.output_shape)
-    return Tensor(requantize(codes, x.type.fractional, res_t), res_t)
+    return Tensor(recast(codes, x.type, res_t), res_t)
 
 
 @kernel("ZeroPadding1D")
@@ -248,7 +284,7 @@ def zeropad1d(layer: Layer, x: Tensor) -> Tensor:
     res_t = layer.result_type()
     codes = x.codes.reshape(len(x.codes), a["in_width"], a["n_chan"])
     padded = np.pad(codes, ((0, 0), (a.get("pad_left", 0), a.get("pad_right", 0)), (0, 0)))
-    return Tensor(requantize(padded, x.type.fractional, res_t), res_t)
+    return Tensor(recast(padded, x.type, res_t), res_t)
 
 
 @kernel("Clone")
@@ -259,7 +295,7 @@ def clone(layer: Layer, x: Tensor) -> Tensor:
 
 def _align(a: Tensor, b: Tensor) -> tuple[np.ndarray, np.ndarray, int]:
     f = max(a.type.fractional, b.type.fractional)
-    return a.codes << (f - a.type.fractional), b.codes << (f - b.type.fractional), f
+    return a.ints << (f - a.type.fractional), b.ints << (f - b.type.fractional), f
 
 
 @kernel("Merge", inputs=2)
@@ -274,7 +310,7 @@ def merge(layer: Layer, a: Tensor, b: Tensor) -> Tensor:
         raise SimError(f"{layer.name}: merge '{op}' of shapes {a.codes.shape[1:]} and {b.codes.shape[1:]} "
                        "(broadcast) is not simulated; give both inputs the same shape")
     if op == "multiply":
-        return Tensor(requantize(a.codes * b.codes, a.type.fractional + b.type.fractional, res_t), res_t)
+        return Tensor(requantize(a.ints * b.ints, a.type.fractional + b.type.fractional, res_t), res_t)
     x, y, f = _align(a, b)
     if op == "add":
         return Tensor(requantize(x + y, f, res_t), res_t)

@@ -1,0 +1,102 @@
+"""The simulator's fast paths (float32 and float64 products, the stride-1 convolution
+without im2col, float codes between layers) give the codes of its integer path, which
+the C-simulation tests hold to hls4ml bit for bit; and the paths are really taken."""
+
+import numpy as np
+import pytest
+import torch
+
+from edge_asr.hw.convert import ConvertOptions, convert
+from edge_asr.sim import engine, exact, kernels
+from edge_asr.sim.engine import load_design, simulate
+
+from .conftest import torch_to_onnx
+
+
+class _ConvNet(torch.nn.Module):
+    def __init__(self, padding: int):
+        super().__init__()
+        self.c1 = torch.nn.Conv1d(6, 8, 3, padding=padding)
+        self.c2 = torch.nn.Conv1d(8, 8, 3)
+        width = (16 + 2 * padding - 2) // 2 - 2
+        self.fc = torch.nn.Linear(8 * width, 5)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool1d(torch.relu(self.c1(x)), 2)
+        return torch.softmax(self.fc(torch.flatten(torch.relu(self.c2(x)), 1)), 1)
+
+
+class _MLP(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = torch.nn.Linear(6 * 16, 24), torch.nn.Linear(24, 5)
+
+    def forward(self, x):
+        return self.fc2(torch.tanh(self.fc1(torch.flatten(x, 1))))
+
+
+def _integer_only(monkeypatch):
+    """Force the integer path: no float plan, no float products, int64 input codes."""
+    monkeypatch.setattr(kernels, "float_plan", lambda *a: None)
+    monkeypatch.setattr(exact, "float_plan", lambda *a: None)
+    monkeypatch.setattr(exact, "product_dtype", lambda *a: None)
+    monkeypatch.setattr(engine, "quantize_float", lambda x, t: None)
+
+
+@pytest.mark.parametrize("net,bits", [("conv", 8), ("conv", 16), ("conv-pad", 10), ("mlp", 8), ("mlp", 16)])
+def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
+    torch.manual_seed(bits)
+    module = _MLP() if net == "mlp" else _ConvNet(padding=1 if net == "conv-pad" else 0)
+    path = torch_to_onnx(module, (1, 6, 16), tmp_path / "net.onnx")
+    rng = np.random.default_rng(bits)
+    np.save(tmp_path / "calib.npy", rng.standard_normal((32, 6, 16)).astype(np.float32))
+    design_dir = convert(path, tmp_path / "d", ConvertOptions(board="none", bits=bits,
+                                                               calib=str(tmp_path / "calib.npy")), log=lambda m: None)
+    design = load_design(design_dir)
+    t_in = design.input_type
+    # ordinary inputs, inputs far outside the input type (saturation everywhere), and ties
+    ties = (np.round(rng.standard_normal((40, 6, 16)) * 2 ** t_in.fractional) + 0.5) * 2.0 ** -t_in.fractional
+    x = np.concatenate([rng.standard_normal((300, 6, 16)), rng.standard_normal((60, 6, 16)) * 2 ** (t_in.integer + 2),
+                        ties])
+    taken = {"f32": 0, "plan": 0}
+    real_dtype, real_plan = exact.product_dtype, kernels.float_plan
+
+    def count_dtype(*a):
+        d = real_dtype(*a)
+        taken["f32"] += d is np.float32
+        return d
+
+    def count_plan(*a):
+        p = real_plan(*a)
+        taken["plan"] += p is not None
+        return p
+
+    monkeypatch.setattr(exact, "product_dtype", count_dtype)
+    monkeypatch.setattr(kernels, "product_dtype", count_dtype)
+    monkeypatch.setattr(kernels, "float_plan", count_plan)
+    fast32 = simulate(design, x.astype(np.float32), trace=True)
+    fast64 = simulate(design, x, trace=True)
+    if net != "mlp":
+        assert taken["plan"] > 0  # the convolution without im2col ran
+    if bits <= 10:
+        assert taken["f32"] > 0   # a narrow design's products ran in float32
+    monkeypatch.undo()
+    _integer_only(monkeypatch)
+    slow32, slow64 = simulate(design, x.astype(np.float32), trace=True), simulate(design, x, trace=True)
+    for fast, slow in ((fast32, slow32), (fast64, slow64)):
+        assert fast.codes.dtype == np.int64 and np.array_equal(fast.codes, slow.codes)
+        assert fast.saturation == slow.saturation and sum(slow.saturation.values()) > 0
+        assert all(np.array_equal(fast.trace[k], slow.trace[k]) for k in slow.trace)
+
+
+def test_passes_share_out_evenly_and_keep_arrays_small():
+    """chunk_rows: a pass's largest array stays near CHUNK_ELEMENTS, and the passes are a
+    multiple of the workers; a small batch is one pass."""
+    from .test_sim import GOLDEN
+    design = load_design(GOLDEN / "design.json")
+    per_input = engine._largest_per_input(design)
+    assert per_input == 96 * 64  # the first convolution's output (13 x 98 in, 64 filters)
+    rows = engine.chunk_rows(design, 2000, 2)
+    passes = -(-2000 // rows)
+    assert passes % 2 == 0 and rows * per_input <= 2 * engine.CHUNK_ELEMENTS
+    assert engine.chunk_rows(design, 5, 2) == 5
