@@ -40,7 +40,7 @@ def _integer_only(monkeypatch):
     monkeypatch.setattr(kernels, "float_plan", lambda *a: None)
     monkeypatch.setattr(exact, "float_plan", lambda *a: None)
     monkeypatch.setattr(exact, "product_dtype", lambda *a: None)
-    monkeypatch.setattr(engine, "quantize_float", lambda x, t: None)
+    monkeypatch.setattr(engine, "quantize_float_bounded", lambda x, t: None)
 
 
 @pytest.mark.parametrize("net,bits", [("conv", 8), ("conv", 16), ("conv-pad", 10), ("mlp", 8), ("mlp", 16)])
@@ -100,3 +100,26 @@ def test_passes_share_out_evenly_and_keep_arrays_small():
     passes = -(-2000 // rows)
     assert passes % 2 == 0 and rows * per_input <= 2 * engine.CHUNK_ELEMENTS
     assert engine.chunk_rows(design, 5, 2) == 5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_float_coding_refuses_what_cannot_be_coded_and_saturates_the_rest(dtype):
+    """The common input coding (rounding and clipping in floats): NaN and Inf refused, a
+    value too large for exact arithmetic refused, out-of-range values saturated, ties to
+    even, and the same codes as the general integer path."""
+    from edge_asr.errors import FixedPointError
+    from edge_asr.sim.fixed import FixedType, quantize_float_bounded, requantize
+    t = FixedType(10, 5, True, "AP_RND_CONV", "AP_SAT")
+    for bad, message in ((np.nan, "NaN or Inf"), (np.inf, "NaN or Inf"), (-np.inf, "NaN or Inf"),
+                         (2.0 ** 60, "too large")):
+        with pytest.raises(FixedPointError, match=message):
+            quantize_float_bounded(np.array([1.0, bad], dtype=dtype), t)
+    x = np.array([0.015625 * 3, 0.015625 * 5, -0.015625 * 3, 100.0, -100.0, 1.0], dtype=dtype)  # ties at 1/32
+    codes, edges = quantize_float_bounded(x, t)
+    assert codes.tolist() == [2, 2, -2, 511, -512, 32] and edges is None  # clipped: the edges are counted
+    inside, edges = quantize_float_bounded(x[[0, 1, 5]], t)
+    assert edges == 0 and inside.tolist() == [2, 2, 32]
+    rng = np.random.default_rng(0)
+    wide = (rng.standard_normal(4000) * 20).astype(dtype)
+    exact = (wide.astype(np.float64) * 2.0 ** 47).astype(np.int64)  # every value, as an integer code
+    assert np.array_equal(quantize_float_bounded(wide, t)[0], requantize(exact, 47, t))  # the integer path

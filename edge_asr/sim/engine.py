@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import SimError
 from ..ir.design import Design, load_design
 from .blas import can_hold_blas, one_blas_thread
-from .fixed import FixedType, quantize, quantize_float, to_float
+from .fixed import FixedType, quantize, quantize_float_bounded, to_float
 from .kernels import LAYERS, MERGES, Tensor
 
 __all__ = ["CHUNK", "Design", "SimError", "SimResult", "Tensor", "code_input", "load_design", "simulate",
@@ -59,14 +59,16 @@ def code_input(design: Design, x: np.ndarray) -> Tensor:
     if tuple(x.shape[1:]) != shape:
         raise SimError(f"inputs of shape {list(x.shape[1:])}, the design takes {list(shape)}")
     t = design.input_type
-    codes = quantize_float(x, t)  # float codes, what the first matrix product takes
-    if codes is None:
-        codes = quantize(x, t)
-    return Tensor(codes.reshape((len(x),) + design.input_shape), t)
+    done = quantize_float_bounded(x, t)  # float codes, what the first matrix product takes
+    codes, edges = done if done is not None else (quantize(x, t), None)
+    return Tensor(codes.reshape((len(x),) + design.input_shape), t, edges)
 
 
 def _edge_count(t: Tensor) -> int:
-    """Values at the largest code, or at the smallest of a signed type: where saturation lands."""
+    """Values at the largest code, or at the smallest of a signed type: where saturation
+    lands (known without a pass when the kernel's bounds showed none)."""
+    if t.edges is not None:
+        return t.edges
     if not t.codes.size:
         return 0
     n = int(np.count_nonzero(t.codes == t.type.max_code)) if t.codes.max() >= t.type.max_code else 0

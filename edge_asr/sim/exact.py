@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SimError
-from .fixed import FixedType, overflow, requantize
+from .fixed import FixedType, edges_known, overflow, requantize
 
 EXACT = 2 ** 52
 EXACT32 = 2 ** 24
@@ -148,42 +148,61 @@ def float_plan(x_type: FixedType, m: Matrix, wt: FixedType, b: np.ndarray | None
     return FloatPlan(shift, drop, bias, bound > acc_t.max_code or -bound < acc_t.min_code, acc_t, res_t)
 
 
-def finish_float(s: np.ndarray, plan: FloatPlan) -> np.ndarray | None:
-    """The exact matrix product s (product units, float32 or float64; a float64 one is changed in place) -> result codes
-    of plan.res_t held in float64 (the next matrix product takes them so); None when the
-    accumulator would wrap (then the integer path runs)."""
+def _round(a: np.ndarray, mode: str) -> None:
+    """Round values in result units, in place, by the result type's mode (see float_plan)."""
+    if mode == "AP_RND_CONV":
+        np.rint(a, out=a)
+    elif mode == "AP_RND":
+        a += 0.5
+        np.floor(a, out=a)
+    else:
+        np.floor(a, out=a)
+
+
+def finish_float(s: np.ndarray, plan: FloatPlan) -> tuple[np.ndarray, int | None] | None:
+    """The exact matrix product s (product units, float32 or float64; a float64 one is
+    changed in place) -> (result codes of plan.res_t held in float64, which the next matrix
+    product takes so; what their bounds tell of the values at the type's edges, see
+    `edges_known`), or None when the accumulator would wrap (then the integer path runs)."""
     s = s.astype(np.float64, copy=False)  # a float32 product is exact, not what follows
     if plan.bias is not None:
         s += plan.bias
+    if not s.size:
+        return s, 0
+    # the extremes, once: the wrap check, and (scaling and rounding being monotone) the
+    # result's bounds, so that clipping and counting the edges run only when needed
+    bounds = np.array([s.min(), s.max()])
+    acc_t, res_t = plan.acc_t, plan.res_t
     if plan.wrap_check:  # the types allow a wrap: does one happen?
-        scale, acc_t = 2.0 ** plan.shift, plan.acc_t
-        if s.size and (s.max() * scale > acc_t.max_code or s.min() * scale < acc_t.min_code):
+        scale = 2.0 ** plan.shift
+        if bounds[1] * scale > acc_t.max_code or bounds[0] * scale < acc_t.min_code:
             return None
     if plan.shift != plan.drop:
-        s *= 2.0 ** (plan.shift - plan.drop)      # result units
-    res_t = plan.res_t
+        factor = 2.0 ** (plan.shift - plan.drop)  # result units
+        s *= factor
+        bounds *= factor
     if plan.drop > 0:
-        if res_t.rounding == "AP_RND_CONV":
-            np.rint(s, out=s)
-        elif res_t.rounding == "AP_RND":
-            s += 0.5
-            np.floor(s, out=s)
-        else:
-            np.floor(s, out=s)
-    return np.clip(s, res_t.lowest_code, res_t.max_code, out=s)
+        _round(s, res_t.rounding)
+        _round(bounds, res_t.rounding)
+    lo, hi = float(bounds[0]), float(bounds[1])
+    if lo < res_t.lowest_code or hi > res_t.max_code:
+        np.clip(s, res_t.lowest_code, res_t.max_code, out=s)
+        lo, hi = max(lo, res_t.lowest_code), min(hi, res_t.max_code)
+    return s, edges_known(lo, hi, res_t)
 
 
 def dense_result(x_codes: np.ndarray, x_type: FixedType, m: Matrix, wt: FixedType, b: np.ndarray | None,
-                 bt: FixedType | None, acc_t: FixedType, res_t: FixedType) -> np.ndarray:
+                 bt: FixedType | None, acc_t: FixedType, res_t: FixedType) -> tuple[np.ndarray, int | None]:
     """A Dense/Conv layer's result codes in res_t (int64, or float64 holding integers):
-    accumulate as hls4ml does, then cast."""
+    accumulate as hls4ml does, then cast. With them, 0 when their bounds show that none
+    is at the type's edges, else None (`edges_known`)."""
     plan = float_plan(x_type, m, wt, b, bt, acc_t, res_t)
     if plan is not None:
-        out = finish_float(exact_matmul(x_codes, m, x_type), plan)
-        if out is not None:
-            return out
+        done = finish_float(exact_matmul(x_codes, m, x_type), plan)
+        if done is not None:
+            return done
     acc, frac = dense_codes(x_codes, x_type, m, wt, b, bt, acc_t)
-    return requantize(acc, frac, res_t)
+    return requantize(acc, frac, res_t), None
 
 
 def recast(codes: np.ndarray, src: FixedType, t: FixedType, lowest: int | None = None) -> np.ndarray:

@@ -16,7 +16,9 @@ import numpy as np
 from ..errors import FixedPointError
 from ..ir.types import OVERFLOW, QUANTIZATION, FixedType
 
-__all__ = ["FixedType", "OVERFLOW", "QUANTIZATION", "quantize", "quantize_float", "requantize", "overflow", "to_float", "cast",
+_EXACT = 2.0 ** 52  # floats hold integers exactly below this
+
+__all__ = ["FixedType", "OVERFLOW", "QUANTIZATION", "quantize", "quantize_float", "quantize_float_bounded", "edges_known", "requantize", "overflow", "to_float", "cast",
            "integer_bits_for"]
 
 def _round_shifted(q: np.ndarray, rem_num: np.ndarray, rem_den, negative: np.ndarray, mode: str) -> np.ndarray:
@@ -75,30 +77,52 @@ def _check_range(x: np.ndarray, t: FixedType) -> None:
         raise FixedPointError(f"value too large to convert exactly to {t.cpp()}")
 
 
+def edges_known(lo: float, hi: float, t: FixedType) -> int | None:
+    """0 when codes between lo and hi (their smallest and largest) cannot be at t's edges
+    (its largest code, or the smallest of a signed type: where saturation lands), else
+    None: then they must be counted."""
+    return 0 if hi < t.max_code and (not t.signed or lo > t.min_code) else None
+
+
+def quantize_float_bounded(x, t: FixedType) -> tuple[np.ndarray, int | None] | None:
+    """quantize_float, and what the codes' bounds tell of the values at t's edges
+    (`edges_known`); None for modes other than the common ones."""
+    if t.rounding not in ("AP_RND_CONV", "AP_TRN") or t.saturation not in ("AP_SAT", "AP_SAT_SYM"):
+        return None
+    x = np.asarray(x)
+    if x.dtype.kind != "f" or (x.dtype == np.float32 and t.width > 24):
+        x = x.astype(np.float64)
+    # float32 inputs are scaled and rounded in float32 (half the memory traffic): scaling
+    # by a power of two is exact in any float unless it overflows (caught below) or falls
+    # below the normal range (such values round to 0 either way)
+    q = np.multiply(x, x.dtype.type(2.0 ** t.fractional))
+    (np.rint if t.rounding == "AP_RND_CONV" else np.floor)(q, out=q)
+    if not q.size:
+        return q.astype(np.float64), 0
+    # the rounded extremes check the range (NaN and Inf fail) and, rounding being monotone,
+    # tell whether anything needs clipping and whether anything sits at an edge
+    hi, lo = float(q.max()), float(q.min())
+    if not (-_EXACT < lo and hi < _EXACT):
+        _check_range(x, t)
+        raise FixedPointError(f"value too large to convert exactly to {t.cpp()}")
+    if lo < t.lowest_code or hi > t.max_code:
+        np.clip(q, t.lowest_code, t.max_code, out=q)
+        lo, hi = max(lo, t.lowest_code), min(hi, t.max_code)
+    # float32 holds every code of a type up to 24 bits wide exactly; the matrix products
+    # take float32 codes where their sums stay exact (sim/exact.py), float64 otherwise
+    return q, edges_known(lo, hi, t)
+
+
 def quantize_float(x, t: FixedType) -> np.ndarray | None:
     """float values -> codes of type t held in floats (integers, exact), for the common
     input coding (AP_RND_CONV or AP_TRN with AP_SAT or AP_SAT_SYM); None for other modes.
     float32 inputs give float32 codes when t is at most 24 bits wide, else float64.
 
     The simulator's matrix products take float codes, so this saves a conversion to int64
-    and back. Exact: scaling
-    by a power of two is exact, np.rint is half-to-even and np.floor is AP_TRN on any float,
-    and clipping is saturation."""
-    if t.rounding not in ("AP_RND_CONV", "AP_TRN") or t.saturation not in ("AP_SAT", "AP_SAT_SYM"):
-        return None
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
-    _check_range(x, t)
-    # float32 inputs are scaled, rounded and clipped in float32 (half the memory traffic;
-    # exact: the range check keeps |x| * 2**F far below float32's largest value, and a
-    # product too small to be a normal float rounds to 0 either way)
-    q = np.multiply(x, x.dtype.type(2.0 ** t.fractional))
-    (np.rint if t.rounding == "AP_RND_CONV" else np.floor)(q, out=q)
-    np.clip(q, t.lowest_code, t.max_code, out=q)
-    # float32 holds every code of a type up to 24 bits wide exactly; the matrix products
-    # take float32 codes where their sums stay exact (sim/exact.py), float64 otherwise
-    return q if q.dtype == np.float32 and t.width <= 24 else q.astype(np.float64, copy=False)
+    and back. Exact: scaling by a power of two is exact, np.rint is half-to-even and
+    np.floor is AP_TRN on any float, and clipping is saturation."""
+    done = quantize_float_bounded(x, t)
+    return None if done is None else done[0]
 
 
 def quantize(x, t: FixedType) -> np.ndarray:

@@ -30,6 +30,7 @@ class Tensor:
 
     codes: np.ndarray
     type: FixedType
+    edges: int | None = None  # values at the type's edges when the kernel knows (else counted)
 
     @property
     def values(self) -> np.ndarray:
@@ -83,7 +84,8 @@ def dense(layer: Layer, x: Tensor) -> Tensor:
     m, wt = _matrix(layer, acc_t, x.type, (1, 0))  # Resource: stored (n_out, n_in)
     b, bt = _bias(layer)
     flat = x.codes.reshape(len(x.codes), -1)
-    return Tensor(dense_result(flat, x.type, m, wt, b, bt, acc_t, res_t), res_t)
+    codes, edges = dense_result(flat, x.type, m, wt, b, bt, acc_t, res_t)
+    return Tensor(codes, res_t, edges)
 
 
 @kernel("Conv1D")
@@ -107,17 +109,17 @@ def conv1d(layer: Layer, x: Tensor) -> Tensor:
     n = len(codes)
     plan = float_plan(x.type, m, wt, b, bt, acc_t, res_t) if stride == 1 else None
     if plan is not None:
-        out = finish_float(_shifted_products(codes, m, x.type, k), plan)
-        if out is not None:
-            return Tensor(out.reshape(n, out_w, n_filt), res_t)
+        done = finish_float(_shifted_products(codes, m, x.type, k), plan)
+        if done is not None:
+            return Tensor(done[0].reshape(n, out_w, n_filt), res_t, done[1])
     # im2col, [k][c] order: one strided slice copy per tap (numpy's fancy indexing of the
     # same windows is ~20x slower and was most of the simulator's time)
     windows = np.empty((n, out_w, k, n_chan))
     for j in range(k):
         windows[:, :, j, :] = codes[:, j:j + stride * (out_w - 1) + 1:stride, :]
     windows = windows.reshape(n * out_w, k * n_chan)
-    out = dense_result(windows, x.type, m, wt, b, bt, acc_t, res_t)
-    return Tensor(out.reshape(n, out_w, n_filt), res_t)
+    out, edges = dense_result(windows, x.type, m, wt, b, bt, acc_t, res_t)
+    return Tensor(out.reshape(n, out_w, n_filt), res_t, edges)
 
 
 def _shifted_products(codes: np.ndarray, m: Matrix, x_type: FixedType, k: int) -> np.ndarray:
