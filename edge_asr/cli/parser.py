@@ -15,6 +15,7 @@ from .verbs import (
     cmd_cost,
     cmd_data_connected,
     cmd_data_human,
+    cmd_data_import,
     cmd_data_running,
     cmd_data_synth,
     cmd_demo,
@@ -140,6 +141,22 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--seed", type=int, default=0)
     rn.add_argument("--quiet", action="store_true", help="no progress bar")
     rn.set_defaults(func=cmd_data_running)
+
+    im = data_sub.add_parser("import", help="a real corpus (Speech Commands, a folder per word, a CSV) as a data directory",
+                             description="Read a corpus in one of three layouts and write it as `data synth` "
+                             "writes a data directory (16 kHz one-second WAVs, manifest.csv with speaker-disjoint "
+                             "splits, data.json), so that train, eval and `train --extra-train` take it. Digit "
+                             "words keep their names, other words become _unknown_, background noise _silence_.")
+    im.add_argument("src", help="the corpus: a Speech Commands folder, a folder of word folders (optionally under "
+                    "train/valid/test folders), or a CSV file with path and label columns")
+    _writes(im, "output data directory", quiet=True)
+    im.add_argument("--layout", choices=("speech-commands", "folders", "csv"),
+                    help="the corpus's layout (default: csv for a file, speech-commands when validation_list.txt "
+                    "or _background_noise_ is there, else folders)")
+    im.add_argument("--map", default="digits", metavar="digits|FILE.csv",
+                    help="words to the task's labels: digits (default: digit words keep their names, the rest "
+                    "_unknown_), or a CSV of word,label rows for other words")
+    im.set_defaults(func=cmd_data_import)
 
     t = verb("train", "train a model from the zoo on a data directory")
     t.add_argument("data", help="data directory made by `edge-asr data synth`")

@@ -39,6 +39,14 @@ def cmd_data_running(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_import(a: argparse.Namespace) -> int:
+    """`edge-asr data import`; returns the exit code."""
+    from ..data.importer import import_corpus
+    import_corpus(a.src, a.out, layout=a.layout, mapping=a.map, force=a.force, progress=not a.quiet,
+                  log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
 def cmd_data_connected(a: argparse.Namespace) -> int:
     """`edge-asr data connected`; returns the exit code."""
     require_extra("data", "edge-asr data connected")
