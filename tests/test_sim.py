@@ -151,13 +151,15 @@ def test_golden_vectors_reproduced_by_simulator():
 
 
 def test_threaded_chunks_equal_serial(monkeypatch):
-    """simulate() runs chunks of 64 inputs on all cores; the result is the serial one, and
-    so are the per-layer saturation counters."""
+    """simulate() runs passes of engine.chunk_rows inputs on all cores; the result is the
+    serial one, and so are the per-layer saturation counters."""
     from edge_asr.sim import engine
-    from edge_asr.sim.engine import CHUNK, load_design, simulate
+    from edge_asr.sim.engine import load_design, simulate
     design = load_design(GOLDEN / "design.json")
     rng = np.random.default_rng(3)
-    x = rng.normal(0, 6, size=(3 * CHUNK + 5, *SHIPPED_INPUT))
+    rows = engine.chunk_rows(design, 10 ** 6, 1)
+    x = rng.normal(0, 6, size=(3 * rows + 5, *SHIPPED_INPUT))
+    assert -(-len(x) // engine.chunk_rows(design, len(x), 2)) == 4  # four passes, two per worker
     monkeypatch.setenv("EDGE_ASR_SIM_THREADS", "2")
     threaded = simulate(design, x, trace=True)
     monkeypatch.setenv("EDGE_ASR_SIM_THREADS", "1")
@@ -174,10 +176,10 @@ def test_simulate_codes_equals_simulate_on_coded_floats():
     """The board's simulated core takes the DMA's codes as they are (simulate_codes): the
     same result as coding floats on the host and simulating them, over more than one chunk,
     and a code the stream cannot carry, or a wrong row length, is refused."""
-    from edge_asr.sim.engine import CHUNK, SimError, code_input, simulate_codes
+    from edge_asr.sim.engine import SimError, chunk_rows, code_input, simulate_codes
     design = load_design(GOLDEN / "design.json")
     t = design.input_type
-    x = np.random.default_rng(5).normal(0, 8, size=(CHUNK + 7, *SHIPPED_INPUT))
+    x = np.random.default_rng(5).normal(0, 8, size=(chunk_rows(design, 10 ** 6, 1) + 7, *SHIPPED_INPUT))
     codes = code_input(design, x).codes.reshape(len(x), -1)
     assert codes.min() == t.lowest_code and codes.max() == t.max_code  # the range's edges are in
     direct, via_floats = simulate_codes(design, codes), simulate(design, x)

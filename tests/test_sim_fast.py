@@ -123,3 +123,10 @@ def test_the_float_coding_refuses_what_cannot_be_coded_and_saturates_the_rest(dt
     wide = (rng.standard_normal(4000) * 20).astype(dtype)
     exact = (wide.astype(np.float64) * 2.0 ** 47).astype(np.int64)  # every value, as an integer code
     assert np.array_equal(quantize_float_bounded(wide, t)[0], requantize(exact, 47, t))  # the integer path
+
+
+def test_no_inputs_give_no_outputs():
+    from .test_sim import GOLDEN
+    design = load_design(GOLDEN / "design.json")
+    res = simulate(design, np.zeros((0, *design.onnx_input_shape), np.float32))
+    assert res.outputs.shape == (0, design.n_outputs) and res.codes.dtype == np.int64

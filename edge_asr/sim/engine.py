@@ -22,7 +22,7 @@ from .blas import can_hold_blas, one_blas_thread
 from .fixed import FixedType, quantize, quantize_float_bounded, to_float
 from .kernels import LAYERS, MERGES, Tensor
 
-__all__ = ["CHUNK", "Design", "SimError", "SimResult", "Tensor", "code_input", "load_design", "simulate",
+__all__ = ["Design", "SimError", "SimResult", "Tensor", "code_input", "load_design", "simulate",
            "simulate_codes"]
 
 
@@ -82,7 +82,6 @@ def _edge_count(t: Tensor) -> int:
 # machine: 64 inputs per pass was best for the shipped model (6,144 values per input),
 # 500-1,000 for a 1,200-input MLP; both are about this many elements.
 CHUNK_ELEMENTS = 1 << 19
-CHUNK = 64  # inputs per pass for the shipped model; kept for callers that size batches by it
 MIN_CHUNK = 16
 
 
@@ -105,6 +104,8 @@ def chunk_rows(design: Design, n: int, workers: int) -> int:
     """Inputs per pass: as many as keep the largest array near CHUNK_ELEMENTS, at least
     MIN_CHUNK, and split so that the passes share out evenly over the workers."""
     rows = max(MIN_CHUNK, CHUNK_ELEMENTS // _largest_per_input(design))
+    if n <= rows:
+        return n
     chunks = -(-n // rows)
     if chunks > 1 and workers > 1:
         chunks = -(-chunks // workers) * workers
@@ -145,6 +146,10 @@ def _run_chunks(design: Design, n: int, make_input, trace: bool) -> SimResult:
     run on all cores with BLAS held to one thread per call meanwhile (threadpoolctl, when
     installed), else the two levels of threads fight over the same cores; a single pass (a
     streaming decision) runs with BLAS held to one thread too (see sim/blas.py)."""
+    if n == 0:  # no inputs, no outputs (numpy cannot reshape an empty batch by -1)
+        empty = np.zeros((0, design.n_outputs))
+        return SimResult(empty, empty.astype(np.int64), design.output_type, {} if trace else None,
+                         {layer.name: 0 for layer in design.layers})
     workers = _workers() if can_hold_blas() else 1
     rows = chunk_rows(design, n, workers)
     starts = range(0, n, rows)

@@ -107,7 +107,7 @@ def conv1d(layer: Layer, x: Tensor) -> Tensor:
     m, wt = _matrix(layer, acc_t, x.type, (1, 2, 0))
     b, bt = _bias(layer)
     n = len(codes)
-    plan = float_plan(x.type, m, wt, b, bt, acc_t, res_t) if stride == 1 else None
+    plan = float_plan(x.type, m, wt, b, bt, acc_t, res_t) if stride == 1 and n else None
     if plan is not None:
         done = finish_float(_shifted_products(codes, m, x.type, k), plan)
         if done is not None:
