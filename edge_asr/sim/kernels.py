@@ -25,8 +25,9 @@ from .tables import idx_from_codes, sigmoid_table, softmax_tables, tanh_table
 @dataclass
 class Tensor:
     """Integer codes (batch first) and their fixed-point type. The codes are int64, or
-    float64 holding integers exactly (what the matrix products take: the input coding and
-    the Dense/Conv fast path give them so); `ints` gives int64 either way."""
+    floats (float32 or float64) holding integers exactly: what the matrix products take,
+    so the input coding and the Dense/Conv fast path give them so. `ints` gives int64
+    either way."""
 
     codes: np.ndarray
     type: FixedType
@@ -39,7 +40,7 @@ class Tensor:
 
     @property
     def ints(self) -> np.ndarray:
-        """The codes as int64 (a conversion only when they are held in float64)."""
+        """The codes as int64 (a conversion only when they are held in floats)."""
         return self.codes.astype(np.int64, copy=False)
 
 
@@ -90,7 +91,9 @@ def dense(layer: Layer, x: Tensor) -> Tensor:
 
 @kernel("Conv1D")
 def conv1d(layer: Layer, x: Tensor) -> Tensor:
-    """nnet::conv_1d (io_stream): the Dense arithmetic on each window of filt_width pixels (im2col)."""
+    """nnet::conv_1d (io_stream): the Dense arithmetic on each window of filt_width pixels
+    (stride 1: one product per tap, `_shifted_products`; else, or when the integer path
+    runs, im2col)."""
     a = layer.attributes
     width, n_chan, n_filt = a["in_width"], a["n_chan"], a["n_filt"]
     k, stride, out_w = a["filt_width"], a["stride_width"], a["out_width"]
