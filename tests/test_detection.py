@@ -132,6 +132,24 @@ def test_eval_streams_and_sets_the_threshold_on_validation_only(tmp_path, small_
                                                                                              DEFAULT_THRESHOLD))
 
 
+def test_record_as_keeps_the_test_split_figures(tmp_path, small_data, capsys):
+    """`data human`'s split is test too: --record-as human records its figures beside the
+    synthetic test split's instead of over them."""
+    model = tmp_path / "model"
+    shutil.copytree(SHIPPED_MODEL, model)
+    before = json.loads((model / "model.json").read_text())["metrics"]
+    assert main(["eval", str(model), str(small_data), "--split", "test", "--record", "--record-as", "human",
+                 "--json", "--quiet"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    after = json.loads((model / "model.json").read_text())["metrics"]
+    assert after["human_accuracy"] == res["accuracy"] and after["human_n"] == res["n"]
+    assert after["test_accuracy"] == before["test_accuracy"] and after["test_n"] == before["test_n"]
+    assert main(["eval", str(model), str(small_data), "--record-as", "human"]) == 2
+    assert "give --record too" in capsys.readouterr().err
+    assert main(["eval", str(model), str(small_data), "--record", "--record-as", "Human Set"]) == 2
+    assert "lower-case" in capsys.readouterr().err
+
+
 def test_a_broken_operating_point_is_refused(tmp_path):
     model = tmp_path / "model"
     shutil.copytree(SHIPPED_MODEL, model)

@@ -206,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print one JSON object")
     v.add_argument("--record", action="store_true",
                    help="write the accuracy (and with --running the streamed figures) into the model's model.json")
+    v.add_argument("--record-as", metavar="NAME",
+                   help="with --record: the name the figures are recorded under (default: the split), e.g. human "
+                   "for `data human`, whose split is test too (keys NAME_accuracy, NAME_streamed, ...)")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
     v.add_argument("--running", metavar="DIR",
                    help="running speech without digits (`edge-asr data running`): also stream the split's clips and "

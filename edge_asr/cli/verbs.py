@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -99,6 +100,10 @@ def cmd_export(a: argparse.Namespace) -> int:
 def cmd_eval(a: argparse.Namespace) -> int:
     """`edge-asr eval`; returns the exit code."""
     from ..training.evaluate import evaluate, format_report, record_metrics
+    if a.record_as and not a.record:
+        raise InputError("--record-as names what --record writes; give --record too")
+    if a.record_as and not re.fullmatch(r"[a-z][a-z0-9_-]*", a.record_as):
+        raise InputError(f"--record-as {a.record_as!r}: use lower-case letters, digits, - and _ (e.g. human)")
     if (a.set_threshold or a.report) and not a.running:
         raise InputError("--set-threshold and --report need --running DIR (`edge-asr data running`)")
     if a.report:
@@ -112,7 +117,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
             check_threshold_sets(a.data, a.split, a.running)
     res = evaluate(a.model, a.data, split=a.split, progress=not (a.quiet or a.json))
     if a.record:
-        record_metrics(a.model, res)
+        record_metrics(a.model, res, a.record_as)
     text = format_report(res)
     if a.running:
         from ..runtime.recognizer import Recognizer
@@ -128,7 +133,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
         res["streamed"] = streamed
         text += "\n\n" + format_streamed(streamed)
         if a.record:
-            record_streamed(a.model, streamed)
+            record_streamed(a.model, streamed, a.record_as)
         if a.set_threshold:
             record_threshold(a.model, streamed)
             text += f"\nwrote threshold {streamed['operating_point']['threshold']:.2f} into {a.model}/model.json"

@@ -99,13 +99,17 @@ def format_report(res: dict) -> str:
     return "\n".join(lines)
 
 
-def record_metrics(model_dir: str | Path, res: dict) -> None:
-    """Write the test accuracy into model.json's metrics (atomically: temp file, then rename)."""
+def record_metrics(model_dir: str | Path, res: dict, name: str | None = None) -> None:
+    """Write the accuracy into model.json's metrics under `name` (default: the split), as
+    NAME_accuracy, NAME_n, NAME_per_engine, NAME_per_condition, NAME_confusion (atomically:
+    temp file, then rename)."""
+    key = name or res["split"]
+
     def update(meta: dict) -> None:
         m = meta.setdefault("metrics", {})
-        m[f"{res['split']}_accuracy"] = res["accuracy"]
-        m[f"{res['split']}_n"] = res["n"]
-        m[f"{res['split']}_per_engine"] = {k: round(v["accuracy"], 4) for k, v in res["per_engine"].items()}
-        m[f"{res['split']}_per_condition"] = {k: round(v["accuracy"], 4) for k, v in res["per_condition"].items()}
-        m[f"{res['split']}_confusion"] = res["confusion"]
+        m[f"{key}_accuracy"] = res["accuracy"]
+        m[f"{key}_n"] = res["n"]
+        m[f"{key}_per_engine"] = {k: round(v["accuracy"], 4) for k, v in res["per_engine"].items()}
+        m[f"{key}_per_condition"] = {k: round(v["accuracy"], 4) for k, v in res["per_condition"].items()}
+        m[f"{key}_confusion"] = res["confusion"]
     update_model_json(model_dir, update)

@@ -121,10 +121,10 @@ def record_threshold(model_dir: str | Path, res: dict) -> None:
                       "running_hours": res["running_hours"]}}))
 
 
-def record_streamed(model_dir: str | Path, res: dict) -> None:
+def record_streamed(model_dir: str | Path, res: dict, name: str | None = None) -> None:
     """Write the streamed figures at the recognizer's threshold into model.json's metrics
-    (`<split>_streamed`: false alarms per hour overall and per source, miss rate, other
-    words firing, and the sets they were measured on), atomically."""
+    (`<name>_streamed`, name by default the split: false alarms per hour overall and per
+    source, miss rate, other words firing, and the sets they were measured on), atomically."""
     at = res["at_threshold"]
     figures = {"threshold": res["threshold"], "fa_per_hour": at["fa_per_hour"], "miss_rate": at["miss_rate"],
                "other_word_rate": at["other_word_rate"], "fire_rate": at["fire_rate"],
@@ -132,7 +132,7 @@ def record_streamed(model_dir: str | Path, res: dict) -> None:
                "running_hours": res["running_hours"], "n_keyword_clips": res["n_keyword_clips"],
                "n_other_clips": res["n_other_clips"]}
     update_model_json(model_dir, lambda meta: meta.setdefault("metrics", {}).update(
-        {f"{res['split']}_streamed": figures}))
+        {f"{name or res['split']}_streamed": figures}))
 
 
 def detection_report(res: dict, out: str | Path) -> Path:
