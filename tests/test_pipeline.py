@@ -23,6 +23,9 @@ def test_cli_end_to_end(tmp_path, small_data, capsys):
     for key in ("labels", "feature", "input", "sample_rate", "data", "metrics"):
         assert key in meta
     assert meta["metrics"]["parity_max_abs"] <= 1e-5
+    calib = np.load(model / "calib.npy")  # the calibration input convert and the demo take
+    assert calib.dtype == np.float16 and calib.shape[1:] == tuple(meta["input"]["shape"][1:]) and len(calib) > 0
+    assert np.isfinite(calib).all()
     graph = onnx.load(str(model / "model.onnx"))
     onnx.checker.check_model(graph)
     assert graph.opset_import[0].version >= 13

@@ -26,6 +26,7 @@ from .nets import build_net, fold_batchnorm
 
 PARITY_TOL = 1e-5
 OPSET = 13
+CALIB_WINDOWS = 128  # calibration windows written beside the model (calib.npy)
 
 
 class WithSoftmax(nn.Module):
@@ -65,7 +66,9 @@ def load_run(run_dir: Path) -> tuple[nn.Module, dict]:
 
 def export(run_dir: str | Path, out: str | Path, data_dir: str | Path | None = None, name: str | None = None,
            opset: int = OPSET, force: bool = False, progress: bool = True, log=print) -> Path:
-    """Export a training run to model.onnx + model.json, checked against PyTorch.
+    """Export a training run to model.onnx + model.json, checked against PyTorch, and
+    calib.npy (CALIB_WINDOWS training windows' features, float16: the calibration input
+    `convert --calib` and the demo take).
 
     Raises:
         InputError: not a run directory; ExportError: onnx.checker or the parity check fails
@@ -80,6 +83,12 @@ def export(run_dir: str | Path, out: str | Path, data_dir: str | Path | None = N
     data_dir = Path(data_dir or meta["data_dir"])
     valid_rows = read_manifest(data_dir, "valid")
     x = feature_matrix(data_dir, valid_rows, fcfg, progress, "features (parity)")
+    # calibration inputs for `convert --calib`: CALIB_WINDOWS training windows, drawn with a
+    # fixed seed so that the same run exports the same file; float16 halves the file and
+    # its rounding (~0.05 %) is far inside convert's 1.25x range margin
+    train_rows = read_manifest(data_dir, "train")
+    pick = np.random.default_rng(0).choice(len(train_rows), min(CALIB_WINDOWS, len(train_rows)), replace=False)
+    calib = feature_matrix(data_dir, [train_rows[i] for i in sorted(pick)], fcfg, progress, "features (calibration)")
 
     wrapped = WithSoftmax(fold_batchnorm(model)).eval()
     with torch.no_grad():
@@ -120,6 +129,7 @@ def export(run_dir: str | Path, out: str | Path, data_dir: str | Path | None = N
         if diff > PARITY_TOL or fold_diff > PARITY_TOL:
             raise ExportError(f"{out}: onnxruntime differs from PyTorch by {max(diff, fold_diff):.2e} "
                               f"(> {PARITY_TOL:g}) on the validation set; the export is wrong, not written")
+        np.save(tmp / "calib.npy", calib.astype(np.float16))
         meta_out["metrics"]["parity_max_abs"] = diff
         meta_out["metrics"]["parity_n"] = len(x)
         (tmp / "model.json").write_text(json.dumps(meta_out, indent=2) + "\n")
