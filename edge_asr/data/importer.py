@@ -38,6 +38,7 @@ from ..atomic import atomic_dir, refuse_existing
 from ..errors import AudioError, InputError
 from ..frontend.audio import SAMPLE_RATE, fit_length, read_audio, write_wav
 from . import DIGITS, LABELS, SILENCE, UNKNOWN
+from .loading import progress_bar
 from .manifest import SPLITS, Row, write_manifest
 
 LAYOUTS = ("speech-commands", "folders", "csv")
@@ -217,14 +218,7 @@ def import_corpus(src: str | Path, out: str | Path, layout: str | None = None, m
     skipped: list[str] = []
     rows: list[Row] = []
     with atomic_dir(out) as tmp:
-        todo = clips
-        if progress:
-            try:  # tqdm comes with every extra; the base install imports without a bar
-                from tqdm import tqdm
-                todo = tqdm(clips, desc=f"importing {src.name}", unit="clip")
-            except ImportError:
-                pass
-        for c in todo:
+        for c in progress_bar(clips, progress, f"importing {src.name}", "clip"):
             label = words.get(c.word, UNKNOWN)
             try:
                 audio = fit_length(read_audio(c.path), SAMPLE_RATE)

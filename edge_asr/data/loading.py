@@ -13,18 +13,24 @@ from ..frontend.features import FeatureConfig, clip_features
 from .manifest import Row
 
 
+def progress_bar(items, enabled: bool, desc: str, unit: str):
+    """`items` with a tqdm progress bar on stderr when enabled and tqdm is installed (every
+    extra brings it; the base install has none, and then there is no bar)."""
+    if not enabled:
+        return items
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc=desc, unit=unit, file=sys.stderr, mininterval=1.0)
+
+
 def feature_matrix(data_dir: str | Path, rows: list[Row], cfg: FeatureConfig,
                    progress: bool = True, desc: str = "features") -> np.ndarray:
     """(len(rows), n_features, clip_frames) float32 features of each row's clip."""
-    try:
-        from tqdm import tqdm
-    except ImportError:  # the base install has no tqdm: no progress bar then
-        def tqdm(rows, **_):
-            return rows
     data_dir = Path(data_dir)
     out = np.empty((len(rows), cfg.n_features, cfg.clip_frames), np.float32)
-    for i, r in enumerate(tqdm(rows, desc=desc, unit="clip", disable=not progress, file=sys.stderr,
-                               mininterval=1.0)):
+    for i, r in enumerate(progress_bar(rows, progress, desc, "clip")):
         out[i] = clip_features(read_audio(data_dir / r.path, cfg.sample_rate), cfg)
     return out
 

@@ -29,6 +29,7 @@ from ..errors import InputError, ToolMissingError
 from ..frontend.audio import read_audio, write_wav
 from . import DIGITS, UNKNOWN
 from . import augment as aug
+from .loading import progress_bar
 from .manifest import Row, write_manifest
 
 SR = 16000
@@ -181,11 +182,7 @@ def make_running_set(out: str | Path, hours: float = 1.0, split: str = "test", s
     per_file = int(np.ceil(windows / n_files)) if windows else 0
     with atomic_dir(out) as tmp:
         (tmp / "wav" / ("running" if not windows else f"{split}/{UNKNOWN}")).mkdir(parents=True)
-        todo = range(n_files)
-        if progress:
-            from tqdm import tqdm
-            todo = tqdm(todo, desc=f"running speech ({split} voices)", unit="min")
-        for i in todo:
+        for i in progress_bar(range(n_files), progress, f"running speech ({split} voices)", "min"):
             voice = voices[order[i % len(voices)]]
             x, said = _tts_file(voice, texts, rng, min(FILE_SECONDS, hours * 3600 - i * FILE_SECONDS))
             x, steps = _augment_long(x, rng)

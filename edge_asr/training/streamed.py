@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data import SILENCE, UNKNOWN
+from ..data.loading import progress_bar
 from ..data.manifest import read_manifest
 from ..errors import InputError
 from ..frontend.audio import read_audio
@@ -21,12 +22,9 @@ from ..runtime.modeldir import read_json, update_model_json
 
 
 def _posteriors(recognizer, data_dir: Path, rows, progress: bool, what: str) -> list:
-    todo = rows
-    if progress:
-        from tqdm import tqdm
-        todo = tqdm(rows, desc=f"streaming {what}", unit="file")
     sr = recognizer.feature.sample_rate
-    return [stream_posteriors(recognizer, read_audio(data_dir / r.path, sr), sr) for r in todo]
+    return [stream_posteriors(recognizer, read_audio(data_dir / r.path, sr), sr)
+            for r in progress_bar(rows, progress, f"streaming {what}", "file")]
 
 
 def streamed_figures(recognizer, data_dir: str | Path, split: str, running_dir: str | Path,
