@@ -22,6 +22,20 @@ def refuse_existing(out: Path, force: bool, flag: str = "--out") -> None:
         raise OutputExistsError(f"{out}: exists; choose another {flag} or pass --force to replace it")
 
 
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write a file whole or not at all: into a hidden sibling, renamed over `path` (a
+    failed write removes the sibling and leaves `path` as it was)."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.tmp")
+    try:
+        partial.write_text(text)
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
+
+
 @contextmanager
 def atomic_dir(out: Path) -> Iterator[Path]:
     """A temporary sibling of `out` to write into; renamed to `out` when the block ends

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import refuse_existing, write_text_atomic
 from .data.loading import features_of_files
 from .errors import InputError
 from .frontend.audio import read_audio
@@ -125,7 +126,6 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
         exists without force; CsimError: the C simulation does not build.
     """
     if report is not None:  # the user's file: never replaced without --force (the cached one is ours)
-        from .atomic import refuse_existing
         refuse_existing(Path(report), force, "--report")
     from .hw.cost import cost_record
     from .hw.cost_check import error_line, model_error
@@ -218,10 +218,8 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
                     f"RTF {stream_res['rtf']:.4f}.</p>")
     for title, png in figs:
         body.append(f"<h2>{html.escape(title)}</h2><img src='data:image/png;base64,{png}'>")
-    partial = report_path.with_name(f".{report_path.name}.tmp")
-    partial.write_text("<!doctype html><html><head><meta charset='utf-8'><title>edge-asr demo</title></head>"
-                       "<body style='font-family:sans-serif'>" + "".join(body) + "</body></html>\n")
-    partial.replace(report_path)  # whole or not at all
+    write_text_atomic(report_path, "<!doctype html><html><head><meta charset='utf-8'><title>edge-asr demo</title>"
+                      "</head><body style='font-family:sans-serif'>" + "".join(body) + "</body></html>\n")
     out(f"report: {report_path}   ({time.time() - t_start:.1f} s)")
     return 0 if mismatches == 0 else 1
 

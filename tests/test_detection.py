@@ -172,3 +172,22 @@ def test_training_windows_cut_from_running_speech_of_training_voices(tmp_path, s
     # a data set `train --extra-train` takes: its speakers are none of small_data's held-out ones
     held_out = {r.speaker for r in read_manifest(small_data, "valid") + read_manifest(small_data, "test")}
     assert not {r.speaker for r in rows} & held_out
+
+
+def test_model_json_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """update_model_json (the operating point, --record) writes through atomic.write_text_atomic:
+    a write that fails leaves the old model.json and no partial file."""
+    from pathlib import Path
+
+    from edge_asr.runtime.modeldir import update_model_json
+    (tmp_path / "model.json").write_text('{"name": "m"}\n')
+    assert update_model_json(tmp_path, lambda m: m.update(a=1)) == {"name": "m", "a": 1}
+    assert json.loads((tmp_path / "model.json").read_text()) == {"name": "m", "a": 1}
+
+    def broken(self, target):
+        raise OSError("disk full")
+    monkeypatch.setattr(Path, "replace", broken)
+    with pytest.raises(OSError, match="disk full"):
+        update_model_json(tmp_path, lambda m: m.update(a=2))
+    assert json.loads((tmp_path / "model.json").read_text()) == {"name": "m", "a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json"]

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import write_text_atomic
 from ..errors import InputError
 from ..frontend.features import FeatureConfig
 
@@ -79,7 +80,5 @@ def update_model_json(model_dir: str | Path, update) -> dict:
     path = Path(model_dir) / "model.json"
     meta = read_json(path)
     update(meta)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(meta, indent=2) + "\n")
     return meta

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..atomic import write_text_atomic
 from ..data import SILENCE, UNKNOWN
 from ..data.loading import progress_bar
 from ..data.manifest import read_manifest
@@ -168,8 +169,4 @@ def detection_report(res: dict, out: str | Path) -> Path:
             f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}'>"
             "<table border=1 cellpadding=3><tr><th>threshold</th><th>false alarms / h</th><th>miss rate</th>"
             f"<th>other words firing</th></tr>{rows}</table></body></html>")
-    out = Path(out)
-    partial = out.with_name(f".{out.name}.tmp")
-    partial.write_text(page)
-    partial.replace(out)
-    return out
+    return write_text_atomic(Path(out), page)
