@@ -46,18 +46,24 @@ class SimResult:
     saturation: dict[str, int] = field(default_factory=dict)
 
 
+def _float_inputs(design: Design, x) -> np.ndarray:
+    """x as a float array (float32 stays float32: quantize_float codes it in float32),
+    checked against the design's input shape (SimError)."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    if tuple(x.shape[1:]) != design.onnx_input_shape:
+        raise SimError(f"inputs of shape {list(x.shape[1:])}, the design takes {list(design.onnx_input_shape)}")
+    return x
+
+
 def code_input(design: Design, x: np.ndarray) -> Tensor:
     """Float inputs in the ONNX layout (batch first) -> input codes (the host's coding),
     int64 or float64 holding integers (`Tensor`).
 
     Raises SimError when the shape is not the design's; FixedPointError for NaN or Inf.
     """
-    shape = design.onnx_input_shape
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)  # float32 stays float32: quantize_float codes it in float32
-    if tuple(x.shape[1:]) != shape:
-        raise SimError(f"inputs of shape {list(x.shape[1:])}, the design takes {list(shape)}")
+    x = _float_inputs(design, x)
     t = design.input_type
     done = quantize_float_bounded(x, t)  # float codes, what the first matrix product takes
     codes, edges = done if done is not None else (quantize(x, t), None)
@@ -193,11 +199,7 @@ def simulate(design: Design | str | Path, x: np.ndarray, trace: bool = False) ->
         DesignError, ManifestError: a folder whose design does not load.
     """
     design = _design(design)
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
-    if tuple(x.shape[1:]) != design.onnx_input_shape:
-        code_input(design, x[:0])  # raises the shape error
+    x = _float_inputs(design, x)
     return _run_chunks(design, len(x), lambda i, j: code_input(design, x[i:j]), trace)
 
 
