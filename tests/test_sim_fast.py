@@ -125,8 +125,11 @@ def test_the_float_coding_refuses_what_cannot_be_coded_and_saturates_the_rest(dt
     assert np.array_equal(quantize_float_bounded(wide, t)[0], requantize(exact, 47, t))  # the integer path
 
 
-def test_no_inputs_give_no_outputs():
+def test_no_inputs_give_no_outputs_and_a_wrong_shape_is_refused():
     from .test_sim import GOLDEN
     design = load_design(GOLDEN / "design.json")
     res = simulate(design, np.zeros((0, *design.onnx_input_shape), np.float32))
     assert res.outputs.shape == (0, design.n_outputs) and res.codes.dtype == np.int64
+    from edge_asr.errors import SimError
+    with pytest.raises(SimError, match="the design takes"):  # a wrong shape is refused, empty or not
+        simulate(design, np.zeros((2, 5, 5), np.float32))
