@@ -21,6 +21,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "convert": ("onnx", "qonnx", "hls4ml", "yaml", "matplotlib"),
     "train": ("torch", "onnx", "tqdm"),
     "data": ("scipy", "jiwer", "tqdm"),
+    "qat": ("torch", "brevitas", "onnxoptimizer", "qonnx"),
 }
 
 

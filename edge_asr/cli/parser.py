@@ -189,6 +189,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--distill-temperature", type=_ranged(float, 0, above=True), default=None,
                    help="softmax temperature of the distillation (default 2)")
     t.add_argument("--threads", type=_ranged(int, 0), default=0, help="torch threads (default: torch's choice)")
+    q = t.add_argument_group("quantization-aware training (Brevitas; the qat extra)")
+    q.add_argument("--qat", action="store_true",
+                   help="train on fixed-point grids (power-of-two scales); export then writes QONNX and convert "
+                        "takes its types")
+    q.add_argument("--weight-bits", type=_ranged(int, 2), default=4, help="weight width (default 4)")
+    q.add_argument("--act-bits", type=_ranged(int, 2), default=4, help="width after each ReLU (default 4)")
+    q.add_argument("--bias-bits", type=_ranged(int, 4), default=16,
+                   help="bias width, on the accumulator's grid (default 16)")
+    q.add_argument("--first-last-bits", type=_ranged(int, 2), default=None,
+                   help="weight width of the first and last layer (default: --weight-bits)")
+    q.add_argument("--init", metavar="RUN",
+                   help="start from this float run or model directory (its net, front end and weights, "
+                        "BatchNorm folded in); recommended, with a lower --lr such as 1e-3")
     t.set_defaults(func=cmd_train)
 
     e = verb("export", "export a training run to ONNX + model.json, checked against PyTorch")
@@ -253,9 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     vf = verb("verify", "compare a design's fixed point (C simulation) with the float model")
     vf.add_argument("design", help="design directory made by `edge-asr convert`")
-    vf.add_argument("--against", default="csim", choices=["csim", "onnx"],
+    vf.add_argument("--against", default="csim", choices=["csim", "onnx", "qonnx"],
                     help="csim: fixed point from hls4ml's C simulation (default); onnx: from the bit-exact "
-                    "simulator, no compiler needed. The float side is always onnxruntime")
+                    "simulator, no compiler needed. The float side is always onnxruntime. qonnx (a design "
+                    "converted from QONNX): the simulator's logits against QONNX's executor, value for value "
+                    "(exit 1 on any difference)")
     vf.add_argument("--n", type=COUNT, default=200, help="number of inputs (default 200)")
     vf.add_argument("--data", help="data directory (its test split), folder of WAVs, or X.npy; default: "
                     "random inputs")

@@ -78,7 +78,16 @@ def cmd_train(a: argparse.Namespace) -> int:
     if distill and not a.teacher:
         raise InputError(f"--{next(iter(distill)).replace('_', '-')} only applies to distillation: "
                          "give --teacher RUN as well, or leave it out")
-    cfg = TrainConfig(net=a.net, net_options=_net_options(a.net_option), epochs=a.epochs,
+    qat_defaults = {"weight_bits": 4, "act_bits": 4, "bias_bits": 16, "first_last_bits": None, "init": None}
+    qat_flags = [f for f, default in qat_defaults.items() if getattr(a, f) != default]
+    if qat_flags and not a.qat:
+        raise InputError(f"--{qat_flags[0].replace('_', '-')} applies to quantization-aware training: add --qat")
+    qat = None
+    if a.qat:
+        require_extra("qat", "edge-asr train --qat")
+        qat = {"weight_bits": a.weight_bits, "act_bits": a.act_bits, "bias_bits": a.bias_bits,
+               "first_last_bits": a.first_last_bits}
+    cfg = TrainConfig(net=a.net, net_options=_net_options(a.net_option), epochs=a.epochs, qat=qat, init=a.init or "",
                       batch_size=a.batch_size, lr=a.lr, patience=a.patience, seed=a.seed, threads=a.threads,
                       engine_balance=a.engine_balance, noise_mix=a.noise_mix, teacher=a.teacher or "", **distill)
     fcfg = FeatureConfig(n_mels=a.n_mels, fmax=a.fmax, n_mfcc=a.n_mfcc, cmn=a.cmn)
@@ -184,12 +193,16 @@ def cmd_check(a: argparse.Namespace) -> int:
 
 def cmd_verify(a: argparse.Namespace) -> int:
     """`edge-asr verify`; returns the exit code."""
-    if a.against == "csim":
-        require_extra("convert", "edge-asr verify (against C simulation)")
+    if a.against in ("csim", "qonnx"):
+        require_extra("convert", f"edge-asr verify (against {a.against})")
     from ..hw.verify import format_result, verify
     res = verify(a.design, against=a.against, n=a.n, data=a.data, bitexact=a.bitexact,
                  log=lambda m: print(m, file=sys.stderr))
     print(json.dumps(res) if a.json else format_result(res))
+    if a.against == "qonnx" and res["mismatches"]:
+        print(f"edge-asr verify: {res['mismatches']} logits differ between the simulator and QONNX's executor "
+              f"(at most {res['max_abs_lsb']:g} LSB)", file=sys.stderr)
+        return 1
     if a.bitexact and res["mismatches"]:
         print(f"edge-asr verify: {res['mismatches']} output values differ between the simulator and "
               f"{a.against}", file=sys.stderr)

@@ -29,7 +29,7 @@ from ..errors import InputError
 from ..ir.design import Design, write_design
 from ..ir.manifest import write_manifest
 from ..runtime.modeldir import read_json
-from . import boards, hls4ml_fixes, onnxprep, precision
+from . import boards, hls4ml_fixes, onnxprep, precision, qonnx_types
 from .cost import design_costs, summarize
 from .fit import Choice, FitError, fit
 
@@ -84,7 +84,13 @@ def resolve_model(path: str | Path) -> tuple[Path, dict | None]:
     if onnx_path.stat().st_size == 0:
         raise InputError(f"{onnx_path}: empty file; export the model again")
     meta_path = onnx_path.with_name("model.json")
-    return onnx_path, (read_json(meta_path) if meta_path.is_file() else None)
+    meta = read_json(meta_path) if meta_path.is_file() else None
+    if path.is_dir() and meta and meta.get("qonnx"):
+        # a quantization-aware export: its QONNX graph carries the trained types
+        onnx_path = path / meta["qonnx"]
+        if not onnx_path.is_file():
+            raise InputError(f"{path}: model.json names {meta['qonnx']}, which is missing; export the model again")
+    return onnx_path, meta
 
 
 def load_calibration(calib: str | None, meta: dict | None, input_shape: list[int], limit: int) -> np.ndarray | None:
@@ -162,12 +168,21 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
     prepared, float_model = onnxprep.prepare(onnxprep.load(onnx_path), str(onnx_path))
     input_shape = [d.dim_value for d in float_model.graph.input[0].type.tensor_type.shape.dim]
     _check_model_json(meta, float_model, onnx_path)
-    x_cal = load_calibration(opts.calib, meta, input_shape, opts.max_calib)
-    cal = precision.calibrate(float_model, x_cal) if x_cal is not None else None
-    if opts.bits is not None or opts.board == boards.NO_BOARD:
-        widths = [opts.bits or DEFAULT_BITS]
+    trained = qonnx_types.is_qonnx(prepared)
+    if trained:
+        # the types were trained: nothing to calibrate or narrow
+        if opts.bits is not None:
+            raise InputError(f"{onnx_path}: a QONNX model carries its own types (its Quant nodes); drop --bits")
+        if opts.calib is not None:
+            log("QONNX model: types come from its Quant nodes; --calib is not used")
+        cal, widths = None, [None]
     else:
-        widths = list(FALLBACK_BITS)
+        x_cal = load_calibration(opts.calib, meta, input_shape, opts.max_calib)
+        cal = precision.calibrate(float_model, x_cal) if x_cal is not None else None
+        if opts.bits is not None or opts.board == boards.NO_BOARD:
+            widths = [opts.bits or DEFAULT_BITS]
+        else:
+            widths = list(FALLBACK_BITS)
     hls4ml_fixes.apply()
     with atomic_dir(out) as tmp:
         for i, bits in enumerate(widths):
@@ -187,22 +202,33 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
         write_design(tmp, record)
         model_out = dict(meta or {"labels": None, "feature": None})
         model_out["source_onnx"] = str(onnx_path)
+        if trained:
+            # model.onnx: the QONNX graph in standard ops, the float side `verify` runs
+            import onnx
+            shutil.copyfile(onnx_path, tmp / qonnx_types.QONNX_FILE)
+            onnx.save(qonnx_types.lower_quant_nodes(onnx.load(str(onnx_path))), str(tmp / "model.onnx"))
+            model_out["qonnx"] = qonnx_types.QONNX_FILE
+        else:
+            shutil.copyfile(onnx_path, tmp / "model.onnx")
         (tmp / "model.json").write_text(json.dumps(model_out, indent=2) + "\n")
-        shutil.copyfile(onnx_path, tmp / "model.onnx")
         write_manifest(tmp, "design")
     cost = record["cost"]
-    log(f"wrote {out} ({BOARDS[opts.board][0]}, {opts.board}, io_{opts.io}, {record['calibration']['bits']} bits) in {time.time() - t0:.1f} s; estimated "
+    width = record["calibration"]["bits"] or "trained (QONNX)"
+    log(f"wrote {out} ({BOARDS[opts.board][0]}, {opts.board}, io_{opts.io}, {width} bits) in {time.time() - t0:.1f} s; estimated "
         f"interval {cost['interval_cycles']} cycles, latency {cost['latency_cycles']} cycles"
         + (f", fits {opts.board} within {opts.budget:.0%}" if cost["fits"] else ""))
     return out
 
 
-def _convert_at(bits: int, prepared, float_model, cal, meta, onnx_path: Path, input_shape: list, user_cfg: dict,
+def _convert_at(bits: int | None, prepared, float_model, cal, meta, onnx_path: Path, input_shape: list, user_cfg: dict,
                 opts: ConvertOptions, tmp: Path) -> tuple[dict, str]:
     """Convert at one width into `tmp`: types, the hls4ml project, the fit. Returns the design
     record and the table of chosen types; raises FitError when the board is set and nothing
-    at this width fits it."""
-    layers, rows = precision.choose_precision(prepared, cal, bits)
+    at this width fits it. bits None: a QONNX graph, whose Quant nodes give the types."""
+    if bits is None:
+        layers, rows = qonnx_types.choose_types(prepared)
+    else:
+        layers, rows = precision.choose_precision(prepared, cal, bits)
 
     hls_backend, part = BOARDS[opts.board]
     reuse = opts.reuse or 1
@@ -232,7 +258,7 @@ def _convert_at(bits: int, prepared, float_model, cal, meta, onnx_path: Path, in
             hm, hls_backend=hls_backend, board=opts.board if opts.board != boards.NO_BOARD else None,
             io_type=f"io_{opts.io}", reuse_factor=reuse, strategy=strategy, model_meta=meta,
             onnx_input_shape=input_shape,
-            calibration={"n": cal.n if cal else 0, "source": str(opts.calib) if opts.calib else None,
+            calibration={"n": cal.n if cal else 0, "source": str(opts.calib) if opts.calib and bits else None,
                          "margin": precision.MARGIN, "bits": bits,
                          "user_config": str(opts.config) if opts.config else None},
             versions={"edge_asr": __version__, "hls4ml": hls4ml.__version__})
@@ -242,7 +268,7 @@ def _convert_at(bits: int, prepared, float_model, cal, meta, onnx_path: Path, in
     with contextlib.redirect_stdout(hls_log):
         try:
             cfg = hls4ml.utils.config_from_onnx_model(prepared, granularity="name", backend=hls_backend,
-                                                      default_precision=f"fixed<{bits},6>",
+                                                      default_precision=f"fixed<{bits or DEFAULT_BITS},6>",
                                                       default_reuse_factor=reuse)
         except Exception as exc:
             raise _hls4ml_refused(onnx_path, exc) from None
@@ -281,7 +307,15 @@ def _convert_at(bits: int, prepared, float_model, cal, meta, onnx_path: Path, in
         from hls4ml.utils.serialization import serialize_model
         serialize_model(hm, tmp / FML)
     (tmp / "hls4ml.log").write_text(hls_log.getvalue())
+    if bits is None:
+        record["quantization"] = {"source": "qonnx", "set_here": [_row_text(r) for r in rows]}
+        return record, qonnx_types.format_table(hm)
     return record, precision.format_table(rows, cal is not None)
+
+
+def _row_text(row: dict) -> str:
+    kinds = ", ".join(f"{k} {row[k].cpp()}" for k in ("result", "bias") if row.get(k) is not None)
+    return f"{row['layer']} ({row['op']}): {kinds}; {row['note']}"
 
 
 def _check_model_json(meta: dict | None, float_model, onnx_path: Path) -> None:

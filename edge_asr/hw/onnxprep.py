@@ -63,6 +63,23 @@ def cleanup(model):
     return cleanup_model(model)
 
 
+def describe_initializers(model):
+    """Pass: give every initializer a value_info entry (its shape and type).
+
+    A QONNX weight Quant's scale, zero point and bit width are initializers without one,
+    and two things then break: QONNX's GiveReadableTensorNames renames only described
+    tensors, so after channels-last renumbers the nodes an old name (Quant_1_param1) can
+    equal a new one and cleanup stops on "multiple get_by_name matches"; and hls4ml's ONNX
+    reader looks every node input's shape up in value_info.
+    """
+    from onnx import helper
+    described = {v.name for v in model.graph.value_info} | {v.name for v in model.graph.input}
+    for init in model.graph.initializer:
+        if init.name not in described:
+            model.graph.value_info.append(helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+    return model
+
+
 def to_channels_last(model):
     """Pass: QONNX's conversion to channels-last, the layout hls4ml's ONNX frontend takes."""
     from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
@@ -133,5 +150,5 @@ def prepare(model, source: str):
     model = cleanup(model)
     check_supported(model, source, original)
     float_model = model
-    model = cleanup(gemm_to_matmul(to_channels_last(float_model)))
+    model = describe_initializers(cleanup(describe_initializers(gemm_to_matmul(to_channels_last(float_model)))))
     return model, float_model

@@ -63,12 +63,14 @@ def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: st
         InputError: bad options or inputs; DesignError/ManifestError: a design that does not load.
     """
     design_dir = Path(design_dir)
-    if against not in ("csim", "onnx"):
-        raise InputError("--against must be csim or onnx")
+    if against not in ("csim", "onnx", "qonnx"):
+        raise InputError("--against must be csim, onnx or qonnx")
     if bitexact and against != "csim":
         raise InputError("--bitexact compares the simulator with C-sim: use it with --against csim")
     design = Design.load(design_dir, kind="design")
     x, y = load_inputs(design, data, n)
+    if against == "qonnx":
+        return verify_qonnx(design, x)
     # The fixed-point side gets inputs already coded into the design's input type, as the
     # host codes them (recognizer, driver). A board design's C-sim bridge would otherwise
     # round floats into the byte-rounded stream type first and then into the input type:
@@ -97,8 +99,51 @@ def verify(design_dir: str | Path, against: str = "csim", n: int = 200, data: st
     return res
 
 
+def verify_qonnx(design: Design, x: np.ndarray) -> dict:
+    """The design's last fixed-point values (the logits, before Softmax; from the bit-exact
+    simulator) against QONNX's executor on the design's QONNX graph, value for value.
+
+    With power-of-two scales the two must be equal (mismatches 0); other scales go through
+    hls4ml's ApplyAlpha layers, and max_abs_lsb says how far apart they land.
+    """
+    from ..sim import simulate
+    from .qonnx_types import QONNX_FILE, run_qonnx
+    meta = json.loads((design.path / "model.json").read_text())
+    if not meta.get("qonnx"):
+        raise InputError(f"{design.path}: not converted from a QONNX model (no {QONNX_FILE}); use --against csim "
+                         "or onnx")
+    last = design.layers[-1]
+    if last.class_name != "Softmax":
+        raise InputError(f"{design.path}: the design does not end in Softmax; no logits to compare")
+    before = design.layers[-2]
+    t0 = time.time()
+    sim = simulate(design, x, trace=True)
+    seconds_sim = time.time() - t0
+    got = sim.trace[before.name].reshape(len(x), -1)
+    t0 = time.time()
+    ref = run_qonnx(design.path / meta["qonnx"], x, logits=True).reshape(len(x), -1) if len(x) else got
+    seconds_qonnx = time.time() - t0
+    lsb = 2.0 ** -before.result_type().fractional
+    diff = np.abs(got - ref)
+    return {
+        "design": str(design.path), "against": "qonnx", "n": int(len(x)),
+        "compared": f"{before.name} (logits, {before.result_type().cpp()})",
+        "mismatches": int(np.count_nonzero(diff)),
+        "max_abs_lsb": float(diff.max() / lsb) if diff.size else 0.0,
+        "top1_agreement": float((got.argmax(1) == ref.argmax(1)).mean()) if len(x) else 1.0,
+        "seconds_sim": round(seconds_sim, 4), "seconds_qonnx": round(seconds_qonnx, 4),
+    }
+
+
 def format_result(res: dict) -> str:
     """verify's result as lines for a terminal."""
+    if res["against"] == "qonnx":
+        return "\n".join([
+            f"{res['design']}: {res['n']} inputs, QONNX executor vs the bit-exact simulator, {res['compared']}",
+            f"  differing values  {res['mismatches']}",
+            f"  max |difference|  {res['max_abs_lsb']:g} LSB",
+            f"  top-1 agreement   {res['top1_agreement']:.4f}",
+            f"  seconds           sim {res['seconds_sim']:.3f}, QONNX {res['seconds_qonnx']:.3f}"])
     lines = [f"{res['design']}: {res['n']} inputs, onnxruntime (float) vs {res['against']} (fixed point)",
              f"  top-1 agreement   {res['top1_agreement']:.4f}",
              f"  max |error|       {res['max_abs_error']:.6f}",

@@ -23,6 +23,7 @@ from ..frontend.features import FeatureConfig
 from ..runtime.backends.onnx import OnnxBackend
 from ..runtime.modeldir import MODEL_SCHEMA_VERSION, load_model_dir
 from .nets import build_net, fold_batchnorm
+from .qonnx_export import export_quantized, output_step, qonnx_parity
 
 PARITY_TOL = 1e-5
 OPSET = 13
@@ -51,7 +52,12 @@ def load_run(run_dir: Path) -> tuple[nn.Module, dict]:
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{meta_path}: not a train.json written by `edge-asr train` ({exc!r}); "
                          "train the run again") from None
-    model = build_net(net, **net_kwargs)
+    if meta.get("quantization"):
+        from .qat import QuantSpec, quantized_net
+        spec = {k: meta["quantization"][k] for k in ("weight_bits", "act_bits", "bias_bits", "first_last_bits")}
+        model = quantized_net(net, net_kwargs, QuantSpec(**spec))
+    else:
+        model = build_net(net, **net_kwargs)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
@@ -62,6 +68,37 @@ def load_run(run_dir: Path) -> tuple[nn.Module, dict]:
             raise InputError(f"{weights}: tensor {key!r} holds {int((~torch.isfinite(tensor)).sum())} NaN/Inf "
                              "value(s); the training diverged: train again (a lower --lr)")
     return model.eval(), meta
+
+
+def _export_float(wrapped: nn.Module, path: Path, shape: list[int], opset: int) -> None:
+    """The float net as plain ONNX (TorchScript exporter), checked by onnx.checker."""
+    torch.onnx.export(wrapped, (torch.zeros(shape),), str(path), dynamo=False, opset_version=opset,
+                      input_names=["features"], output_names=["probabilities"],
+                      dynamic_axes={"features": {0: "batch"}, "probabilities": {0: "batch"}})
+    import onnx
+    try:
+        onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    except Exception as exc:
+        raise ExportError(f"{path.name}: onnx.checker rejects the export ({exc})") from None
+
+
+def _model_json(meta: dict, fcfg: FeatureConfig, shape: list[int], opset: int, name: str) -> dict:
+    return {
+        "schema_version": MODEL_SCHEMA_VERSION,
+        "name": name,
+        "net": meta["net"], "net_kwargs": meta["net_kwargs"], "parameters": meta["parameters"],
+        "labels": meta["labels"],
+        "feature": fcfg.to_dict(),
+        "sample_rate": fcfg.sample_rate,
+        "input": {"name": "features", "shape": shape, "layout": "NCW: (batch, feature, frame)",
+                  "dtype": "float32"},
+        "output": {"name": "probabilities", "shape": [1, len(meta["labels"])], "kind": "softmax"},
+        "opset": opset,
+        "data": meta.get("data", {}),
+        # other data sets whose train splits were trained on too (`train --extra-train`)
+        "extra_train_data": [e["data"] for e in meta.get("extra_train", [])],
+        "metrics": {"valid_accuracy": meta["valid_accuracy"], "best_epoch": meta["best_epoch"]},
+    }
 
 
 def export(run_dir: str | Path, out: str | Path, data_dir: str | Path | None = None, name: str | None = None,
@@ -90,45 +127,28 @@ def export(run_dir: str | Path, out: str | Path, data_dir: str | Path | None = N
     pick = np.random.default_rng(0).choice(len(train_rows), min(CALIB_WINDOWS, len(train_rows)), replace=False)
     calib = feature_matrix(data_dir, [train_rows[i] for i in sorted(pick)], fcfg, progress, "features (calibration)")
 
-    wrapped = WithSoftmax(fold_batchnorm(model)).eval()
-    with torch.no_grad():
-        ref_unfolded = torch.softmax(load_run(run_dir)[0](torch.from_numpy(x)), 1).numpy()
-        ref = wrapped(torch.from_numpy(x)).numpy()
     shape = [1, fcfg.n_features, fcfg.clip_frames]
-
+    quantized = bool(meta.get("quantization"))
     with atomic_dir(out) as tmp:
-        onnx_path = tmp / "model.onnx"
-        torch.onnx.export(wrapped, (torch.zeros(shape),), str(onnx_path), dynamo=False, opset_version=opset,
-                          input_names=["features"], output_names=["probabilities"],
-                          dynamic_axes={"features": {0: "batch"}, "probabilities": {0: "batch"}})
-        import onnx
-        try:
-            onnx.checker.check_model(onnx.load(str(onnx_path)), full_check=True)
-        except Exception as exc:
-            raise ExportError(f"{onnx_path.name}: onnx.checker rejects the export ({exc})") from None
-        meta_out = {
-            "schema_version": MODEL_SCHEMA_VERSION,
-            "name": name or out.name,
-            "net": meta["net"], "net_kwargs": meta["net_kwargs"], "parameters": meta["parameters"],
-            "labels": meta["labels"],
-            "feature": fcfg.to_dict(),
-            "sample_rate": fcfg.sample_rate,
-            "input": {"name": "features", "shape": shape, "layout": "NCW: (batch, feature, frame)",
-                      "dtype": "float32"},
-            "output": {"name": "probabilities", "shape": [1, len(meta["labels"])], "kind": "softmax"},
-            "opset": opset,
-            "data": meta.get("data", {}),
-            # other data sets whose train splits were trained on too (`train --extra-train`)
-            "extra_train_data": [e["data"] for e in meta.get("extra_train", [])],
-            "metrics": {"valid_accuracy": meta["valid_accuracy"], "best_epoch": meta["best_epoch"]},
-        }
+        meta_out = _model_json(meta, fcfg, shape, opset, name or out.name)
+        if quantized:
+            meta_out["quantization"] = meta["quantization"]
+            meta_out["qonnx"] = export_quantized(WithSoftmax(model).eval(), tmp, shape, opset)
+        else:
+            _export_float(WithSoftmax(fold_batchnorm(model)).eval(), tmp / "model.onnx", shape, opset)
         (tmp / "model.json").write_text(json.dumps(meta_out, indent=2) + "\n")
+        with torch.no_grad():
+            ref = torch.softmax(load_run(run_dir)[0](torch.from_numpy(x)), 1).numpy()
         got = OnnxBackend(load_model_dir(tmp)).run(x)
         diff = float(np.abs(got - ref).max()) if len(x) else 0.0
-        fold_diff = float(np.abs(ref - ref_unfolded).max()) if len(x) else 0.0
-        if diff > PARITY_TOL or fold_diff > PARITY_TOL:
-            raise ExportError(f"{out}: onnxruntime differs from PyTorch by {max(diff, fold_diff):.2e} "
-                              f"(> {PARITY_TOL:g}) on the validation set; the export is wrong, not written")
+        # a quantized model may land one step of its output grid away where PyTorch's and
+        # onnxruntime's sums round differently; the softmax halves that step at most
+        tol = output_step(WithSoftmax(model)) if quantized else PARITY_TOL
+        if diff > tol:
+            raise ExportError(f"{out}: onnxruntime differs from PyTorch by {diff:.2e} (> {tol:g}) on the "
+                              "validation set; the export is wrong, not written")
+        if quantized:
+            meta_out["metrics"]["qonnx_parity"] = qonnx_parity(tmp, x, ref, tol)
         np.save(tmp / "calib.npy", calib.astype(np.float16))
         meta_out["metrics"]["parity_max_abs"] = diff
         meta_out["metrics"]["parity_n"] = len(x)

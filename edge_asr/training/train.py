@@ -57,6 +57,10 @@ class TrainConfig:
     distill_weight: float = 0.5
     distill_temperature: float = 2.0
     threads: int = 0  # 0: torch's default
+    # Quantization-aware training (qat.QuantSpec as a dict: weight_bits, act_bits, ...), or
+    # None for a float net; `init`: a float run or model directory to start from.
+    qat: dict | None = None
+    init: str = ""
 
 
 class BucketBatchSampler(torch.utils.data.Sampler):
@@ -235,6 +239,23 @@ def _data_summary(data_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _load_init(cfg: TrainConfig, labels: list[str]) -> tuple[list | None, dict | None]:
+    """The float kernels and metadata of `cfg.init` (None, None without one); sets cfg.net
+    and cfg.net_options to the init's net."""
+    if not cfg.init:
+        return None, None
+    if cfg.qat is None:
+        raise InputError("--init starts quantization-aware training from a float model: give --qat as well")
+    from .qat import float_kernels
+    kernels, meta = float_kernels(Path(cfg.init))
+    if meta.get("labels") != labels:
+        raise InputError(f"--init {cfg.init}: its labels {meta.get('labels')} differ from the task's {labels}")
+    data_derived = ("n_features", "frames", "n_classes")
+    cfg.net = meta["net"]
+    cfg.net_options = {k: v for k, v in meta["net_kwargs"].items() if k not in data_derived}
+    return kernels, meta
+
+
 def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: FeatureConfig | None = None,
           force: bool = False, progress: bool = True, log=print, extra_train: list[str | Path] = ()) -> Path:
     """Train on data_dir's train split, plus the train splits of `extra_train` (other data
@@ -251,6 +272,10 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
         raise InputError(f"--distill-weight {cfg.distill_weight} / --distill-temperature "
                          f"{cfg.distill_temperature}: give a weight between 0 and 1 and a temperature above 0")
     labels = list(LABELS)
+    init_kernels, init_meta = _load_init(cfg, labels)
+    if init_meta is not None:
+        # the float model's front end, statistics included: its weights expect those inputs
+        feature_cfg = FeatureConfig.from_dict(init_meta["feature"])
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -276,12 +301,13 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
     xtr = torch.from_numpy(np.concatenate([feature_matrix(d, rows, mel_cfg, progress, "features (train)")
                                            for d, rows in train_sets]))
     xva = torch.from_numpy(feature_matrix(data_dir, valid_rows, mel_cfg, progress, "features (valid)"))
-    front = FrontEnd(FeatureConfig(**{**fcfg.to_dict(), "mean": [], "std": []}))
-    # Per-feature statistics from training data only; saved with the model.
-    plain = front(xtr)
-    fcfg = FeatureConfig(**{**fcfg.to_dict(), "mean": plain.mean(dim=(0, 2)).double().numpy().round(6).tolist(),
-                            "std": (plain.std(dim=(0, 2)).double().numpy() + 1e-3).round(6).tolist()})
-    del plain
+    if init_meta is None:
+        front = FrontEnd(FeatureConfig(**{**fcfg.to_dict(), "mean": [], "std": []}))
+        # Per-feature statistics from training data only; saved with the model.
+        plain = front(xtr)
+        fcfg = FeatureConfig(**{**fcfg.to_dict(), "mean": plain.mean(dim=(0, 2)).double().numpy().round(6).tolist(),
+                                "std": (plain.std(dim=(0, 2)).double().numpy() + 1e-3).round(6).tolist()})
+        del plain
     front = FrontEnd(fcfg)
     xva = front(xva)
     noise_bank = torch.exp(xtr[noise_idx]) if noise_idx else None  # mel power
@@ -290,7 +316,13 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
 
     net_kwargs = {"n_features": fcfg.n_features, "frames": fcfg.clip_frames, "n_classes": len(labels),
                   **cfg.net_options}
-    model = build_net(cfg.net, **net_kwargs)
+    if cfg.qat is not None:
+        from .qat import QuantSpec, load_float_weights, quantized_net
+        model = quantized_net(cfg.net, net_kwargs, QuantSpec(**cfg.qat))
+        if init_kernels is not None:
+            load_float_weights(model, init_kernels, cfg.init)
+    else:
+        model = build_net(cfg.net, **net_kwargs)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     engine_counts = Counter(r.engine for r in train_rows)
     weights = np.array([(1.0 / engine_counts[r.engine]) ** cfg.engine_balance for r in train_rows])
@@ -346,6 +378,7 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
             "extra_train": [{"data_dir": str(d.resolve()), "clips": len(rows), "data": _data_summary(d)}
                             for d, rows in train_sets[1:]],
             "parameters": count_parameters(model),
+            **({"quantization": QuantSpec(**cfg.qat).to_dict()} if cfg.qat is not None else {}),
             "best_epoch": best_epoch, "valid_accuracy": best, "history": history,
         }
         (tmp / "train.json").write_text(json.dumps(meta, indent=2) + "\n")
