@@ -40,6 +40,9 @@ PROJECT_NAME = "edge_asr_net"
 FML = "hls4ml_model.fml"
 DEFAULT_BITS = 16
 FALLBACK_BITS = (16, 14, 12, 10, 8)
+# what hls4ml gives the types a QONNX graph leaves open: the scales and results of the
+# ApplyAlpha layers it makes of non-power-of-two quantizers, and the values between them
+QONNX_DEFAULT_PRECISION = "fixed<32,12,RND_CONV,SAT>"
 
 
 @dataclass
@@ -205,8 +208,11 @@ def convert(model: str | Path, out: str | Path, opts: ConvertOptions, force: boo
         if trained:
             # model.onnx: the QONNX graph in standard ops, the float side `verify` runs
             import onnx
-            shutil.copyfile(onnx_path, tmp / qonnx_types.QONNX_FILE)
-            onnx.save(qonnx_types.lower_quant_nodes(onnx.load(str(onnx_path))), str(tmp / "model.onnx"))
+
+            # a QDQ source is kept as the QONNX graph it was read as
+            qonnx_graph = onnxprep.qdq_to_quant(onnxprep.load(onnx_path)).model
+            onnx.save(qonnx_graph, str(tmp / qonnx_types.QONNX_FILE))
+            onnx.save(qonnx_types.lower_quant_nodes(qonnx_graph), str(tmp / "model.onnx"))
             model_out["qonnx"] = qonnx_types.QONNX_FILE
         else:
             shutil.copyfile(onnx_path, tmp / "model.onnx")
@@ -268,7 +274,7 @@ def _convert_at(bits: int | None, prepared, float_model, cal, meta, onnx_path: P
     with contextlib.redirect_stdout(hls_log):
         try:
             cfg = hls4ml.utils.config_from_onnx_model(prepared, granularity="name", backend=hls_backend,
-                                                      default_precision=f"fixed<{bits or DEFAULT_BITS},6>",
+                                                      default_precision=f"fixed<{bits},6>" if bits else QONNX_DEFAULT_PRECISION,
                                                       default_reuse_factor=reuse)
         except Exception as exc:
             raise _hls4ml_refused(onnx_path, exc) from None

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import InputError
 
 # Ops that the passes below remove or rewrite before hls4ml sees the graph.
-REWRITTEN_OPS = {"Gemm", "Identity", "Dropout", "Constant"}
+REWRITTEN_OPS = {"Gemm", "Identity", "Dropout", "Constant", "Quant", "QuantizeLinear", "DequantizeLinear"}
 
 
 class UnsupportedOpsError(InputError):
@@ -42,6 +42,106 @@ def check_finite(model, source: str) -> None:
             bad = int(np.count_nonzero(~np.isfinite(values)))
             raise InputError(f"{source}: weight tensor {init.name!r} holds {bad} NaN/Inf value(s); retrain or "
                              "re-export the model")
+
+
+QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
+
+
+def qdq_to_quant(model):
+    """Pass: QuantizeLinear -> (Clip) -> DequantizeLinear chains, as onnxruntime's
+    quantization tools write them, fused into QONNX Quant nodes (QONNX's QCDQToQuant), so
+    that a QDQ model converts the QONNX way: its types from its quantizers."""
+    if not any(n.op_type in QDQ_OPS for n in model.graph.node):
+        return model
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.transformation.qcdq_to_qonnx import QCDQToQuant
+    # QCDQToQuant reads each integer type (a quantized weight's, a QuantizeLinear's output)
+    # from value_info
+    model = describe_initializers(model.transform(InferShapes())).transform(QCDQToQuant())
+    left = sorted({n.op_type for n in model.graph.node if n.op_type in QDQ_OPS})
+    if left:
+        raise InputError(f"{', '.join(left)} nodes remain after fusing QuantizeLinear/DequantizeLinear pairs into "
+                         "Quant nodes; quantize with constant scales and zero points (onnxruntime quantize_static)")
+    return model
+
+
+MOVES_VALUES = {"MaxPool", "Flatten", "Reshape", "Transpose"}  # outputs are some of the inputs' values
+
+
+def _quant_params(model, node) -> tuple:
+    import numpy as np
+    consts = tuple(model.get_initializer(i) for i in node.input[1:])
+    if any(c is None for c in consts):
+        return (node.name,)  # unknown: equal to nothing else
+    return tuple(np.asarray(c).tobytes() for c in consts) + tuple(sorted(
+        (a.name, a.i) for a in node.attribute if a.type == a.INT))
+
+
+def simplify_quant_nodes(model):
+    """Pass, on QONNX graphs: remove what hls4ml 1.3 cannot take but does not change values.
+
+    - A Quant of a tensor that a Quant with the same parameters made, through ops that only
+      move values (MaxPool, Flatten, ...): every value is on its grid already. onnxruntime's
+      QDQ tools quantize every op's output, and these stop hls4ml's scale propagation and
+      QONNX's channels-last Flatten.
+    - A Quant after the final Softmax: the design's Softmax has its own probability type.
+    - A Quant on a bias whose scale is not a power of two (onnxruntime's int32 bias at the
+      input scale x the weight scale): replaced by the float values it stands for, which
+      hls4ml then types as a plain bias (qonnx_types: 16 bits) - the one place the design
+      may differ from the graph by a rounding.
+    """
+    import numpy as np
+    from onnx import numpy_helper
+    graph = model.graph
+    out_name = graph.output[0].name
+    for node in list(graph.node):
+        if node.op_type != "Quant":
+            continue
+        src = model.find_producer(node.input[0])
+        while src is not None and src.op_type in MOVES_VALUES:
+            src = model.find_producer(src.input[0])
+        redundant = src is not None and src.op_type == "Quant" and _quant_params(model, src) == _quant_params(
+            model, node) and model.find_producer(node.input[0]) is not src
+        after_softmax = node.output[0] == out_name and (p := model.find_producer(node.input[0])) is not None \
+            and p.op_type == "Softmax"
+        if redundant or after_softmax:
+            _bypass(model, node)
+            continue
+        value = model.get_initializer(node.input[0])
+        scale = model.get_initializer(node.input[1])
+        users = model.find_consumers(node.output[0]) or []
+        is_bias = value is not None and users and all(
+            (u.op_type in ("Conv", "Gemm") and list(u.input).index(node.output[0]) == 2) or u.op_type == "Add"
+            for u in users)
+        if is_bias and scale is not None and not np.all(np.log2(scale) == np.round(np.log2(scale))):
+            from qonnx.custom_op.general.intquant import int_quant
+            attrs = {a.name: a for a in node.attribute}
+            mode = attrs["rounding_mode"].s.decode() if "rounding_mode" in attrs else "ROUND"
+            folded = int_quant(value, scale, model.get_initializer(node.input[2]),
+                               model.get_initializer(node.input[3]), attrs["signed"].i if "signed" in attrs else 1,
+                               attrs["narrow"].i if "narrow" in attrs else 0, mode)
+            graph.initializer.append(numpy_helper.from_array(np.asarray(folded, np.float32), node.output[0]))
+            graph.node.remove(node)
+    return model
+
+
+def _bypass(model, node) -> None:
+    """Remove a one-input node, its consumers (or the graph output) reading its input."""
+    graph = model.graph
+    src, dst = node.input[0], node.output[0]
+    if dst == graph.output[0].name:
+        producer = model.find_producer(src)
+        producer.output[list(producer.output).index(src)] = dst
+        for other in graph.node:
+            for k, name in enumerate(other.input):
+                if name == src:
+                    other.input[k] = dst
+    else:
+        for other in graph.node:
+            for k, name in enumerate(other.input):
+                if name == dst:
+                    other.input[k] = src
+    graph.node.remove(node)
 
 
 def fix_batch_size(model):
@@ -145,9 +245,11 @@ def prepare(model, source: str):
     """The whole preparation; returns (prepared model, cleaned float model for calibration)."""
     import copy
     original = copy.deepcopy(model)
-    model = fix_batch_size(model)
+    model = qdq_to_quant(fix_batch_size(model))
     check_fixed_input(model, source)
     model = cleanup(model)
+    if any(n.op_type == "Quant" for n in model.graph.node):
+        model = cleanup(simplify_quant_nodes(model))
     check_supported(model, source, original)
     float_model = model
     model = describe_initializers(cleanup(describe_initializers(gemm_to_matmul(to_channels_last(float_model)))))

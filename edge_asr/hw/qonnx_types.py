@@ -97,6 +97,11 @@ def choose_types(model) -> tuple[dict, list[dict]]:
             n = model.get_tensor_shape(node.input[0])[-1]
             layers[node.name] = {"Precision": {"result": precision.str_type(t_res), **precision.softmax_types(n)},
                                  "Implementation": "stable"}
+            producer = next((p for p in graph.node if node.input[0] in p.output), None)
+            t_logits = quant_type(model, producer) if producer is not None and producer.op_type == "Quant" else None
+            if t_logits is not None and t_logits.width < 10:
+                # hls4ml's tables take 2**width entries at most (it would shrink them itself, warning)
+                layers[node.name]["TableSize"] = 2 ** t_logits.width
             rows.append({"layer": node.name, "op": "Softmax", "result": t_res, "note": "post-training rule"})
         elif node.op_type in ("Conv", "Add") and len(node.input) > 2 - (node.op_type == "Add"):
             b_name = node.input[2] if node.op_type == "Conv" else node.input[1]
@@ -195,11 +200,13 @@ def run_qonnx(path, x: np.ndarray, logits: bool = False) -> np.ndarray:
     from qonnx.transformation.infer_shapes import InferShapes
     model = ModelWrapper(str(path))
     if logits:
-        last = model.graph.node[-1]
-        if last.op_type != "Softmax" or last.output[0] != model.graph.output[0].name:
+        nodes = list(model.graph.node)
+        at = max((k for k, n in enumerate(nodes) if n.op_type == "Softmax"), default=None)
+        if at is None or len(nodes) - at > 2:
             raise InputError(f"{path}: the graph does not end in Softmax; there are no logits to compare")
-        model.graph.output[0].name = last.input[0]
-        model.graph.node.remove(last)
+        model.graph.output[0].name = nodes[at].input[0]
+        for node in nodes[at:]:  # the Softmax, and a quantizer of the probabilities after it
+            model.graph.node.remove(node)
     # the executor checks input shapes strictly: fix the symbolic batch to this batch
     model = model.transform(ChangeBatchSize(len(x))).transform(InferShapes())
     name_in, name_out = model.graph.input[0].name, model.graph.output[0].name

@@ -130,6 +130,7 @@ def verify_qonnx(design: Design, x: np.ndarray) -> dict:
         "compared": f"{before.name} (logits, {before.result_type().cpp()})",
         "mismatches": int(np.count_nonzero(diff)),
         "max_abs_lsb": float(diff.max() / lsb) if diff.size else 0.0,
+        "max_abs": float(diff.max()) if diff.size else 0.0,
         "top1_agreement": float((got.argmax(1) == ref.argmax(1)).mean()) if len(x) else 1.0,
         "seconds_sim": round(seconds_sim, 4), "seconds_qonnx": round(seconds_qonnx, 4),
     }
@@ -141,7 +142,7 @@ def format_result(res: dict) -> str:
         return "\n".join([
             f"{res['design']}: {res['n']} inputs, QONNX executor vs the bit-exact simulator, {res['compared']}",
             f"  differing values  {res['mismatches']}",
-            f"  max |difference|  {res['max_abs_lsb']:g} LSB",
+            f"  max |difference|  {res['max_abs']:g} ({res['max_abs_lsb']:g} LSB)",
             f"  top-1 agreement   {res['top1_agreement']:.4f}",
             f"  seconds           sim {res['seconds_sim']:.3f}, QONNX {res['seconds_qonnx']:.3f}"])
     lines = [f"{res['design']}: {res['n']} inputs, onnxruntime (float) vs {res['against']} (fixed point)",

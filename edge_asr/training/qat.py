@@ -29,10 +29,12 @@ from .nets import build_net, fold_batchnorm
 
 
 def quiet_brevitas_import() -> None:
-    """Import Brevitas without its note that an optional CUDA kernel package is missing."""
+    """Import Brevitas without its notes on import (an optional CUDA kernel package is
+    missing; its own brevitas.fx is deprecated), which say nothing about the user's work."""
     import warnings
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="fast_hadamard_transform")
+        warnings.filterwarnings("ignore", message="brevitas.fx is deprecated")
         import brevitas.export  # noqa: F401
         import brevitas.nn  # noqa: F401
 
@@ -169,6 +171,6 @@ def load_float_weights(net: QuantizedNet, kernels: list[tuple[np.ndarray, np.nda
             if tuple(layer.weight.shape) != tuple(w.shape):
                 raise InputError(f"--init {source}: a weight of shape {list(w.shape)} for a layer of shape "
                                  f"{list(layer.weight.shape)}; give a run of the same net and options")
-            layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(w)))
+            layer.weight.copy_(torch.from_numpy(np.array(w, np.float32)))
             if layer.bias is not None:
-                layer.bias.copy_(torch.from_numpy(b) if b is not None else torch.zeros_like(layer.bias))
+                layer.bias.copy_(torch.zeros_like(layer.bias) if b is None else torch.from_numpy(np.array(b, np.float32)))

@@ -23,7 +23,7 @@ QONNX_PARITY_N = 256  # validation inputs run through QONNX's own executor (node
 
 def output_step(model: nn.Module) -> float:
     """One step of the logits grid (the output quantizer's scale) of a wrapped QuantizedNet."""
-    return float(model.net.out.act_quant.scale())
+    return float(model.net.out.act_quant.scale().detach())
 
 
 def export_quantized(wrapped: nn.Module, tmp: Path, shape: list[int], opset: int) -> str:
