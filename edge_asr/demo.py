@@ -32,8 +32,9 @@ def _design_for(model_dir: Path, cache: Path, log) -> Path:
     from .hw.convert import ConvertOptions, convert
     from .ir.manifest import ManifestError, verify_manifest
     h = hashlib.sha256()
-    for name in ("model.onnx", "model.json", "calib.npy"):
-        h.update((model_dir / name).read_bytes())
+    for name in ("model.onnx", "model.json", "calib.npy", "model_qonnx.onnx"):
+        if (model_dir / name).is_file():  # model_qonnx.onnx: a quantization-aware model's types
+            h.update((model_dir / name).read_bytes())
     design = cache / "designs" / f"{model_dir.name}-{h.hexdigest()[:12]}"
     try:
         verify_manifest(design, "design")
@@ -187,7 +188,7 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
     t, a = hw["totals"], hw["available"]
     bits = (design.data.get("calibration") or {}).get("bits")
     out(f"{'FPGA cost, estimated':<34} {'fits' if hw['fits'] else 'does NOT fit'} {hw['board']} within "
-        f"{hw['budget']:.0%} at {bits} bits: DSP {t['dsp']}/{a['dsp']}, BRAM18 {t['bram18']}/{a['bram18']}, LUT {t['lut']}/{a['lut']}, "
+        f"{hw['budget']:.0%} at {f'{bits} bits' if bits else 'its trained widths'}: DSP {t['dsp']}/{a['dsp']}, BRAM18 {t['bram18']}/{a['bram18']}, LUT {t['lut']}/{a['lut']}, "
         f"FF {t['ff']}/{a['ff']}")
     out(f"{'estimated FPGA latency / interval':<34} {hw['latency_cycles']} / {hw['interval_cycles']} cycles = "
         f"{hw['latency_us']:.1f} / {hw['interval_us']:.1f} us at {1000 / hw['clock_ns']:.0f} MHz "
@@ -198,7 +199,8 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
         "Vivado HLS reports")
     test_acc = info.meta.get("metrics", {}).get("test_accuracy")
     if test_acc is not None:
-        out(f"{'float model, test split accuracy':<34} {test_acc:.1%} (held-out voices)")
+        kind = "quantized model" if info.meta.get("quantization") else "float model"
+        out(f"{kind + ', test split accuracy':<34} {test_acc:.1%} (held-out voices)")
 
     report_path = Path(report) if report else cache / "demo" / "report.html"
     report_path.parent.mkdir(parents=True, exist_ok=True)

@@ -244,3 +244,23 @@ def test_a_qdq_model_from_onnxruntime_converts_through_qonnx(tmp_path, small_mod
     assert res["mismatches"] == 0, res
     res = verify(design_dir, against="qonnx", n=300, data=str(small_data))
     assert res["top1_agreement"] >= 0.95 and res["max_abs"] < 0.25, res
+
+
+def test_every_net_of_the_zoo_trains_quantized_and_converts_exactly(tmp_path, small_data):
+    """The MLP from scratch (no --init) at 3-bit weights and activations with 8-bit first and
+    last layers: train -> QONNX -> design equal to QONNX's executor."""
+    from edge_asr.training.export import export
+    from edge_asr.training.nets import NETS
+    from edge_asr.training.train import TrainConfig, train
+    assert set(NETS) == {"conv1d", "mlp"}  # conv1d: the fixtures above
+    cfg = TrainConfig(net="mlp", epochs=1, batch_size=32,
+                      qat={"weight_bits": 3, "act_bits": 3, "bias_bits": 12, "first_last_bits": 8})
+    train(small_data, tmp_path / "run", cfg, progress=False, **QUIET)
+    export(tmp_path / "run", tmp_path / "model", data_dir=small_data, progress=False, **QUIET)
+    assert _quant_widths(tmp_path / "model" / "model_qonnx.onnx") == [3, 3, 3, 8, 8, 8, 8, 12, 12, 12]
+    convert(tmp_path / "model", tmp_path / "design", ConvertOptions(board="none"), **QUIET)
+    weights = [layer.type("weight_t").width for layer in Design.load(tmp_path / "design").layers
+               if layer.class_name == "Dense"]
+    assert weights == [8, 3, 8]
+    res = verify(tmp_path / "design", against="qonnx", n=1000)
+    assert res["mismatches"] == 0, res

@@ -325,8 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = verb("demo", "the main job: convert the shipped model, check the simulator against C-sim bit for bit, "
                      "recognize the example clips through it, and write an HTML report")
-    d.add_argument("--model", default=None, help="model directory (default: the shipped kws-digits, which "
-                   "travels with the package)")
+    d.add_argument("--model", default=None, help="model directory, or the name of a shipped model (kws-digits, the "
+                   "default, travels with the package; see models/ for the others)")
     d.add_argument("--examples", default=None, help="folder of WAVs (default: the model's examples/)")
     d.add_argument("--report", default=None, help="HTML report path (default: in the edge-asr cache folder)")
     d.add_argument("--force", action="store_true", help="replace an existing --report file")

@@ -288,5 +288,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     require_extra("convert", "edge-asr demo")
     from ..demo import demo
     from ..resources import shipped_model
-    model = Path(a.model) if a.model else shipped_model()
+    # --model: a model directory, or the name of a shipped one (kws-digits-w4a4)
+    model = shipped_model() if not a.model else Path(a.model) if ("/" in a.model or Path(a.model).is_dir()) \
+        else shipped_model(a.model)
     return demo(model, a.examples, a.report, log=lambda m: print(m, file=sys.stderr), force=a.force)
