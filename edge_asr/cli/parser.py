@@ -22,6 +22,7 @@ from .verbs import (
     cmd_eval,
     cmd_export,
     cmd_recognize,
+    cmd_rtl,
     cmd_sim,
     cmd_train,
     cmd_vectors,
@@ -266,11 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     vf = verb("verify", "compare a design's fixed point (C simulation) with the float model")
     vf.add_argument("design", help="design directory made by `edge-asr convert`")
-    vf.add_argument("--against", default="csim", choices=["csim", "onnx", "qonnx"],
+    vf.add_argument("--against", default="csim", choices=["csim", "onnx", "qonnx", "rtl"],
                     help="csim: fixed point from hls4ml's C simulation (default); onnx: from the bit-exact "
                     "simulator, no compiler needed. The float side is always onnxruntime. qonnx (a design "
                     "converted from QONNX): the simulator's logits against QONNX's executor, value for value "
-                    "(exit 1 on any difference)")
+                    "(exit 1 on any difference). rtl: each kernel's Verilog (edge-asr rtl) built with Verilator "
+                    "against the simulator, code for code (exit 1 on any difference)")
     vf.add_argument("--n", type=COUNT, default=200, help="number of inputs (default 200)")
     vf.add_argument("--data", help="data directory (its test split), folder of WAVs, or X.npy; default: "
                     "random inputs")
@@ -278,8 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--bitexact", action="store_true",
                     help="also run the bit-exact simulator on the same inputs and count values whose bits "
                     "differ from C-sim (exit 1 on any)")
+    vf.add_argument("--max-products", type=COUNT, default=None,
+                    help="with --against rtl: skip kernels with more constant products (their builds take minutes)")
     vf.add_argument("--json", action="store_true", help="print one JSON object")
     vf.set_defaults(func=cmd_verify)
+
+    rt = verb("rtl", "Verilog of a design's kernels (da4ml), from design.json; no vendor tools")
+    rt.add_argument("design", help="design directory made by `edge-asr convert`")
+    _writes(rt, "folder to write (one folder of Verilog per kernel, rtl.json, manifest.json)")
+    rt.set_defaults(func=cmd_rtl)
 
     sm = verb("sim", "run the bit-exact simulator on inputs (.npy) or an audio clip")
     sm.add_argument("design", help="design directory")

@@ -191,8 +191,30 @@ def cmd_check(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rtl(a: argparse.Namespace) -> int:
+    """`edge-asr rtl`; returns the exit code."""
+    require_extra("rtl", "edge-asr rtl")
+    from ..rtl.flow import write_rtl
+    out = write_rtl(a.design, a.out, force=a.force, log=lambda m: print(m, file=sys.stderr))
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_verify(a: argparse.Namespace) -> int:
     """`edge-asr verify`; returns the exit code."""
+    if a.against == "rtl":
+        require_extra("rtl", "edge-asr verify --against rtl")
+        from ..rtl.flow import format_result as format_rtl
+        from ..rtl.flow import verify_rtl
+        res = verify_rtl(a.design, n=a.n, max_products=a.max_products, log=lambda m: print(m, file=sys.stderr))
+        print(json.dumps(res) if a.json else format_rtl(res))
+        if res["mismatches"]:
+            print(f"edge-asr verify: {res['mismatches']} kernel outputs differ between Verilator and the simulator",
+                  file=sys.stderr)
+            return 1
+        return 0
+    if a.max_products is not None:
+        raise InputError("--max-products applies to --against rtl")
     if a.against in ("csim", "qonnx"):
         require_extra("convert", f"edge-asr verify (against {a.against})")
     from ..hw.verify import format_result, verify

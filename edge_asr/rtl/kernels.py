@@ -1,0 +1,168 @@
+"""The design's kernels as combinational logic (da4ml), and their reference in the simulator.
+
+A kernel is one Dense layer, or one output pixel's window of a Conv1D layer (filt_width x
+n_chan inputs -> n_filt outputs), with the casts that follow it fused in: the layer's own
+result type, then a ReLU or linear Activation right after it (its result type). Fusing
+keeps the kernel's outputs narrow (the accumulator of a 4-bit layer is 17 bits wide, its
+ReLU's output 4) and is what a dataflow design does anyway.
+
+da4ml traces the arithmetic on fixed-point variables (`da4ml.trace`), optimizes the
+constant-matrix product into adders (distributed arithmetic) and writes Verilog. Its
+`quantize` knows only truncation and round-half-up; ap_fixed's AP_RND_CONV (half to even),
+which every edge-asr type uses, is built here from truncations (`_cast`). The reference is
+the simulator's own arithmetic (`sim.exact.dense_result`, `sim.kernels`) on the same codes.
+Reads design.json only, never hls4ml.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+from ..ir.design import Design, Layer
+from ..sim.fixed import FixedType
+
+WIDE = 48  # integer bits of an intermediate no cast here can overflow
+
+
+class UnsupportedKernelError(InputError):
+    """A layer the RTL flow does not build yet (named, with the reason)."""
+
+
+@dataclass
+class Kernel:
+    """One kernel: the layers fused into it, its input and output, and its weights."""
+    name: str                      # a Verilog module name
+    layers: list[Layer]            # the Dense/Conv1D layer, then the activation fused in
+    in_type: FixedType
+    out_type: FixedType
+    n_in: int
+    n_out: int
+    matrix: np.ndarray = field(repr=False)     # (n_in, n_out) weight codes
+    w_type: FixedType | None = None
+    bias: np.ndarray | None = field(default=None, repr=False)
+    b_type: FixedType | None = None
+
+    @property
+    def products(self) -> int:
+        """Nonzero weights: the constant products the logic holds."""
+        return int(np.count_nonzero(self.matrix))
+
+
+def _producer(design: Design, layer: Layer) -> Layer | None:
+    return next((p for p in design.layers if layer.inputs and layer.inputs[0] in p.outputs), None)
+
+
+def _consumers(design: Design, layer: Layer) -> list[Layer]:
+    return [c for c in design.layers if set(c.inputs) & set(layer.outputs)]
+
+
+def design_kernels(design: Design) -> list[Kernel]:
+    """Every Dense and Conv1D layer of the design as a Kernel, its activation fused in.
+
+    Raises:
+        UnsupportedKernelError: a kernel with a rounding or overflow mode not built yet.
+    """
+    from ..sim.kernels import _bias, _matrix
+    out = []
+    for layer in design.layers:
+        if layer.class_name not in ("Dense", "Conv1D"):
+            continue
+        src = _producer(design, layer)
+        in_type = src.result_type() if src is not None else design.input_type
+        acc_t = layer.type("accum_t")
+        order = (1, 0) if layer.class_name == "Dense" else (1, 2, 0)
+        m, w_type = _matrix(layer, acc_t, in_type, order)
+        b, b_type = _bias(layer)
+        fused = [layer]
+        after = _consumers(design, layer)
+        if len(after) == 1 and after[0].class_name in ("Activation", "ReLU") and \
+                after[0].attributes.get("activation", "linear").lower() in ("relu", "linear"):
+            fused.append(after[0])
+        matrix = np.asarray(m.f64, dtype=np.float64)
+        name = re.sub(r"\W", "_", layer.name).lower()
+        out.append(Kernel(name, fused, in_type, fused[-1].result_type(), matrix.shape[0], matrix.shape[1], matrix,
+                          w_type, None if b is None else np.asarray(b, np.float64), b_type))
+        for t in [acc_t] + [x.result_type() for x in fused]:
+            _check_modes(t, layer.name)
+    return out
+
+
+def _check_modes(t: FixedType, where: str) -> None:
+    if t.rounding not in ("AP_TRN", "AP_RND", "AP_RND_CONV") or t.saturation not in ("AP_WRAP", "AP_SAT",
+                                                                                        "AP_SAT_SYM"):
+        raise UnsupportedKernelError(f"layer {where}: {t.cpp()} has a rounding or overflow mode the RTL flow does "
+                                     "not build yet (it builds TRN, RND, RND_CONV with WRAP, SAT, SAT_SYM)")
+
+
+def _cast(x, t: FixedType, frac_in: int):
+    """x (da4ml variables on a grid of frac_in fractional bits) cast to type t as ap_fixed does:
+    round to t's grid, then wrap or saturate."""
+    f = t.fractional
+    k, i = int(t.signed), t.integer - int(t.signed)
+    overflow = t.saturation[3:]  # WRAP, SAT, SAT_SYM
+    mode = "TRN"
+    if frac_in > f and t.rounding == "AP_RND":
+        mode = "RND"
+    elif frac_in > f and t.rounding == "AP_RND_CONV":
+        # half to even = truncate(x + half - eps + b * eps), eps = one step of x, b = the
+        # lowest bit kept: a tie then rounds up only from an odd code (to the even one)
+        kept = x.quantize(k=1, i=WIDE, f=f, overflow_mode="WRAP", round_mode="TRN")
+        kept_coarser = x.quantize(k=1, i=WIDE, f=f - 1, overflow_mode="WRAP", round_mode="TRN")
+        b_eps = (kept - kept_coarser) * 2.0 ** (f - frac_in)
+        x = x + (2.0 ** -(f + 1) - 2.0 ** -frac_in) + b_eps
+    return x.quantize(k=k, i=i, f=f, overflow_mode=overflow, round_mode=mode)
+
+
+def trace(kernel: Kernel):
+    """The kernel as da4ml combinational logic (CombLogic): inputs are the codes' values on
+    the input type, outputs the fused result's."""
+    from da4ml.trace import FixedVariableArrayInput, comb_trace
+    t_in = kernel.in_type
+    inp = FixedVariableArrayInput(kernel.n_in)
+    x = inp.quantize(k=int(t_in.signed), i=t_in.integer - int(t_in.signed), f=t_in.fractional)
+    acc = x @ (kernel.matrix * 2.0 ** -kernel.w_type.fractional)
+    frac = t_in.fractional + kernel.w_type.fractional
+    if kernel.bias is not None:
+        acc = acc + kernel.bias * 2.0 ** -kernel.b_type.fractional
+        frac = max(frac, kernel.b_type.fractional)
+    acc_t = kernel.layers[0].type("accum_t")
+    y = _cast(acc, acc_t, frac)
+    y = _cast(y, kernel.layers[0].result_type(), acc_t.fractional)
+    if len(kernel.layers) > 1:
+        act = kernel.layers[1]
+        src_t = kernel.layers[0].result_type()
+        if act.attributes.get("activation", "linear").lower() == "relu":
+            y = y.relu()
+        y = _cast(y, act.result_type(), src_t.fractional)
+    return comb_trace(inp, y)
+
+
+def reference(kernel: Kernel, codes: np.ndarray) -> np.ndarray:
+    """The simulator's output codes of the kernel on input codes (n, n_in): its Dense
+    arithmetic (the one the Conv1D path uses per window), then the fused activation."""
+    from ..sim.exact import Matrix, dense_result
+    from ..sim.kernels import LAYERS, Tensor
+    layer = kernel.layers[0]
+    m = Matrix.of(kernel.matrix)
+    out, _ = dense_result(np.asarray(codes, np.float64), kernel.in_type, m, kernel.w_type, kernel.bias,
+                          kernel.b_type, layer.type("accum_t"), layer.result_type())
+    t = Tensor(np.asarray(out), layer.result_type())
+    if len(kernel.layers) > 1:
+        t = LAYERS[kernel.layers[1].class_name](kernel.layers[1], t)
+    return t.ints
+
+
+def test_codes(t: FixedType, n: int, n_in: int, seed: int = 0) -> np.ndarray:
+    """Input codes to check a kernel on: the type's whole range at random, small codes
+    (around 0, where ties sit), and rows of all-largest and all-smallest codes (saturation)."""
+    rng = np.random.default_rng(seed)
+    lo, hi = (-(1 << (t.width - 1)), (1 << (t.width - 1)) - 1) if t.signed else (0, (1 << t.width) - 1)
+    codes = rng.integers(lo, hi + 1, size=(n, n_in), dtype=np.int64)
+    small = max(1, n // 4)
+    codes[:small] = rng.integers(max(lo, -3), min(hi, 3) + 1, size=(small, n_in))
+    codes[small:small + 2] = [[hi] * n_in, [lo] * n_in]
+    return codes

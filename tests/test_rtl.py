@@ -1,0 +1,91 @@
+"""RTL without vendor tools (issue 28): each kernel of a low-bit design written as Verilog
+by da4ml from design.json, built with Verilator, equal to the simulator code for code."""
+
+import json
+
+import numpy as np
+import pytest
+
+from edge_asr.cli import main
+from edge_asr.hw.convert import ConvertOptions, convert
+from edge_asr.ir.design import Design
+from edge_asr.ir.manifest import verify_manifest
+from edge_asr.rtl import kernels as K
+from edge_asr.rtl.flow import verify_rtl
+
+QUIET = dict(log=lambda m: None)
+
+
+@pytest.fixture(scope="session")
+def tiny_qat_design(tmp_path_factory, small_data):
+    """A small conv net (2 blocks of 8 channels) trained 1 epoch at 4-bit weights and
+    activations: kernels of a few hundred products, built in seconds."""
+    from edge_asr.training.export import export
+    from edge_asr.training.train import TrainConfig, train
+    root = tmp_path_factory.mktemp("rtl")
+    cfg = TrainConfig(epochs=1, batch_size=32, net_options={"channels": 8, "hidden": 8, "blocks": 2},
+                      qat={"weight_bits": 4, "act_bits": 4, "bias_bits": 12, "first_last_bits": None})
+    train(small_data, root / "run", cfg, progress=False, **QUIET)
+    export(root / "run", root / "model", data_dir=small_data, progress=False, **QUIET)
+    convert(root / "model", root / "design", ConvertOptions(board="none"), **QUIET)
+    return root / "design"
+
+
+def test_rtl_writes_one_verilog_module_per_kernel(tiny_qat_design, tmp_path, capsys):
+    out = tmp_path / "rtl"
+    assert main(["rtl", str(tiny_qat_design), "--out", str(out)]) == 0
+    verify_manifest(out, "rtl")
+    record = json.loads((out / "rtl.json").read_text())
+    names = [k["name"] for k in record["kernels"]]
+    assert names == ["conv1d_conv_0", "conv1d_conv_1", "dense_matmul_0", "dense_matmul_1"]
+    first = record["kernels"][0]
+    # the ReLU after the convolution is fused in: 4-bit unsigned outputs, 3 x 40 window inputs
+    assert first["layers"] == ["Conv1D_Conv_0", "Relu_0"] and first["window"] and first["n_in"] == 120
+    assert first["out_type"].startswith("ap_ufixed<4,")
+    for k in names:
+        sources = list((out / k / "src").glob("*.v"))
+        assert sources and any(f"module {k}" in p.read_text() for p in sources), k
+    assert main(["rtl", str(tiny_qat_design), "--out", str(out)]) == 2  # never over an existing folder
+    assert "--force" in capsys.readouterr().err
+
+
+def test_every_kernel_in_verilator_equals_the_simulator(tiny_qat_design, monkeypatch, tmp_path):
+    monkeypatch.setenv("EDGE_ASR_CACHE", str(tmp_path / "cache"))
+    res = verify_rtl(tiny_qat_design, n=3000, **QUIET)
+    assert res["mismatches"] == 0 and len(res["kernels"]) == 4, res
+    assert all(k["mismatches"] == 0 and k["n"] == 3000 for k in res["kernels"])
+    assert res["seconds_build"] > 0
+    again = verify_rtl(tiny_qat_design, n=500, **QUIET)  # the builds come from the cache now
+    assert again["seconds_build"] == 0.0 and again["mismatches"] == 0
+
+
+def test_verify_against_rtl_cli(tiny_qat_design, capsys):
+    assert main(["verify", str(tiny_qat_design), "--against", "rtl", "--n", "300", "--max-products", "200",
+                 "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res) >= {"n", "mismatches", "kernels", "seconds_build", "seconds_rtl"}
+    skipped = [k for k in res["kernels"] if "skipped" in k]
+    assert skipped and all(k["products"] > 200 for k in skipped)
+    assert main(["verify", str(tiny_qat_design), "--max-products", "5"]) == 2
+
+
+def test_a_wrong_kernel_is_caught(tiny_qat_design):
+    """The comparison can fail: a kernel whose weights differ by one code in one place."""
+    from edge_asr.rtl.verilator import built_model
+    design = Design.load(tiny_qat_design)
+    k = K.design_kernels(design)[-1]
+    k.matrix = k.matrix.copy()
+    k.matrix[0, 0] += 1
+    model, _ = built_model(K.trace(k), "wrong_kernel", **QUIET)
+    codes = K.test_codes(k.in_type, 400, k.n_in)
+    got = np.round(model.predict(codes * 2.0 ** -k.in_type.fractional) * 2.0 ** k.out_type.fractional)
+    good = K.design_kernels(design)[-1]
+    assert np.count_nonzero(got.reshape(-1) != K.reference(good, codes).reshape(-1)) > 0
+
+
+def test_test_codes_reach_ties_and_both_ends():
+    from edge_asr.sim.fixed import FixedType
+    t = FixedType(8, 4, True, "AP_RND_CONV", "AP_SAT")
+    codes = K.test_codes(t, 400, 16)
+    assert codes.max() == 127 and codes.min() == -128
+    assert (np.abs(codes) <= 3).all(axis=1).sum() >= 100  # the small rows
