@@ -2,10 +2,11 @@
 # Debian packages the tests and `data synth` need: TTS engines (espeak-ng, flite, festival
 # with three English voices; RHVoice's English voices and four MBROLA voices, from Debian's
 # contrib and non-free components), sox, Asterisk's English prompts (real speech, test only),
-# and the Python headers pip needs to build ttspico (SVOX Pico) from source. Skips apt-get
+# the Python headers pip needs to build ttspico (SVOX Pico) from source, and Yosys (`edge-asr
+# synth`: technology mapping of the RTL kernels). Skips apt-get
 # when everything is already there.
 set -euo pipefail
-PKGS=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox asterisk-core-sounds-en-wav python3-dev
+PKGS=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox asterisk-core-sounds-en-wav python3-dev yosys
       rhvoice rhvoice-english mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1)
 missing=()
 for p in "${PKGS[@]}"; do

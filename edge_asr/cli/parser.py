@@ -24,6 +24,7 @@ from .verbs import (
     cmd_recognize,
     cmd_rtl,
     cmd_sim,
+    cmd_synth,
     cmd_train,
     cmd_vectors,
     cmd_verify,
@@ -289,6 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("design", help="design directory made by `edge-asr convert`")
     _writes(rt, "folder to write (one folder of Verilog per kernel, rtl.json, manifest.json)")
     rt.set_defaults(func=cmd_rtl)
+
+    sy = verb("synth", "Yosys synth_xilinx of each kernel's Verilog: LUT, FF, DSP, BRAM counted")
+    sy.add_argument("design", help="design directory made by `edge-asr convert`")
+    sy.add_argument("--max-products", type=COUNT, default=None, help="skip kernels with more constant products")
+    sy.add_argument("--json", action="store_true", help="print one JSON object")
+    sy.set_defaults(func=cmd_synth)
 
     sm = verb("sim", "run the bit-exact simulator on inputs (.npy) or an audio clip")
     sm.add_argument("design", help="design directory")

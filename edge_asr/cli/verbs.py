@@ -200,6 +200,15 @@ def cmd_rtl(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth(a: argparse.Namespace) -> int:
+    """`edge-asr synth`; returns the exit code."""
+    require_extra("rtl", "edge-asr synth")
+    from ..rtl.synth import format_result, synth_design
+    res = synth_design(a.design, max_products=a.max_products, log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps(res) if a.json else format_result(res))
+    return 0
+
+
 def cmd_verify(a: argparse.Namespace) -> int:
     """`edge-asr verify`; returns the exit code."""
     if a.against == "rtl":
