@@ -89,3 +89,30 @@ def test_test_codes_reach_ties_and_both_ends():
     codes = K.test_codes(t, 400, 16)
     assert codes.max() == 127 and codes.min() == -128
     assert (np.abs(codes) <= 3).all(axis=1).sum() >= 100  # the small rows
+
+
+def test_synth_counts_each_kernels_cells(tiny_qat_design, capsys):
+    """Yosys (Debian's, from scripts/install-system-packages.sh) maps the small kernels."""
+    assert main(["synth", str(tiny_qat_design), "--max-products", "400", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res) >= {"lut", "ff", "dsp", "bram36", "per_kernel"}
+    done = [k for k in res["per_kernel"] if "skipped" not in k]
+    assert done and all(k["lut"] > 0 for k in done)
+    assert res["lut"] == sum(k["lut"] for k in done)
+    # combinational kernels: no flip-flops; 4-bit weights: no DSP slices
+    assert res["ff"] == 0 and res["dsp"] == 0
+    assert all(k["estimate_reuse1"]["lut"] > 0 for k in res["per_kernel"])
+
+
+def test_cell_counts_from_yosys_stat():
+    from edge_asr.rtl.synth import count_cells
+    stat = """
+   Number of cells:               2482
+     CARRY4                        453
+     FDRE                           12
+     LUT2                          968
+     LUT6                          225
+     DSP48E1                         2
+     RAMB18E1                        3
+"""
+    assert count_cells(stat) == {"lut": 1193, "ff": 12, "dsp": 2, "carry": 453, "bram36": 1.5}
