@@ -42,6 +42,9 @@ def test_rtl_writes_one_verilog_module_per_kernel(tiny_qat_design, tmp_path, cap
     # the ReLU after the convolution is fused in: 4-bit unsigned outputs, 3 x 40 window inputs
     assert first["layers"] == ["Conv1D_Conv_0", "Relu_0"] and first["window"] and first["n_in"] == 120
     assert first["out_type"].startswith("ap_ufixed<4,")
+    top = (out / "top" / "edge_asr_top.v").read_text()
+    assert "module edge_asr_top" in top and "edge_asr_linebuf" in top and "edge_asr_maxpool" in top
+    assert record["top"]["ports"]["beats_per_inference"] == 98
     for k in names:
         sources = list((out / k / "src").glob("*.v"))
         assert sources and any(f"module {k}" in p.read_text() for p in sources), k
@@ -55,6 +58,12 @@ def test_every_kernel_in_verilator_equals_the_simulator(tiny_qat_design, monkeyp
     assert res["mismatches"] == 0 and len(res["kernels"]) == 4, res
     assert all(k["mismatches"] == 0 and k["n"] == 3000 for k in res["kernels"])
     assert res["seconds_build"] > 0
+    # the whole design as an AXI stream, with input gaps and output backpressure
+    whole = res["whole"]
+    assert whole["n"] == 3000 and whole["mismatches"] == 0 and whole["gap"] > 0 and whole["stall"] > 0
+    assert whole["compared"].startswith("Dense_MatMul_1")
+    # one input frame per cycle: an inference every 98 cycles (the frames of a window)
+    assert whole["interval_cycles"] == 98 and 98 <= whole["latency_cycles"] < 200
     again = verify_rtl(tiny_qat_design, n=500, **QUIET)  # the builds come from the cache now
     assert again["seconds_build"] == 0.0 and again["mismatches"] == 0
 
@@ -116,3 +125,33 @@ def test_cell_counts_from_yosys_stat():
      RAMB18E1                        3
 """
     assert count_cells(stat) == {"lut": 1193, "ff": 12, "dsp": 2, "carry": 453, "bram36": 1.5}
+
+
+def test_the_whole_design_check_catches_a_wrong_bias(tiny_qat_design, tmp_path):
+    """RTL built from a design with one bias moved streams logits that differ from
+    the simulator's of the true design: the comparison can fail."""
+    import shutil
+
+    from edge_asr.ir.manifest import write_manifest
+    from edge_asr.rtl.stream import build_top, run_top
+    from edge_asr.sim.engine import code_input, simulate
+    wrong = tmp_path / "wrong"
+    shutil.copytree(tiny_qat_design, wrong)
+    record = json.loads((wrong / "design.json").read_text())
+    layer = next(x for x in record["layers"] if x["name"] == "Dense_MatMul_1")
+    # one output's bias moved by 5 steps of the output grid: every inference's logit 0 moves
+    bias = layer["weights"]["bias"]
+    step = 2 ** (bias["type"]["width"] - bias["type"]["integer"] - (layer["output_type"]["width"]
+                                                                     - layer["output_type"]["integer"]))
+    top = (1 << (bias["type"]["width"] - 1)) - 1
+    bias["codes"][0] = bias["codes"][0] + 5 * step if bias["codes"][0] + 5 * step <= top else bias["codes"][0] - 5 * step
+    (wrong / "design.json").write_text(json.dumps(record))
+    write_manifest(wrong, "design")
+    design, true = Design.load(wrong), Design.load(tiny_qat_design)
+    x = np.random.default_rng(3).standard_normal((100,) + true.onnx_input_shape).astype(np.float32) * 2
+    exe, ports, _ = build_top(design, **QUIET)
+    frames = np.transpose(code_input(true, x).ints.reshape((100,) + true.onnx_input_shape), (0, 2, 1))
+    got = run_top(exe, ports, frames, 0.2, 0.2)["codes"]
+    frac = next(x for x in true.layers if x.name == "Dense_MatMul_1").result_type().fractional
+    want = simulate(true, x, trace=True).trace["Dense_MatMul_1"] * 2.0 ** frac
+    assert got.shape == (100, 12) and np.count_nonzero(got != np.round(want)) > 0

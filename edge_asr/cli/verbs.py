@@ -215,7 +215,8 @@ def cmd_verify(a: argparse.Namespace) -> int:
         require_extra("rtl", "edge-asr verify --against rtl")
         from ..rtl.flow import format_result as format_rtl
         from ..rtl.flow import verify_rtl
-        res = verify_rtl(a.design, n=a.n, max_products=a.max_products, log=lambda m: print(m, file=sys.stderr))
+        res = verify_rtl(a.design, n=a.n, max_products=a.max_products, data=a.data,
+                         log=lambda m: print(m, file=sys.stderr))
         print(json.dumps(res) if a.json else format_rtl(res))
         if res["mismatches"]:
             print(f"edge-asr verify: {res['mismatches']} kernel outputs differ between Verilator and the simulator",

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -49,24 +50,36 @@ def write_rtl(design_dir: str | Path, out: str | Path, force: bool = False, log=
             VerilogModel(K.trace(k), k.name, tmp / k.name, print_latency=False).write()
             listed.append({**_describe(k), "seconds_trace": round(time.time() - t0, 2)})
             log(f"{k.name}: {k.n_in} -> {k.n_out}, {k.products} constant products ({time.time() - t0:.1f} s)")
-        record = {"design": str(design_dir), "part": design.data.get("part"), "kernels": listed,
-                  "not_built": "the streaming top level (line buffers, pooling, AXI-stream handshake) is not "
-                               "written yet: kernels only"}
+        from .stream import _sources
+        whole = tmp / "top"
+        whole.mkdir()
+        try:
+            sources, ports = _sources(design, whole)
+            top = {"sources": [str(p.relative_to(tmp)) for p in sources], "ports": ports}
+        except K.UnsupportedKernelError as exc:
+            shutil.rmtree(whole)
+            top = {"not_built": str(exc)}
+        record = {"design": str(design_dir), "part": design.data.get("part"), "kernels": listed, "top": top}
         (tmp / RTL_FILE).write_text(json.dumps(record, indent=2) + "\n")
         write_manifest(tmp, "rtl")
     return out
 
 
-def verify_rtl(design_dir: str | Path, n: int = 2000, max_products: int | None = None, log=print) -> dict:
+def verify_rtl(design_dir: str | Path, n: int = 2000, max_products: int | None = None, data: str | None = None,
+               log=print) -> dict:
     """Build each kernel with Verilator (cached by its Verilog's hash) and compare its output
     codes with the simulator's on `n` inputs: the input type's full range at random, small
     codes, and all-largest / all-smallest rows (ties and saturation).
 
-    Kernels with more than max_products constant products are listed as skipped.
+    Kernels with more than max_products constant products are listed as skipped. When none
+    is, the whole design also runs in Verilator (stream.verify_stream: the streaming top
+    level under random input gaps and output backpressure) on n inputs: `data`'s test split,
+    audio or .npy, or random ones.
 
     Returns:
-        dict with n, mismatches (over every built kernel), kernels (per kernel: name, n,
-        mismatches, products, seconds_build, seconds_rtl, or skipped), seconds_build, seconds_rtl.
+        dict with n, mismatches (over every built kernel and the whole design), kernels (per
+        kernel: name, n, mismatches, products, seconds_build, seconds_rtl, or skipped), whole
+        (the whole design's figures, or the reason it was not run), seconds_build, seconds_rtl.
     """
     from .verilator import built_model
     design = Design.load(design_dir, kind="design")
@@ -89,8 +102,19 @@ def verify_rtl(design_dir: str | Path, n: int = 2000, max_products: int | None =
         total_rtl += seconds_rtl
         rows.append({**_describe(k), "n": int(n), "mismatches": wrong, "seconds_build": round(seconds_build, 2),
                      "seconds_rtl": round(seconds_rtl, 3)})
+    skipped = [r["name"] for r in rows if "skipped" in r]
+    if skipped:
+        whole = {"skipped": f"kernels {', '.join(skipped)} were not built"}
+    else:
+        from ..hw.verify import load_inputs
+        from .stream import verify_stream
+        x, _ = load_inputs(design, data, n)
+        whole = verify_stream(design_dir, x, log=log)
+        bad += whole["mismatches"]
+        total_build += whole["seconds_build"]
+        total_rtl += whole["seconds_rtl"]
     return {"design": str(design_dir), "against": "rtl", "n": int(n), "mismatches": bad, "kernels": rows,
-            "seconds_build": round(total_build, 2), "seconds_rtl": round(total_rtl, 3)}
+            "whole": whole, "seconds_build": round(total_build, 2), "seconds_rtl": round(total_rtl, 3)}
 
 
 def format_result(res: dict) -> str:
@@ -102,6 +126,14 @@ def format_result(res: dict) -> str:
         else:
             lines.append(f"  {r['name']:<24} {r['products']:>6} products   {r['mismatches']} differing of "
                          f"{r['n'] * r['n_out']}   build {r['seconds_build']:.1f} s, run {r['seconds_rtl']:.2f} s")
-    lines.append(f"  total: {res['mismatches']} differing values; the whole design's stream is not compared yet "
-                 "(no top level)")
+    w = res["whole"]
+    if "skipped" in w:
+        lines.append(f"  whole design: not run ({w['skipped']})")
+    else:
+        lines.append(f"  whole design, AXI stream with {w['gap']:.0%} input gaps and {w['stall']:.0%} backpressure: "
+                     f"{w['mismatches']} differing of {w['n']} inferences' {w['compared']}")
+        lines.append(f"    latency {w['latency_cycles']} cycles, interval {w['interval_cycles']} cycles (fully unrolled "
+                     f"RTL; the cost model's hls4ml design: {w['cost_model']['latency_cycles']} / "
+                     f"{w['cost_model']['interval_cycles']})")
+    lines.append(f"  total: {res['mismatches']} differing values")
     return "\n".join(lines)

@@ -1,0 +1,154 @@
+"""The streaming top level: the design's layers as one AXI-stream module, from design.json.
+
+    s_axis (one input frame per beat) -> [line buffer -> conv kernel -> register]... with max
+    pooling between -> flatten -> [dense kernel -> register]... -> m_axis (the logits, one
+    beat per inference, TLAST on each)
+
+The kernels are da4ml's modules (kernels.py); the rest are the hand-written templates in
+hls/rtl/ (line buffer, max pooling, flatten, the register after a kernel). Handshake: one
+enable for the whole pipeline, high while the output register is empty or being read
+(`!m_axis_tvalid || m_axis_tready`); s_axis_tready is that enable, so backpressure stalls
+every stage at once and no value is lost. Counting is per inference, so input gaps
+are free. What it leaves to the host: the input Transpose (frames arrive channels-last,
+one frame of n_features values per beat) and the Softmax (the stream carries the logits,
+the values the simulator's last layer before Softmax gives). Ports are padded to whole
+32-bit words, at least 96 bits, so that Verilator gives every port one C++ type.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..ir.design import Design, Layer
+from ..resources import hls_source
+from . import kernels as K
+
+TEMPLATES = ("edge_asr_linebuf.v", "edge_asr_maxpool.v", "edge_asr_flatten.v", "edge_asr_stage.v")
+TOP = "edge_asr_top"
+
+
+@dataclass
+class Stream:
+    """A stream between stages: its wires, values per beat and their width."""
+    valid: str
+    data: str
+    n: int
+    w: int
+    signed: bool
+    pixels: int  # beats per inference
+
+
+def port_bits(bits: int) -> int:
+    """A port's padded width: whole 32-bit words, at least 3 of them."""
+    return max(96, 32 * math.ceil(bits / 32))
+
+
+def _check_io(k: K.Kernel) -> None:
+    from da4ml.codegen.rtl.rtl_model import get_io_kifs
+    kif_in, kif_out = get_io_kifs(K.trace(k))
+    for kifs, t, where in ((kif_in, k.in_type, "input"), (kif_out, k.out_type, "output")):
+        width = int(max(k_ + i + f for k_, i, f in zip(*kifs, strict=True)))
+        frac = int(max(kifs[2]))
+        if width != t.width or frac != t.fractional:
+            raise K.UnsupportedKernelError(f"kernel {k.name}: da4ml made its {where} {width} bits with {frac} "
+                                           f"fractional, the type is {t.cpp()}; the top level cannot join it")
+
+
+def top_verilog(design: Design, kernels: list[K.Kernel]) -> tuple[str, dict]:
+    """The top module's Verilog and a description of its ports (beats, widths, the
+    layer whose values the output carries)."""
+    by_first = {k.layers[0].name: k for k in kernels}
+    fused = {layer.name for k in kernels for layer in k.layers[1:]}
+    t_in = design.input_type
+    shape = design.onnx_input_shape  # (features, frames): channels-first at the graph input
+    cur = Stream("s_axis_tvalid", "s_in", shape[0], t_in.width, t_in.signed, shape[1])
+    body: list[str] = []
+    last_values: Layer | None = None
+    for idx, layer in enumerate(design.layers):
+        kind = layer.class_name
+        if kind in ("Input", "InputLayer", "Transpose") or layer.name in fused:
+            continue
+        if kind == "Softmax":
+            break
+        p = f"l{idx}"
+        if kind in ("Conv1D", "Dense"):
+            k = by_first[layer.name]
+            _check_io(k)
+            out_w = k.out_type.width
+            if kind == "Conv1D":
+                a = layer.attributes
+                if a.get("stride_width", 1) != 1 or a.get("pad_left", 0) or a.get("pad_right", 0):
+                    raise K.UnsupportedKernelError(f"layer {layer.name}: only stride-1 convolutions without padding "
+                                                   "have a line buffer yet")
+                body.append(f"  wire {p}_wv; wire [{a['filt_width'] * cur.n * cur.w - 1}:0] {p}_win;\n"
+                            f"  edge_asr_linebuf #({cur.n}, {cur.w}, {a['filt_width']}, {cur.pixels}) {p}_lb "
+                            f"(clk, rst, en, {cur.valid}, {cur.data}, {p}_wv, {p}_win);")
+                src_valid, src_data, pixels = f"{p}_wv", f"{p}_win", a["out_width"]
+            else:
+                if cur.pixels != 1:
+                    raise K.UnsupportedKernelError(f"layer {layer.name}: a Dense layer on {cur.pixels} pixels "
+                                                   "(no Flatten before it)")
+                src_valid, src_data, pixels = cur.valid, cur.data, 1
+            bits = k.n_out * out_w
+            body.append(f"  wire [{bits - 1}:0] {p}_k;\n  {k.name} {p}_kernel (.model_inp({src_data}), "
+                        f".model_out({p}_k));\n  wire {p}_v; wire [{bits - 1}:0] {p}_d;\n"
+                        f"  edge_asr_stage #({bits}) {p}_reg (clk, rst, en, {src_valid}, {p}_k, {p}_v, {p}_d);")
+            cur = Stream(f"{p}_v", f"{p}_d", k.n_out, out_w, k.out_type.signed, pixels)
+            last_values = k.layers[-1]
+        elif kind == "Pooling1D":
+            a = layer.attributes
+            if a.get("pool_width", 2) != 2 or a.get("stride_width", 2) != 2 or \
+                    "max" not in str(a.get("pool_op", "max")).lower():
+                raise K.UnsupportedKernelError(f"layer {layer.name}: only max pooling over pairs is built yet")
+            body.append(f"  wire {p}_v; wire [{cur.n * cur.w - 1}:0] {p}_d;\n"
+                        f"  edge_asr_maxpool #({cur.n}, {cur.w}, {int(cur.signed)}, {cur.pixels}) {p}_pool "
+                        f"(clk, rst, en, {cur.valid}, {cur.data}, {p}_v, {p}_d);")
+            cur = Stream(f"{p}_v", f"{p}_d", cur.n, cur.w, cur.signed, cur.pixels // 2)
+            last_values = layer
+        elif kind == "Reshape":
+            body.append(f"  wire {p}_v; wire [{cur.pixels * cur.n * cur.w - 1}:0] {p}_d;\n"
+                        f"  edge_asr_flatten #({cur.n}, {cur.w}, {cur.pixels}) {p}_flat "
+                        f"(clk, rst, en, {cur.valid}, {cur.data}, {p}_v, {p}_d);")
+            cur = Stream(f"{p}_v", f"{p}_d", cur.pixels * cur.n, cur.w, cur.signed, 1)
+            last_values = layer
+        else:
+            raise K.UnsupportedKernelError(f"layer {layer.name}: {kind} has no RTL yet (the top level builds "
+                                           "Conv1D, Dense, ReLU/linear fused into them, max pooling, Flatten)")
+    if last_values is None or cur.pixels != 1:
+        raise K.UnsupportedKernelError("the design does not end in one vector per inference before its Softmax")
+    in_bits, out_bits = shape[0] * t_in.width, cur.n * cur.w
+    in_port, out_port = port_bits(in_bits), port_bits(out_bits)
+    text = f"""// edge-asr: the streaming top level of a design, written by edge_asr/rtl/top.py from design.json
+`timescale 1ns / 1ps
+module {TOP} (
+    input clk,
+    input rst,
+    input [{in_port - 1}:0] s_axis_tdata,
+    input s_axis_tvalid,
+    output s_axis_tready,
+    input s_axis_tlast,
+    output [{out_port - 1}:0] m_axis_tdata,
+    output m_axis_tvalid,
+    input m_axis_tready,
+    output m_axis_tlast
+);
+  // one enable for every stage: move while the output is empty or being read
+  wire en = !m_axis_tvalid || m_axis_tready;
+  assign s_axis_tready = en;
+  wire [{in_bits - 1}:0] s_in = s_axis_tdata[{in_bits - 1}:0];
+{chr(10).join(body)}
+  assign m_axis_tvalid = {cur.valid};
+  assign m_axis_tdata = {{{out_port - out_bits}'b0, {cur.data}}};
+  assign m_axis_tlast = 1'b1;  // one beat per inference
+endmodule
+"""
+    ports = {"in_values": shape[0], "in_width": t_in.width, "beats_per_inference": shape[1], "in_port": in_port,
+             "out_values": cur.n, "out_width": cur.w, "out_signed": cur.signed, "out_port": out_port,
+             "output_layer": last_values.name, "output_type": last_values.result_type().cpp()}
+    return text, ports
+
+
+def template_sources() -> list:
+    """The hand-written templates (hls/rtl/)."""
+    return [hls_source("rtl", name) for name in TEMPLATES]
