@@ -259,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     co = verb("cost", "the design's estimated resources, interval and latency per layer, against its board")
     co.add_argument("design", help="design directory")
     co.add_argument("--budget", type=_ranged(float, 0, 1, above=True), default=None, help="share of the board (default: the one it was fit to)")
+    co.add_argument("--synth", action="store_true",
+                    help="also map each kernel's RTL with Yosys (edge-asr synth) and show its counts beside the "
+                    "estimates (the rtl extra and yosys)")
+    co.add_argument("--max-products", type=COUNT, default=None, help="with --synth: skip larger kernels")
     co.add_argument("--json", action="store_true", help="print one JSON object")
     co.set_defaults(func=cmd_cost)
 

@@ -169,10 +169,15 @@ def cmd_cost(a: argparse.Namespace) -> int:
     from ..hw.cost_check import error_line, model_error
     from ..ir.design import Design
     record = cost_record(Design.load(a.design), a.budget)
+    synth = None
+    if a.synth:  # Yosys's counts of the RTL kernels beside the estimates
+        require_extra("rtl", "edge-asr cost --synth")
+        from ..rtl.synth import format_result, synth_design
+        synth = synth_design(a.design, max_products=a.max_products, log=lambda m: print(m, file=sys.stderr))
     if a.json:
-        print(json.dumps({**record, "model_error": model_error()}))
+        print(json.dumps({**record, "model_error": model_error(), **({"synth": synth} if synth else {})}))
     else:
-        print(format_cost(record) + "\n" + error_line())
+        print(format_cost(record) + "\n" + error_line() + ("\n\n" + format_result(synth) if synth else ""))
     return 0 if record["fits"] or not record["board"] else 1
 
 
