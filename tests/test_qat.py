@@ -264,3 +264,26 @@ def test_every_net_of_the_zoo_trains_quantized_and_converts_exactly(tmp_path, sm
     assert weights == [8, 3, 8]
     res = verify(tmp_path / "design", against="qonnx", n=1000)
     assert res["mismatches"] == 0, res
+
+
+def test_the_shipped_low_bit_model_converts_shorter_and_exact(tmp_path, shipped_design, capsys, monkeypatch):
+    """models/kws-digits-w4a4: the sweep's chosen point. Its pynq-z2 design takes its trained
+    types, fits, has a shorter estimated interval than the 16-bit flow's design of the
+    float model, equals QONNX's executor, and `demo --model kws-digits-w4a4` runs it."""
+    from edge_asr.resources import shipped_model
+    model = shipped_model("kws-digits-w4a4")
+    meta = json.loads((model / "model.json").read_text())
+    assert (meta["quantization"]["weight_bits"], meta["quantization"]["act_bits"]) == (4, 4)
+    assert meta["name"] == "kws-digits-w4a4" and meta["metrics"]["human_n"] == 465
+    design = tmp_path / "design"
+    convert(model, design, ConvertOptions(), **QUIET)
+    low, high = Design.load(design).data["cost"], Design.load(shipped_design).data["cost"]
+    assert low["fits"] and low["interval_cycles"] < high["interval_cycles"]
+    calib = tmp_path / "calib.npy"
+    np.save(calib, np.load(model / "calib.npy").astype(np.float32))
+    res = verify(design, against="qonnx", n=128, data=str(calib))
+    assert res["n"] == 128 and res["mismatches"] == 0
+    monkeypatch.setenv("EDGE_ASR_CACHE", str(tmp_path / "cache"))
+    assert main(["demo", "--model", "kws-digits-w4a4", "--report", str(tmp_path / "r.html")]) == 0
+    out = capsys.readouterr().out
+    assert "simulator vs C-sim, differing bits 0 values" in out and "at its trained widths" in out
