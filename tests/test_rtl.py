@@ -155,3 +155,30 @@ def test_the_whole_design_check_catches_a_wrong_bias(tiny_qat_design, tmp_path):
     frac = next(x for x in true.layers if x.name == "Dense_MatMul_1").result_type().fractional
     want = simulate(true, x, trace=True).trace["Dense_MatMul_1"] * 2.0 ** frac
     assert got.shape == (100, 12) and np.count_nonzero(got != np.round(want)) > 0
+
+
+@pytest.mark.parametrize("rounding, saturation", [
+    *[(r, "AP_SAT") for r in ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_INF", "AP_RND_MIN_INF",
+                              "AP_RND_CONV")],
+    *[("AP_RND_CONV", s) for s in ("AP_WRAP", "AP_SAT_SYM", "AP_SAT_ZERO")]])
+def test_every_cast_mode_of_the_simulator_is_built_exactly(rounding, saturation, monkeypatch, tmp_path):
+    """A small kernel whose result type rounds and overflows by each ap_fixed mode: Verilator
+    equals the simulator's arithmetic on every code, ties and both ends included."""
+    from edge_asr.rtl.verilator import built_model
+    from edge_asr.sim.fixed import FixedType
+    monkeypatch.setenv("EDGE_ASR_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(7)
+    t_in = FixedType(6, 3, True, "AP_RND_CONV", "AP_SAT")
+    t_w = FixedType(4, 1, True, "AP_RND_CONV", "AP_SAT")
+    t_b = FixedType(8, 3, True, "AP_RND_CONV", "AP_SAT")
+    acc = FixedType(16, 7, True)  # exact: 3 + 3 fractional bits of products, 5 of the bias
+    res = FixedType(5, 3, True, rounding, saturation)  # 2 fractional bits: 4 of 6 dropped, ties common
+    k = K.Kernel(f"modes_{rounding[3:]}_{saturation[3:]}".lower(), [], t_in, res, 3, 4,
+                 rng.integers(-7, 8, size=(3, 4)).astype(np.float64), t_w, rng.integers(-100, 100, 4).astype(np.float64),
+                 t_b, acc, res, None)
+    model, _ = built_model(K.trace(k), k.name, **QUIET)
+    codes = np.concatenate([K.test_codes(t_in, 3000, 3, seed=1),
+                            np.array(np.meshgrid(*[np.arange(-32, 32)] * 2, [0])).reshape(3, -1).T])
+    got = np.round(model.predict(codes * 2.0 ** -t_in.fractional) * 2.0 ** res.fractional).astype(np.int64)
+    want = K.reference(k, codes).reshape(got.shape)
+    assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} differ"

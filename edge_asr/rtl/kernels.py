@@ -45,6 +45,9 @@ class Kernel:
     w_type: FixedType | None = None
     bias: np.ndarray | None = field(default=None, repr=False)
     b_type: FixedType | None = None
+    acc_type: FixedType | None = None          # the layer's accumulator
+    layer_type: FixedType | None = None        # the layer's own result type
+    activation: str | None = None              # "relu", "linear", or None when none is fused
 
     @property
     def products(self) -> int:
@@ -84,37 +87,55 @@ def design_kernels(design: Design) -> list[Kernel]:
             fused.append(after[0])
         matrix = np.asarray(m.f64, dtype=np.float64)
         name = re.sub(r"\W", "_", layer.name).lower()
+        act = fused[1].attributes.get("activation", "linear").lower() if len(fused) > 1 else None
+        frac = in_type.fractional + w_type.fractional
+        if b is not None:
+            frac = max(frac, b_type.fractional)
+        if acc_t.fractional < frac or acc_t.saturation != "AP_WRAP":
+            # every partial sum would round or saturate on its own: an order-dependent sum
+            raise UnsupportedKernelError(f"layer {layer.name}: its accumulator {acc_t.cpp()} rounds or saturates; "
+                                         "the RTL flow builds exact accumulators")
         out.append(Kernel(name, fused, in_type, fused[-1].result_type(), matrix.shape[0], matrix.shape[1], matrix,
-                          w_type, None if b is None else np.asarray(b, np.float64), b_type))
-        for t in [acc_t] + [x.result_type() for x in fused]:
-            _check_modes(t, layer.name)
+                          w_type, None if b is None else np.asarray(b, np.float64), b_type, acc_t,
+                          layer.result_type(), act))
     return out
-
-
-def _check_modes(t: FixedType, where: str) -> None:
-    if t.rounding not in ("AP_TRN", "AP_RND", "AP_RND_CONV") or t.saturation not in ("AP_WRAP", "AP_SAT",
-                                                                                        "AP_SAT_SYM"):
-        raise UnsupportedKernelError(f"layer {where}: {t.cpp()} has a rounding or overflow mode the RTL flow does "
-                                     "not build yet (it builds TRN, RND, RND_CONV with WRAP, SAT, SAT_SYM)")
 
 
 def _cast(x, t: FixedType, frac_in: int):
     """x (da4ml variables on a grid of frac_in fractional bits) cast to type t as ap_fixed does:
-    round to t's grid, then wrap or saturate."""
+    round to t's grid by t's quantization mode, then wrap or saturate by its overflow mode.
+
+    da4ml truncates (and rounds half up); every ap_fixed mode is truncation after adding an
+    offset below one step: half a step less one input step (ties go down), plus that input
+    step where a tie goes up: always (AP_RND), from an odd kept part (AP_RND_CONV), for a
+    negative value (AP_RND_ZERO) or a positive one (AP_RND_INF); AP_TRN_ZERO adds a step
+    less one input step to a negative value. AP_SAT_ZERO puts 0 where the rounded value
+    leaves the type's range.
+    """
     f = t.fractional
     k, i = int(t.signed), t.integer - int(t.signed)
-    overflow = t.saturation[3:]  # WRAP, SAT, SAT_SYM
-    mode = "TRN"
-    if frac_in > f and t.rounding == "AP_RND":
-        mode = "RND"
-    elif frac_in > f and t.rounding == "AP_RND_CONV":
-        # half to even = truncate(x + half - eps + b * eps), eps = one step of x, b = the
-        # lowest bit kept: a tie then rounds up only from an odd code (to the even one)
-        kept = x.quantize(k=1, i=WIDE, f=f, overflow_mode="WRAP", round_mode="TRN")
-        kept_coarser = x.quantize(k=1, i=WIDE, f=f - 1, overflow_mode="WRAP", round_mode="TRN")
-        b_eps = (kept - kept_coarser) * 2.0 ** (f - frac_in)
-        x = x + (2.0 ** -(f + 1) - 2.0 ** -frac_in) + b_eps
-    return x.quantize(k=k, i=i, f=f, overflow_mode=overflow, round_mode=mode)
+    if frac_in > f:
+        eps, half, step = 2.0 ** -frac_in, 2.0 ** -(f + 1), 2.0 ** -f
+        mode = t.rounding
+        if mode == "AP_RND":
+            x = x + half
+        elif mode == "AP_RND_MIN_INF":
+            x = x + (half - eps)
+        elif mode == "AP_RND_CONV":
+            kept = x.quantize(k=1, i=WIDE, f=f, overflow_mode="WRAP", round_mode="TRN")
+            coarser = x.quantize(k=1, i=WIDE, f=f - 1, overflow_mode="WRAP", round_mode="TRN")
+            x = x + (half - eps) + (kept - coarser) * 2.0 ** (f - frac_in)  # + b * eps, b the lowest kept bit
+        elif mode == "AP_RND_ZERO":
+            x = x + (half - eps) + (x < 0) * eps
+        elif mode == "AP_RND_INF":
+            x = x + half - (x < 0) * eps
+        elif mode == "AP_TRN_ZERO":
+            x = x + (x < 0) * (step - eps)
+    if t.saturation == "AP_SAT_ZERO":
+        r = x.quantize(k=1, i=WIDE, f=f, overflow_mode="WRAP", round_mode="TRN")
+        inside = (r >= t.min_code * 2.0 ** -f) & (r <= t.max_code * 2.0 ** -f)
+        return np.where(inside, r.quantize(k=k, i=i, f=f, overflow_mode="WRAP", round_mode="TRN"), 0.0)
+    return x.quantize(k=k, i=i, f=f, overflow_mode=t.saturation[3:], round_mode="TRN")
 
 
 def trace(kernel: Kernel):
@@ -129,31 +150,28 @@ def trace(kernel: Kernel):
     if kernel.bias is not None:
         acc = acc + kernel.bias * 2.0 ** -kernel.b_type.fractional
         frac = max(frac, kernel.b_type.fractional)
-    acc_t = kernel.layers[0].type("accum_t")
-    y = _cast(acc, acc_t, frac)
-    y = _cast(y, kernel.layers[0].result_type(), acc_t.fractional)
-    if len(kernel.layers) > 1:
-        act = kernel.layers[1]
-        src_t = kernel.layers[0].result_type()
-        if act.attributes.get("activation", "linear").lower() == "relu":
+    y = _cast(acc, kernel.acc_type, frac)
+    y = _cast(y, kernel.layer_type, kernel.acc_type.fractional)
+    if kernel.activation is not None:
+        if kernel.activation == "relu":
             y = y.relu()
-        y = _cast(y, act.result_type(), src_t.fractional)
+        y = _cast(y, kernel.out_type, kernel.layer_type.fractional)
     return comb_trace(inp, y)
 
 
 def reference(kernel: Kernel, codes: np.ndarray) -> np.ndarray:
     """The simulator's output codes of the kernel on input codes (n, n_in): its Dense
     arithmetic (the one the Conv1D path uses per window), then the fused activation."""
-    from ..sim.exact import Matrix, dense_result
-    from ..sim.kernels import LAYERS, Tensor
-    layer = kernel.layers[0]
+    from ..sim.exact import Matrix, dense_result, recast
     m = Matrix.of(kernel.matrix)
     out, _ = dense_result(np.asarray(codes, np.float64), kernel.in_type, m, kernel.w_type, kernel.bias,
-                          kernel.b_type, layer.type("accum_t"), layer.result_type())
-    t = Tensor(np.asarray(out), layer.result_type())
-    if len(kernel.layers) > 1:
-        t = LAYERS[kernel.layers[1].class_name](kernel.layers[1], t)
-    return t.ints
+                          kernel.b_type, kernel.acc_type, kernel.layer_type)
+    out = np.asarray(out).astype(np.int64)
+    if kernel.activation == "relu":  # as the simulator's Activation kernel: max(x, 0), then the cast
+        return recast(np.maximum(out, 0), kernel.layer_type, kernel.out_type, lowest=0)
+    if kernel.activation == "linear":
+        return recast(out, kernel.layer_type, kernel.out_type)
+    return out
 
 
 def test_codes(t: FixedType, n: int, n_in: int, seed: int = 0) -> np.ndarray:
