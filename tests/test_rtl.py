@@ -175,7 +175,7 @@ def test_every_cast_mode_of_the_simulator_is_built_exactly(rounding, saturation,
     res = FixedType(5, 3, True, rounding, saturation)  # 2 fractional bits: 4 of 6 dropped, ties common
     k = K.Kernel(f"modes_{rounding[3:]}_{saturation[3:]}".lower(), [], t_in, res, 3, 4,
                  rng.integers(-7, 8, size=(3, 4)).astype(np.float64), t_w, rng.integers(-100, 100, 4).astype(np.float64),
-                 t_b, acc, res, None)
+                 t_b, acc, res)
     model, _ = built_model(K.trace(k), k.name, **QUIET)
     codes = np.concatenate([K.test_codes(t_in, 3000, 3, seed=1),
                             np.array(np.meshgrid(*[np.arange(-32, 32)] * 2, [0])).reshape(3, -1).T])

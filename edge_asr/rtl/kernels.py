@@ -36,7 +36,7 @@ class UnsupportedKernelError(InputError):
 class Kernel:
     """One kernel: the layers fused into it, its input and output, and its weights."""
     name: str                      # a Verilog module name
-    layers: list[Layer]            # the Dense/Conv1D layer, then the activation fused in
+    layers: list[Layer]            # the Dense/Conv1D layer, then the ReLU/linear activation fused in
     in_type: FixedType
     out_type: FixedType
     n_in: int
@@ -47,7 +47,11 @@ class Kernel:
     b_type: FixedType | None = None
     acc_type: FixedType | None = None          # the layer's accumulator
     layer_type: FixedType | None = None        # the layer's own result type
-    activation: str | None = None              # "relu", "linear", or None when none is fused
+
+    @property
+    def posts(self) -> list[Layer]:
+        """The activation layers applied after the matrix product, in order."""
+        return self.layers[1:]
 
     @property
     def products(self) -> int:
@@ -63,14 +67,26 @@ def _consumers(design: Design, layer: Layer) -> list[Layer]:
     return [c for c in design.layers if set(c.inputs) & set(layer.outputs)]
 
 
+def _is_cast(layer: Layer) -> bool:
+    """A ReLU or linear activation: fused into the kernel before it."""
+    return layer.class_name in ("Activation", "ReLU") and \
+        layer.attributes.get("activation", "linear").lower() in ("relu", "linear")
+
+
 def design_kernels(design: Design) -> list[Kernel]:
-    """Every Dense and Conv1D layer of the design as a Kernel, its activation fused in.
+    """Every Dense and Conv1D layer of the design as a Kernel, the activation after it fused in.
 
     Raises:
         UnsupportedKernelError: a kernel with a rounding or overflow mode not built yet.
     """
     from ..sim.kernels import _bias, _matrix
     out = []
+    alphas = [x.name for x in design.layers if x.class_name == "ApplyAlpha"]
+    if alphas:
+        # tried: da4ml's kernel with the rescaling fused in disagreed with the simulator where
+        # a rescaled value saturates (739 of 16,000 values on a QDQ design; docs/cli.md)
+        raise UnsupportedKernelError(f"layer {alphas[0]}: ApplyAlpha (a QONNX scale that is not a power of two) has "
+                                     "no RTL yet; train with power-of-two scales (edge-asr train --qat)")
     for layer in design.layers:
         if layer.class_name not in ("Dense", "Conv1D"):
             continue
@@ -82,12 +98,10 @@ def design_kernels(design: Design) -> list[Kernel]:
         b, b_type = _bias(layer)
         fused = [layer]
         after = _consumers(design, layer)
-        if len(after) == 1 and after[0].class_name in ("Activation", "ReLU") and \
-                after[0].attributes.get("activation", "linear").lower() in ("relu", "linear"):
+        if len(after) == 1 and _is_cast(after[0]):
             fused.append(after[0])
         matrix = np.asarray(m.f64, dtype=np.float64)
         name = re.sub(r"\W", "_", layer.name).lower()
-        act = fused[1].attributes.get("activation", "linear").lower() if len(fused) > 1 else None
         frac = in_type.fractional + w_type.fractional
         if b is not None:
             frac = max(frac, b_type.fractional)
@@ -97,7 +111,7 @@ def design_kernels(design: Design) -> list[Kernel]:
                                          "the RTL flow builds exact accumulators")
         out.append(Kernel(name, fused, in_type, fused[-1].result_type(), matrix.shape[0], matrix.shape[1], matrix,
                           w_type, None if b is None else np.asarray(b, np.float64), b_type, acc_t,
-                          layer.result_type(), act))
+                          layer.result_type()))
     return out
 
 
@@ -152,26 +166,27 @@ def trace(kernel: Kernel):
         frac = max(frac, kernel.b_type.fractional)
     y = _cast(acc, kernel.acc_type, frac)
     y = _cast(y, kernel.layer_type, kernel.acc_type.fractional)
-    if kernel.activation is not None:
-        if kernel.activation == "relu":
+    t = kernel.layer_type
+    for post in kernel.posts:
+        if post.attributes.get("activation", "linear").lower() == "relu":
             y = y.relu()
-        y = _cast(y, kernel.out_type, kernel.layer_type.fractional)
+        y = _cast(y, post.result_type(), t.fractional)
+        t = post.result_type()
     return comb_trace(inp, y)
 
 
 def reference(kernel: Kernel, codes: np.ndarray) -> np.ndarray:
     """The simulator's output codes of the kernel on input codes (n, n_in): its Dense
-    arithmetic (the one the Conv1D path uses per window), then the fused activation."""
-    from ..sim.exact import Matrix, dense_result, recast
+    arithmetic (the one the Conv1D path uses per window), then its kernels of the fused layers."""
+    from ..sim.exact import Matrix, dense_result
     m = Matrix.of(kernel.matrix)
     out, _ = dense_result(np.asarray(codes, np.float64), kernel.in_type, m, kernel.w_type, kernel.bias,
                           kernel.b_type, kernel.acc_type, kernel.layer_type)
-    out = np.asarray(out).astype(np.int64)
-    if kernel.activation == "relu":  # as the simulator's Activation kernel: max(x, 0), then the cast
-        return recast(np.maximum(out, 0), kernel.layer_type, kernel.out_type, lowest=0)
-    if kernel.activation == "linear":
-        return recast(out, kernel.layer_type, kernel.out_type)
-    return out
+    from ..sim.kernels import LAYERS, Tensor
+    t = Tensor(np.asarray(out).astype(np.int64), kernel.layer_type)
+    for post in kernel.posts:  # the simulator's own kernels of the fused layers
+        t = LAYERS[post.class_name](post, t)
+    return t.ints
 
 
 def test_codes(t: FixedType, n: int, n_in: int, seed: int = 0) -> np.ndarray:

@@ -44,15 +44,38 @@ def port_bits(bits: int) -> int:
     return max(96, 32 * math.ceil(bits / 32))
 
 
-def _check_io(k: K.Kernel) -> None:
+def _port(kifs) -> tuple[int, int, bool]:
+    """(bits per value, fractional bits, signed) of a da4ml port: every value is packed at
+    the widest of them."""
+    k, i, f = (int(max(v)) for v in kifs)
+    return k + i + f, f, bool(k)
+
+
+def _kernel_out(k: K.Kernel, p: str, src_data: str) -> str:
+    """Verilog instantiating kernel k on src_data, its outputs as codes of its output type in
+    {p}_k: da4ml narrows a value whose range needs fewer bits than its type, so each is
+    sign- or zero-extended (and its fraction padded) back to the type."""
     from da4ml.codegen.rtl.rtl_model import get_io_kifs
     kif_in, kif_out = get_io_kifs(K.trace(k))
-    for kifs, t, where in ((kif_in, k.in_type, "input"), (kif_out, k.out_type, "output")):
-        width = int(max(k_ + i + f for k_, i, f in zip(*kifs, strict=True)))
-        frac = int(max(kifs[2]))
-        if width != t.width or frac != t.fractional:
-            raise K.UnsupportedKernelError(f"kernel {k.name}: da4ml made its {where} {width} bits with {frac} "
-                                           f"fractional, the type is {t.cpp()}; the top level cannot join it")
+    w_in, f_in, _ = _port(kif_in)
+    if (w_in, f_in) != (k.in_type.width, k.in_type.fractional):
+        raise K.UnsupportedKernelError(f"kernel {k.name}: da4ml made its input {w_in} bits with {f_in} fractional, "
+                                       f"the type is {k.in_type.cpp()}; the top level cannot join it")
+    w, f, signed = _port(kif_out)
+    t = k.out_type
+    pad = t.fractional - f
+    if pad < 0 or w + pad > t.width:
+        raise K.UnsupportedKernelError(f"kernel {k.name}: da4ml's output ({w} bits, {f} fractional) does not fit "
+                                       f"its type {t.cpp()}")
+    lines = [f"  wire [{k.n_out * w - 1}:0] {p}_n;\n  {k.name} {p}_kernel (.model_inp({src_data}), .model_out({p}_n));",
+             f"  wire [{k.n_out * t.width - 1}:0] {p}_k;"]
+    ext = t.width - w - pad
+    for j in range(k.n_out):
+        v = f"{p}_n[{j * w + w - 1}:{j * w}]"
+        sign = f"{{{ext}{{{p}_n[{j * w + w - 1}]}}}}" if signed else f"{ext}'b0"
+        parts = ([sign] if ext else []) + [v] + ([f"{pad}'b0"] if pad else [])
+        lines.append(f"  assign {p}_k[{(j + 1) * t.width - 1}:{j * t.width}] = {{{', '.join(parts)}}};")
+    return "\n".join(lines)
 
 
 def top_verilog(design: Design, kernels: list[K.Kernel]) -> tuple[str, dict]:
@@ -74,7 +97,6 @@ def top_verilog(design: Design, kernels: list[K.Kernel]) -> tuple[str, dict]:
         p = f"l{idx}"
         if kind in ("Conv1D", "Dense"):
             k = by_first[layer.name]
-            _check_io(k)
             out_w = k.out_type.width
             if kind == "Conv1D":
                 a = layer.attributes
@@ -91,8 +113,7 @@ def top_verilog(design: Design, kernels: list[K.Kernel]) -> tuple[str, dict]:
                                                    "(no Flatten before it)")
                 src_valid, src_data, pixels = cur.valid, cur.data, 1
             bits = k.n_out * out_w
-            body.append(f"  wire [{bits - 1}:0] {p}_k;\n  {k.name} {p}_kernel (.model_inp({src_data}), "
-                        f".model_out({p}_k));\n  wire {p}_v; wire [{bits - 1}:0] {p}_d;\n"
+            body.append(_kernel_out(k, p, src_data) + f"\n  wire {p}_v; wire [{bits - 1}:0] {p}_d;\n"
                         f"  edge_asr_stage #({bits}) {p}_reg (clk, rst, en, {src_valid}, {p}_k, {p}_v, {p}_d);")
             cur = Stream(f"{p}_v", f"{p}_d", k.n_out, out_w, k.out_type.signed, pixels)
             last_values = k.layers[-1]
