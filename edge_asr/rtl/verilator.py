@@ -97,6 +97,8 @@ def built_model(comb, name: str, log=print):
     folder = cache_root() / "rtl" / f"{name}-{key}"
     model = VerilogModel(comb, name, folder, print_latency=False)
     if folder.is_dir() and any((folder / "sim").glob(f"lib{name}_wrapper_*.so")):
+        # da4ml has no public call to load a library built earlier; _load_lib is the one it
+        # uses after compiling. Any failure there means a rebuild, below.
         with contextlib.suppress(Exception):
             model._load_lib(_cached_uuid(folder, name))
             return model, 0.0
