@@ -182,3 +182,21 @@ def test_every_cast_mode_of_the_simulator_is_built_exactly(rounding, saturation,
     got = np.round(model.predict(codes * 2.0 ** -t_in.fractional) * 2.0 ** res.fractional).astype(np.int64)
     want = K.reference(k, codes).reshape(got.shape)
     assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} differ"
+
+
+@pytest.mark.parametrize("width, signed", [(4, False), (8, True), (13, True), (41, True)])
+def test_stream_words_pack_and_unpack_codes(width, signed):
+    """The testbench's beats: each value `width` bits of two's complement at [i * width] of
+    little-endian 32-bit words, back to the same codes."""
+    from edge_asr.rtl.stream import _pack, _unpack
+    rng = np.random.default_rng(width)
+    lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+    codes = rng.integers(lo, hi, size=(50, 7), endpoint=True)
+    codes[0], codes[1] = lo, hi
+    words = -(-7 * width // 32)
+    packed = _pack(codes, width, words + 1)
+    assert packed.dtype == np.uint32 and packed.shape == (50, words + 1) and not packed[:, -1].any()
+    for row, word_row in zip(codes, packed, strict=True):  # against Python's own integers
+        value = sum(int(c) % (1 << width) << (i * width) for i, c in enumerate(row))
+        assert [int(w) for w in word_row] == [(value >> (32 * j)) & 0xFFFFFFFF for j in range(words + 1)]
+    assert np.array_equal(_unpack(packed, 7, width, signed), codes)

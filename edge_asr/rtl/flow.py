@@ -36,7 +36,7 @@ def write_rtl(design_dir: str | Path, out: str | Path, force: bool = False, log=
         InputError: a design that does not load, or a kernel the flow cannot build yet;
         OutputExistsError: out exists without force.
     """
-    from da4ml.codegen import VerilogModel
+    from .stream import write_kernels, write_top
     out = Path(out)
     refuse_existing(out, force)
     design = Design.load(design_dir, kind="design")
@@ -47,17 +47,15 @@ def write_rtl(design_dir: str | Path, out: str | Path, force: bool = False, log=
         listed = []
         for k in found:
             t0 = time.time()
-            VerilogModel(K.trace(k), k.name, tmp / k.name, print_latency=False).write()
+            K.trace(k)
             listed.append({**_describe(k), "seconds_trace": round(time.time() - t0, 2)})
             log(f"{k.name}: {k.n_in} -> {k.n_out}, {k.products} constant products ({time.time() - t0:.1f} s)")
-        from .stream import _sources
-        whole = tmp / "top"
-        whole.mkdir()
+        kernel_sources = write_kernels(found, tmp)
         try:
-            sources, ports = _sources(design, whole)
-            top = {"sources": [str(p.relative_to(tmp)) for p in sources], "ports": ports}
+            top_sources, ports = write_top(design, found, tmp)
+            top = {"sources": [str(p.relative_to(tmp)) for p in kernel_sources + top_sources], "ports": ports}
         except K.UnsupportedKernelError as exc:
-            shutil.rmtree(whole)
+            shutil.rmtree(tmp / "top", ignore_errors=True)
             top = {"not_built": str(exc)}
         record = {"design": str(design_dir), "part": design.data.get("part"), "kernels": listed, "top": top}
         (tmp / RTL_FILE).write_text(json.dumps(record, indent=2) + "\n")
@@ -115,7 +113,7 @@ def verify_rtl(design_dir: str | Path, n: int = 2000, max_products: int | None =
         from ..hw.verify import load_inputs
         from .stream import verify_stream
         x, _ = load_inputs(design, data, n)
-        whole = verify_stream(design_dir, x, log=log)
+        whole = verify_stream(design_dir, x, kernels=found, log=log)
         bad += whole["mismatches"]
         total_build += whole["seconds_build"]
         total_rtl += whole["seconds_rtl"]

@@ -47,6 +47,7 @@ class Kernel:
     b_type: FixedType | None = None
     acc_type: FixedType | None = None          # the layer's accumulator
     layer_type: FixedType | None = None        # the layer's own result type
+    logic: object = field(default=None, repr=False, compare=False)  # trace()'s CombLogic, made once
 
     @property
     def posts(self) -> list[Layer]:
@@ -154,7 +155,14 @@ def _cast(x, t: FixedType, frac_in: int):
 
 def trace(kernel: Kernel):
     """The kernel as da4ml combinational logic (CombLogic): inputs are the codes' values on
-    the input type, outputs the fused result's."""
+    the input type, outputs the fused result's. Traced once per Kernel (minutes for a kernel
+    of ten thousand products); every later call returns the same logic."""
+    if kernel.logic is None:
+        kernel.logic = _trace(kernel)
+    return kernel.logic
+
+
+def _trace(kernel: Kernel):
     from da4ml.trace import FixedVariableArrayInput, comb_trace
     t_in = kernel.in_type
     inp = FixedVariableArrayInput(kernel.n_in)

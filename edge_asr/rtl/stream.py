@@ -26,35 +26,45 @@ from . import top as T
 from .verilator import on_path
 
 
-def _sources(design: Design, folder: Path) -> tuple[list[Path], dict]:
-    """Write every Verilog source of the top level into folder; (sources, port description)."""
+def write_kernels(kernels: list[K.Kernel], folder: Path) -> list[Path]:
+    """Each kernel's da4ml project under folder/<kernel>/; the Verilog sources of all of
+    them (da4ml's helper modules, the same for every kernel, once)."""
     from da4ml.codegen import VerilogModel
-    found = K.design_kernels(design)
-    text, ports = T.top_verilog(design, found)
-    sources, static_done = [], False
-    for k in found:
+    sources: list[Path] = []
+    for k in kernels:
         VerilogModel(K.trace(k), k.name, folder / k.name, print_latency=False).write()
         sources.append(folder / k.name / "src" / f"{k.name}.v")
-        if not static_done:  # da4ml's helper modules, the same for every kernel
-            sources += [p for p in sorted((folder / k.name / "src" / "static").glob("*.v"))
-                        if p.name != "lookup_table.v"]
-            static_done = True
+    if kernels:
+        static = folder / kernels[0].name / "src" / "static"
+        sources += [p for p in sorted(static.glob("*.v")) if p.name != "lookup_table.v"]
+    return sources
+
+
+def write_top(design: Design, kernels: list[K.Kernel], folder: Path) -> tuple[list[Path], dict]:
+    """The top level and the templates it uses into folder/top/; (their sources, the port
+    description). The kernels' own sources are write_kernels's."""
+    text, ports = T.top_verilog(design, kernels)
+    top = folder / "top"
+    top.mkdir(parents=True, exist_ok=True)
+    sources = []
     for src in T.template_sources():
-        shutil.copyfile(src, folder / src.name)
-        sources.append(folder / src.name)
-    (folder / f"{T.TOP}.v").write_text(text)
-    sources.append(folder / f"{T.TOP}.v")
-    return sources, ports
+        shutil.copyfile(src, top / src.name)
+        sources.append(top / src.name)
+    (top / f"{T.TOP}.v").write_text(text)
+    return sources + [top / f"{T.TOP}.v"], ports
 
 
-def build_top(design: Design, log=print) -> tuple[Path, dict, float]:
+def build_top(design: Design, kernels: list[K.Kernel] | None = None, log=print) -> tuple[Path, dict, float]:
     """The testbench program of a design's top level (built once per set of sources):
-    (its path, the port description, seconds spent building, 0.0 from the cache)."""
+    (its path, the port description, seconds spent building, 0.0 from the cache).
+    `kernels`: the design's, when the caller has traced them already."""
     from ..resources import hls_source
     if shutil.which("make") is None or shutil.which("g++") is None:
         raise ToolMissingError("building with Verilator needs make and g++; install them (build-essential)")
+    kernels = K.design_kernels(design) if kernels is None else kernels
     with tempfile.TemporaryDirectory() as tmp:
-        sources, ports = _sources(design, Path(tmp))
+        top_sources, ports = write_top(design, kernels, Path(tmp))
+        sources = write_kernels(kernels, Path(tmp)) + top_sources
         h = hashlib.sha256()
         for p in sources + [hls_source("rtl", "edge_asr_tb.cpp")]:
             h.update(p.name.encode() + p.read_bytes())
@@ -85,27 +95,18 @@ def _pack(codes: np.ndarray, width: int, words: int) -> np.ndarray:
     """Rows of integer codes (n, values) as little-endian 32-bit words, each value `width`
     bits of two's complement at [i * width]."""
     n, values = codes.shape
-    raw = (codes.astype(np.int64) & ((1 << width) - 1)).astype(object)
-    out = np.zeros((n, words), np.uint32)
-    for r in range(n):
-        acc = 0
-        for i in range(values - 1, -1, -1):
-            acc = (acc << width) | int(raw[r, i])
-        for w in range(words):
-            out[r, w] = (acc >> (32 * w)) & 0xFFFFFFFF
-    return out
+    bits = (codes.astype(np.int64)[:, :, None] >> np.arange(width)) & 1       # (n, values, width)
+    flat = np.zeros((n, words * 32), np.uint64)
+    flat[:, :values * width] = bits.reshape(n, -1)
+    return (flat.reshape(n, words, 32) << np.arange(32, dtype=np.uint64)).sum(axis=2).astype(np.uint32)
 
 
 def _unpack(words: np.ndarray, values: int, width: int, signed: bool) -> np.ndarray:
-    out = np.zeros((len(words), values), np.int64)
-    for r, row in enumerate(words):
-        acc = 0
-        for w in reversed(row.tolist()):
-            acc = (acc << 32) | int(w)
-        for i in range(values):
-            v = (acc >> (i * width)) & ((1 << width) - 1)
-            out[r, i] = v - (1 << width) if signed and v >> (width - 1) else v
-    return out
+    n = len(words)
+    bits = (words.astype(np.uint64)[:, :, None] >> np.arange(32, dtype=np.uint64)) & 1  # (n, words, 32)
+    fields = bits.reshape(n, -1)[:, :values * width].reshape(n, values, width).astype(np.int64)
+    out = (fields << np.arange(width)).sum(axis=2)
+    return out - ((out >> (width - 1)) << width) if signed else out
 
 
 def run_top(exe: Path, ports: dict, frames: np.ndarray, gap: float, stall: float, seed: int = 1) -> dict:
@@ -128,13 +129,15 @@ def run_top(exe: Path, ports: dict, frames: np.ndarray, gap: float, stall: float
             "out_cycles": rows[:, -1].astype(np.int64), "first_in": first_in, "cycles": total}
 
 
-def verify_stream(design_dir: str | Path, x: np.ndarray, gap: float = 0.3, stall: float = 0.3, log=print) -> dict:
+def verify_stream(design_dir: str | Path, x: np.ndarray, gap: float = 0.3, stall: float = 0.3,
+                  kernels: list[K.Kernel] | None = None, log=print) -> dict:
     """The whole design in Verilator against the simulator on inputs x (floats, the model's
     input shape): the logits code for code under random gaps and backpressure, then the
-    cycle counts of a run without either (latency of the first inference, interval)."""
+    cycle counts of a run without either (latency of the first inference, interval).
+    `kernels`: the design's, when the caller has traced them already."""
     from ..sim.engine import code_input, simulate
     design = Design.load(design_dir, kind="design")
-    exe, ports, seconds_build = build_top(design, log=log)
+    exe, ports, seconds_build = build_top(design, kernels, log=log)
     codes = code_input(design, x).ints.reshape((len(x),) + design.onnx_input_shape)
     frames = np.transpose(codes, (0, 2, 1))  # channels-last: one frame per beat
     t0 = time.time()

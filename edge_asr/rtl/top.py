@@ -5,7 +5,7 @@
     beat per inference, TLAST on each)
 
 The kernels are da4ml's modules (kernels.py); the rest are the hand-written templates in
-hls/rtl/ (line buffer, max pooling, flatten, the register after a kernel). Handshake: one
+hls/rtl/ (line buffer, also the flatten; max pooling; the register after a kernel). Handshake: one
 enable for the whole pipeline, high while the output register is empty or being read
 (`!m_axis_tvalid || m_axis_tready`); s_axis_tready is that enable, so backpressure stalls
 every stage at once and no value is lost. Counting is per inference, so input gaps
@@ -24,7 +24,7 @@ from ..ir.design import Design, Layer
 from ..resources import hls_source
 from . import kernels as K
 
-TEMPLATES = ("edge_asr_linebuf.v", "edge_asr_maxpool.v", "edge_asr_flatten.v", "edge_asr_stage.v")
+TEMPLATES = ("edge_asr_linebuf.v", "edge_asr_maxpool.v", "edge_asr_stage.v")
 TOP = "edge_asr_top"
 
 
@@ -129,7 +129,8 @@ def top_verilog(design: Design, kernels: list[K.Kernel]) -> tuple[str, dict]:
             last_values = layer
         elif kind == "Reshape":
             body.append(f"  wire {p}_v; wire [{cur.pixels * cur.n * cur.w - 1}:0] {p}_d;\n"
-                        f"  edge_asr_flatten #({cur.n}, {cur.w}, {cur.pixels}) {p}_flat "
+                        # a line buffer as long as the image is a flatten: it fills once per inference
+                        f"  edge_asr_linebuf #({cur.n}, {cur.w}, {cur.pixels}, {cur.pixels}) {p}_flat "
                         f"(clk, rst, en, {cur.valid}, {cur.data}, {p}_v, {p}_d);")
             cur = Stream(f"{p}_v", f"{p}_d", cur.pixels * cur.n, cur.w, cur.signed, 1)
             last_values = layer

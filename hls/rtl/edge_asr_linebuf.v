@@ -3,7 +3,9 @@
 // from the K-th pixel of an inference on, every pixel completes one. Pixels are counted per
 // inference (IN_WIDTH of them), so windows never straddle two inferences.
 // window: tap-major, the oldest pixel first: value (tap j, channel c) at [(j*N_CHAN+c)*W +: W],
-// the order of the kernel's weight rows. Everything moves only while en is high.
+// the order of the kernel's weight rows. With K = IN_WIDTH it is a flatten: the whole image,
+// pixel-major (hls4ml's channels-last order), once per inference. Everything moves only
+// while en is high.
 `timescale 1ns / 1ps
 module edge_asr_linebuf #(
     parameter N_CHAN = 1,
