@@ -115,11 +115,11 @@ def simplify_quant_nodes(model):
             for u in users)
         if is_bias and scale is not None and not np.all(np.log2(scale) == np.round(np.log2(scale))):
             from qonnx.custom_op.general.intquant import int_quant
-            attrs = {a.name: a for a in node.attribute}
-            mode = attrs["rounding_mode"].s.decode() if "rounding_mode" in attrs else "ROUND"
+
+            from .qonnx_types import quant_attributes
+            signed, narrow, mode = quant_attributes(node)
             folded = int_quant(value, scale, model.get_initializer(node.input[2]),
-                               model.get_initializer(node.input[3]), attrs["signed"].i if "signed" in attrs else 1,
-                               attrs["narrow"].i if "narrow" in attrs else 0, mode)
+                               model.get_initializer(node.input[3]), signed, narrow, mode)
             graph.initializer.append(numpy_helper.from_array(np.asarray(folded, np.float32), node.output[0]))
             graph.node.remove(node)
     return model

@@ -34,6 +34,16 @@ def is_qonnx(model) -> bool:
     return any(n.op_type in QUANT_OPS for n in model.graph.node)
 
 
+def quant_attributes(node) -> tuple[bool, bool, str]:
+    """A Quant node's (signed, narrow, rounding mode), with QONNX's defaults (signed, not
+    narrow, ROUND)."""
+    from onnx import helper
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    mode = attrs.get("rounding_mode", b"ROUND")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    return bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0)), mode.upper()
+
+
 def quant_type(model, node) -> FixedType | None:
     """The ap_fixed type a Quant node stands for, or None when its scale is not one power
     of two or its zero point is not 0 (hls4ml then scales with an ApplyAlpha layer)."""
@@ -49,10 +59,7 @@ def quant_type(model, node) -> FixedType | None:
     exp = math.log2(float(scale[0]))
     if exp != round(exp):
         return None
-    attrs = {a.name: a for a in node.attribute}
-    signed = bool(attrs["signed"].i) if "signed" in attrs else True
-    narrow = bool(attrs["narrow"].i) if "narrow" in attrs else False
-    mode = attrs["rounding_mode"].s.decode() if "rounding_mode" in attrs else "ROUND"
+    signed, narrow, mode = quant_attributes(node)
     rounding = {"ROUND": "AP_RND_CONV", "FLOOR": "AP_TRN"}.get(mode.upper())
     if rounding is None:
         raise InputError(f"Quant node {node.name}: rounding mode {mode} has no ap_fixed counterpart")
@@ -152,10 +159,7 @@ def lower_quant_nodes(proto):
         x, scale, zero, bits = node.input
         if bits not in inits:
             raise InputError(f"Quant node {node.name}: its bit width must be a constant")
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
-        mode = attrs.get("rounding_mode", b"ROUND")
-        mode = (mode.decode() if isinstance(mode, bytes) else mode).upper()
+        signed, narrow, mode = quant_attributes(node)
         if mode not in ("ROUND", "HALF_EVEN", "FLOOR"):
             raise InputError(f"Quant node {node.name}: rounding mode {mode} is not lowered")
         width = int(np.asarray(inits[bits]).reshape(-1)[0])
