@@ -83,7 +83,7 @@ def test_config_round_trip_and_errors():
 def test_training_front_end_matches_numpy(kw):
     # Training augments log-mel and finishes the front end in torch; it must equal log_mel().
     torch = pytest.importorskip("torch")
-    from edge_asr.training.train import FrontEnd
+    from edge_asr.training.batches import FrontEnd
     stats = {"mean": [0.5] * (kw.get("n_mfcc") or 40), "std": [2.0] * (kw.get("n_mfcc") or 40)}
     cfg = FeatureConfig(**kw, **stats)
     mel_cfg = FeatureConfig(**{**cfg.to_dict(), "mean": [], "std": [], "n_mfcc": 0, "cmn": False})

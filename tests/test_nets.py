@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from edge_asr.errors import InputError
+from edge_asr.training.batches import BucketBatchSampler
 from edge_asr.training.nets import NETS, build_net, count_parameters, fold_batchnorm
-from edge_asr.training.train import BucketBatchSampler
 
 
 def test_conv1d_fits_pynq_z2_budget():

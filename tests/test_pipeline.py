@@ -152,18 +152,18 @@ def test_eval_without_labels_in_model(tmp_path, small_model, small_data, capsys)
 def test_noise_mix_adds_noise_at_the_asked_level():
     import torch
 
-    from edge_asr.training.train import NOISE_MIX_SNR_DB, _mix_noise
+    from edge_asr.training.batches import NOISE_MIX_SNR_DB, mix_noise
     gen = torch.Generator().manual_seed(0)
     speech = torch.log(torch.rand(200, 40, 98, generator=gen) * 5 + 1e-6)
     bank = torch.rand(7, 40, 98, generator=gen) + 0.1
-    assert torch.equal(_mix_noise(speech, bank, 0.0, gen), speech)  # share 0: nothing changes
-    mixed = _mix_noise(speech, bank, 1.0, gen)
+    assert torch.equal(mix_noise(speech, bank, 0.0, gen), speech)  # share 0: nothing changes
+    mixed = mix_noise(speech, bank, 1.0, gen)
     added = torch.exp(mixed) - torch.exp(speech)
     assert (added > 0).all()  # power is only ever added
     snr = 10 * torch.log10(torch.exp(speech).mean(dim=(1, 2)) / added.mean(dim=(1, 2)))
     assert NOISE_MIX_SNR_DB[0] - 0.1 <= snr.min() and snr.max() <= NOISE_MIX_SNR_DB[1] + 0.1
     assert snr.max() - snr.min() > 10  # levels drawn over the range, not one level
-    half = _mix_noise(speech, bank, 0.5, gen)
+    half = mix_noise(speech, bank, 0.5, gen)
     changed = (half != speech).flatten(1).any(dim=1).float().mean()
     assert 0.35 < changed < 0.65
 
@@ -200,15 +200,15 @@ def test_noise_mix_needs_noise_clips(tmp_path, small_data, capsys):
 def test_distill_loss_pulls_the_student_to_the_teacher():
     import torch
 
-    from edge_asr.training.train import _distill_loss
+    from edge_asr.training.teacher import distill_loss
     teacher = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
-    assert _distill_loss(teacher.clone(), teacher, 2.0).item() == pytest.approx(0.0, abs=1e-6)
+    assert distill_loss(teacher.clone(), teacher, 2.0).item() == pytest.approx(0.0, abs=1e-6)
     student = torch.zeros(2, 3, requires_grad=True)
-    loss = _distill_loss(student, teacher, 2.0)
+    loss = distill_loss(student, teacher, 2.0)
     assert loss.item() > 0
     loss.backward()
     stepped = (student - student.grad).detach()
-    assert _distill_loss(stepped, teacher, 2.0).item() < loss.item()
+    assert distill_loss(stepped, teacher, 2.0).item() < loss.item()
     # one step already ranks the classes first as the teacher does
     assert stepped.argmax(1).tolist() == teacher.argmax(1).tolist()
 

@@ -190,7 +190,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of the teacher's posteriors against the labels, 0-1 (default 0.5)")
     t.add_argument("--distill-temperature", type=_ranged(float, 0, above=True), default=None,
                    help="softmax temperature of the distillation (default 2)")
-    t.add_argument("--threads", type=_ranged(int, 0), default=0, help="torch threads (default: torch's choice)")
+    t.add_argument("--threads", type=_ranged(int, 0), default=0,
+                   help="torch threads per process (default: torch's choice; 1 with --nproc above 1)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the stopped run at --out from its last checkpoint (OUT.incomplete), with the "
+                        "same settings and data; --nproc may differ")
+    d = t.add_argument_group("data-parallel training (torch.distributed, gloo; --batch-size is the global batch)")
+    d.add_argument("--nproc", type=COUNT, default=1, help="worker processes on this node (default 1: no workers)")
+    d.add_argument("--nnodes", type=COUNT, default=1, help="machines in the run, each started with the same command")
+    d.add_argument("--node-rank", type=_ranged(int, 0), default=0, help="this machine's rank, 0 to --nnodes - 1; "
+                   "node 0 hosts the rendezvous and writes the run")
+    d.add_argument("--master-addr", default="127.0.0.1", help="node 0's address, reachable from every node")
+    d.add_argument("--master-port", type=_ranged(int, 1, 65535), default=29500, help="a free TCP port on node 0 (default 29500)")
+    d.add_argument("--lr-scaling", choices=("none", "linear", "sqrt"), default="none",
+                   help="scale --lr with the global batch over 64: linear (with the one-cycle's warm-up) or "
+                        "sqrt; none (default) keeps --lr")
+    d.add_argument("--profile", action="store_true",
+                   help="time each gradient all-reduce apart in train.json's history (it then stops overlapping "
+                        "the backward pass)")
     q = t.add_argument_group("quantization-aware training (Brevitas; the qat extra)")
     q.add_argument("--qat", action="store_true",
                    help="train on fixed-point grids (power-of-two scales); export then writes QONNX and convert "

@@ -72,6 +72,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     """`edge-asr train`; returns the exit code."""
     require_extra("train", "edge-asr train")
     from ..frontend.features import FeatureConfig
+    from ..training.distributed import Launch
     from ..training.train import TrainConfig, train
     distill = {k: v for k, v in (("distill_weight", a.distill_weight),
                                  ("distill_temperature", a.distill_temperature)) if v is not None}
@@ -89,11 +90,14 @@ def cmd_train(a: argparse.Namespace) -> int:
                "first_last_bits": a.first_last_bits}
     cfg = TrainConfig(net=a.net, net_options=_net_options(a.net_option), epochs=a.epochs, qat=qat, init=a.init or "",
                       batch_size=a.batch_size, lr=a.lr, patience=a.patience, seed=a.seed, threads=a.threads,
-                      engine_balance=a.engine_balance, noise_mix=a.noise_mix, teacher=a.teacher or "", **distill)
+                      engine_balance=a.engine_balance, noise_mix=a.noise_mix, teacher=a.teacher or "",
+                      lr_scaling=a.lr_scaling, profile=a.profile, **distill)
     fcfg = FeatureConfig(n_mels=a.n_mels, fmax=a.fmax, n_mfcc=a.n_mfcc, cmn=a.cmn)
     fcfg.validate()
+    where = Launch(nproc=a.nproc, nnodes=a.nnodes, node_rank=a.node_rank, master_addr=a.master_addr,
+                   master_port=a.master_port)
     train(a.data, a.out, cfg, fcfg, force=a.force, progress=not a.quiet, log=lambda m: print(m, file=sys.stderr),
-          extra_train=a.extra_train)
+          extra_train=a.extra_train, resume=a.resume, where=where, debug=getattr(a, "debug", False))
     return 0
 
 

@@ -1,8 +1,10 @@
-"""`edge-asr train`: CPU training with validation each epoch, early stopping and seed control.
+"""`edge-asr train`: CPU training with validation each epoch, early stopping and seed control,
+in one process or data-parallel over several (torch.distributed; see distributed.py).
 
 A run directory holds `best.pt` (a state dict, loaded with weights_only=True) and
 `train.json` (net, its arguments, labels, feature configuration with the normalisation
-statistics, data summary and the per-epoch history). `edge-asr export` reads both.
+statistics, data summary and the per-epoch history). `edge-asr export` reads both. While
+it trains, the run lives in OUT.incomplete with a per-epoch checkpoint (checkpoint.py).
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..atomic import atomic_dir, refuse_existing
 from ..data import LABELS
 from ..data.loading import feature_matrix, label_indices
 from ..data.manifest import read_manifest
-from ..errors import InputError
+from ..errors import EdgeAsrError, InputError
 from ..frontend.features import FeatureConfig
+from . import checkpoint, distributed
+from .batches import BucketBatchSampler, FrontEnd, augment_batch, log_mel_config, mix_noise, noise_rows, shard_batch
+from .checkpoint import Progress
+from .distributed import AllReduceTimer, Launch
 from .nets import build_net, count_parameters
+from .teacher import distill_loss, load_teacher
 
 
 @dataclass
@@ -61,167 +67,10 @@ class TrainConfig:
     # None for a float net; `init`: a float run or model directory to start from.
     qat: dict | None = None
     init: str = ""
-
-
-class BucketBatchSampler(torch.utils.data.Sampler):
-    """Batches of similar-length utterances: lengths are sorted into buckets, each batch is
-    drawn from one bucket, batch order is shuffled. Work per batch stays balanced when clip
-    lengths differ; with fixed-length KWS clips it reduces to a plain shuffled sampler."""
-
-    def __init__(self, lengths: list[float], batch_size: int, seed: int, bucket_width: float = 0.25,
-                 weights: np.ndarray | None = None):
-        self.lengths = np.asarray(lengths, dtype=np.float64)
-        self.batch_size = batch_size
-        self.seed = seed
-        self.bucket_width = bucket_width
-        self.weights = None if weights is None else np.asarray(weights, np.float64) / np.sum(weights)
-        self.epoch = 0
-
-    def batches(self) -> list[list[int]]:
-        """This epoch's batches of indices."""
-        rng = np.random.default_rng([self.seed, self.epoch])
-        keys = np.floor(self.lengths / self.bucket_width).astype(np.int64)
-        if self.weights is not None:  # an epoch of len(lengths) weighted draws
-            drawn = np.sort(rng.choice(len(keys), len(keys), replace=True, p=self.weights))
-        else:
-            drawn = np.arange(len(keys))
-        out: list[list[int]] = []
-        for k in np.unique(keys):
-            idx = drawn[keys[drawn] == k]
-            rng.shuffle(idx)
-            out += [idx[i:i + self.batch_size].tolist() for i in range(0, idx.size, self.batch_size)]
-        order = rng.permutation(len(out))
-        return [out[i] for i in order]
-
-    def __iter__(self):
-        batches = self.batches()
-        self.epoch += 1
-        return iter(batches)
-
-    def __len__(self) -> int:
-        keys = np.floor(self.lengths / self.bucket_width).astype(np.int64)
-        return int(sum(math.ceil(c / self.batch_size) for c in np.unique(keys, return_counts=True)[1]))
-
-
-class FrontEnd:
-    """The part of features.log_mel after the log: DCT, CMN, normalisation, on torch batches
-    of (batch, n_mels, frames) log-mel. Equal to the numpy front end (tested)."""
-
-    def __init__(self, cfg: FeatureConfig):
-        from ..frontend.features import dct_matrix
-        self.cfg = cfg
-        self.dct = torch.from_numpy(dct_matrix(cfg.n_mels, cfg.n_mfcc).astype(np.float32)) if cfg.n_mfcc else None
-        self.mean = torch.tensor(cfg.mean, dtype=torch.float32)[None, :, None] if cfg.mean else None
-        self.std = torch.tensor(cfg.std, dtype=torch.float32)[None, :, None] if cfg.mean else None
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.dct is not None:
-            x = torch.einsum("bft,fk->bkt", x, self.dct)
-        if self.cfg.cmn:
-            x = x - x.mean(dim=2, keepdim=True)
-        if self.mean is not None:
-            x = (x - self.mean) / self.std
-        return x
-
-
-def _augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """On-the-fly augmentation of log-mel batches: time shift, level offset, frequency
-    warping, frequency and time masks (filled with the clip's mean)."""
-    b, f, t = x.shape
-    x = x.clone()
-    shifts = torch.randint(-8, 9, (b,), generator=gen)
-    for i in range(b):
-        s = int(shifts[i])
-        if s:
-            x[i] = torch.roll(x[i], s, dims=1)
-            fill = x[i].min()
-            if s > 0:
-                x[i, :, :s] = fill
-            else:
-                x[i, :, s:] = fill
-    x = x + (torch.rand(b, 1, 1, generator=gen) - 0.5) * 2.0  # +-1 in natural log: about +-4 dB
-    # Frequency warping (as in VTLP): stretch the mel axis by 0.88-1.12, a cheap stand-in
-    # for speakers with other vocal-tract lengths than the few voices in the corpus.
-    alpha = 0.88 + 0.24 * torch.rand(b, 1, generator=gen)
-    src = (torch.arange(f, dtype=torch.float32)[None, :] * alpha).clamp(0, f - 1)
-    lo = src.floor().long().clamp(max=f - 2)
-    w = (src - lo).unsqueeze(-1)
-    rows = torch.arange(b)[:, None]
-    x = x[rows, lo] * (1 - w) + x[rows, lo + 1] * w
-    for i in range(b):
-        fill = x[i].mean()
-        w = int(torch.randint(0, 7, (1,), generator=gen))
-        f0 = int(torch.randint(0, f - w + 1, (1,), generator=gen))
-        x[i, f0:f0 + w, :] = fill
-        w = int(torch.randint(0, 11, (1,), generator=gen))
-        t0 = int(torch.randint(0, t - w + 1, (1,), generator=gen))
-        x[i, :, t0:t0 + w] = fill
-    return x
-
-
-NOISE_MIX_SNR_DB = (0.0, 20.0)
-
-
-def _noise_rows(rows: list) -> list[int]:
-    """Indices of the training clips that are noise alone (`_silence_`, not digital zero)."""
-    idx = [i for i, r in enumerate(rows) if r.label == "_silence_" and "digital-zero" not in r.augmentation]
-    if not idx:
-        raise InputError("--noise-mix needs noise clips (_silence_) in the train split; make the data with "
-                         "`edge-asr data synth` or leave --noise-mix at 0")
-    return idx
-
-
-def _mix_noise(x: torch.Tensor, bank: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
-    """Add a random bank clip's noise to a `share` of the log-mel clips in x, in the mel power
-    domain (powers of independent sounds add), at a random 0-20 dB of clip-average power."""
-    pick = torch.rand(len(x), generator=gen) < share
-    if not pick.any():
-        return x
-    i = torch.nonzero(pick)[:, 0]
-    noise = bank[torch.randint(0, len(bank), (len(i),), generator=gen)]
-    lo, hi = NOISE_MIX_SNR_DB
-    snr = lo + (hi - lo) * torch.rand(len(i), 1, 1, generator=gen)
-    power = torch.exp(x[i])
-    gain = power.mean(dim=(1, 2), keepdim=True) / noise.mean(dim=(1, 2), keepdim=True) / 10 ** (snr / 10)
-    x = x.clone()
-    x[i] = torch.log(power + gain * noise + 1e-6)
-    return x
-
-
-def _log_mel_config(cfg: FeatureConfig) -> FeatureConfig:
-    """cfg up to the log: the part a training batch holds (no cepstra, no normalisation)."""
-    return FeatureConfig(**{**cfg.to_dict(), "mean": [], "std": [], "n_mfcc": 0, "cmn": False})
-
-
-def _load_teacher(run: Path, mel_cfg: FeatureConfig, labels: list[str]) -> tuple[nn.Module, FrontEnd]:
-    """The teacher net of a run directory in eval mode, with its own front end (its DCT, mean
-    normalisation and scaling) over the student's log-mel batches."""
-    from .export import load_run
-    # Building the net draws its (discarded) initial weights: from a forked generator, so a
-    # teacher leaves the student's initialisation and batches as they would be without it.
-    with torch.random.fork_rng(devices=[]):
-        try:
-            model, meta = load_run(run)
-        except InputError as exc:
-            raise InputError(f"--teacher {exc}") from None
-    if meta["labels"] != labels:
-        raise InputError(f"--teacher {run}: its labels {meta['labels']} differ from the task's {labels}")
-    teacher_cfg = FeatureConfig(**meta["feature"])
-    if _log_mel_config(teacher_cfg) != mel_cfg:
-        raise InputError(f"--teacher {run}: its mel front end differs from this run's (sample rate, window, "
-                         "hop, mel bins, band, clip length must match); train the teacher with the same ones")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model, FrontEnd(teacher_cfg)
-
-
-def _distill_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """T^2 * KL(teacher || student) of the softened posteriors (Hinton et al. 2015): the T^2
-    keeps its gradients on the scale of the cross-entropy's as T changes."""
-    t = temperature
-    return nn.functional.kl_div(nn.functional.log_softmax(student_logits / t, dim=1),
-                                nn.functional.log_softmax(teacher_logits / t, dim=1),
-                                reduction="batchmean", log_target=True) * t * t
+    # The batch is the global one, split over a data-parallel run's processes; --lr is scaled
+    # with it by this rule (none, linear, sqrt; see peak_lr).
+    lr_scaling: str = "none"
+    profile: bool = False  # time the gradient all-reduce apart (it then stops overlapping the backward pass)
 
 
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> float:
@@ -256,21 +105,114 @@ def _load_init(cfg: TrainConfig, labels: list[str]) -> tuple[list | None, dict |
     return kernels, meta
 
 
-def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: FeatureConfig | None = None,
-          force: bool = False, progress: bool = True, log=print, extra_train: list[str | Path] = ()) -> Path:
-    """Train on data_dir's train split, plus the train splits of `extra_train` (other data
-    sets, e.g. `data synth` with other seeds: more renderings and augmentations of the
-    training voices); validation uses data_dir's valid split alone."""
-    data_dir, out = Path(data_dir), Path(out)
-    extra_train = [Path(d) for d in extra_train]
-    refuse_existing(out, force)
+LR_REFERENCE_BATCH = 64  # the batch --lr's default was tuned at; --lr-scaling scales from it
+
+
+def peak_lr(cfg: TrainConfig) -> float:
+    """The one-cycle schedule's peak: --lr, scaled with the global batch by --lr-scaling
+    (linear: Goyal et al. 2017's rule, the one-cycle's first 30 % of steps its warm-up)."""
+    ratio = cfg.batch_size / LR_REFERENCE_BATCH
+    return cfg.lr * {"none": 1.0, "linear": ratio, "sqrt": math.sqrt(ratio)}[cfg.lr_scaling]
+
+
+def _check(cfg: TrainConfig, where: Launch) -> None:
+    """InputError for settings that cannot make a run (before anything is written)."""
+    where.check()
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise InputError("--epochs and --batch-size must be at least 1")
+    if cfg.batch_size < where.nproc * where.nnodes:
+        raise InputError(f"--batch-size {cfg.batch_size} is the global batch: give at least one clip per "
+                         f"process ({where.nproc * where.nnodes})")
+    if cfg.lr_scaling not in ("none", "linear", "sqrt"):
+        raise InputError(f"--lr-scaling {cfg.lr_scaling}: choose none, linear or sqrt")
     if not 0.0 <= cfg.noise_mix <= 1.0:
         raise InputError(f"--noise-mix {cfg.noise_mix}: give a share between 0 and 1")
     if cfg.teacher and not (0.0 <= cfg.distill_weight <= 1.0 and cfg.distill_temperature > 0):
         raise InputError(f"--distill-weight {cfg.distill_weight} / --distill-temperature "
                          f"{cfg.distill_temperature}: give a weight between 0 and 1 and a temperature above 0")
+
+
+def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: FeatureConfig | None = None,
+          force: bool = False, progress: bool = True, log=print, extra_train: list[str | Path] = (),
+          resume: bool = False, where: Launch | None = None, debug: bool = False) -> Path:
+    """Train on data_dir's train split, plus the train splits of `extra_train` (other data
+    sets, e.g. `data synth` with other seeds or `data import`ed corpora); validation uses
+    data_dir's valid split alone. In this process, or on `where`'s worker processes
+    (data-parallel); `resume` continues the stopped run at `out` from its last checkpoint."""
+    data_dir, out = Path(data_dir), Path(out)
+    where = where or Launch()
+    _check(cfg, where)
+    for d in [data_dir, *map(Path, extra_train)]:
+        read_manifest(d)  # a missing or malformed data set fails here, before a folder is made
+    spec = {"data_dir": str(data_dir), "extra_train": [str(d) for d in extra_train], "cfg": dict(cfg.__dict__),
+            "feature": feature_cfg.to_dict() if feature_cfg else None, "resume": resume, "progress": progress,
+            "partial": str(checkpoint.incomplete_dir(out))}
+    writes = where.node_rank == 0  # global rank 0 lives on node 0: its folder holds the run
+    partial = checkpoint.prepare(out, force, resume) if writes else None
+    try:
+        if where.distributed:
+            distributed.launch(spec, where, log, debug)
+        else:
+            run_training(spec, distributed.Group(), log)
+    except BaseException as exc:
+        kept = checkpoint.abandon(partial) if writes else ""
+        if kept and isinstance(exc, EdgeAsrError):
+            raise type(exc)(f"{exc}; {kept}") from None
+        if kept:
+            log(kept)
+        raise
+    if not writes:
+        log(f"node {where.node_rank}: done; node 0 saves the run")
+        return out
+    checkpoint.finish(partial, out)
+    log(f"run saved to {out}")
+    return out
+
+
+def share_of_batch(loss: torch.Tensor, clips: int, batch: int, world: int) -> torch.Tensor:
+    """A rank's mean loss over its `clips` of a global `batch`, weighted so that DDP's average
+    of the ranks' gradients is the gradient of the global batch's mean loss (ranks' shares
+    differ when the batch does not divide evenly). The loss itself on one process."""
+    return loss * (clips * world / batch) if world > 1 else loss
+
+
+def _resume(saved: dict, net: nn.Module, opt, sched, gen: torch.Generator, group: distributed.Group,
+            seed: int, log) -> Progress:
+    """Load a checkpoint's weights, optimizer, schedule and random states; its Progress."""
+    net.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["optimizer"])
+    sched.load_state_dict(saved["scheduler"])
+    if saved["world"] == group.world:  # each rank takes up its own random streams: as if never stopped
+        gen.set_state(saved["random"][group.rank]["gen"])
+        torch.set_rng_state(saved["random"][group.rank]["torch"])
+    else:
+        fresh = int(np.random.SeedSequence([seed, saved["epoch"], group.rank]).generate_state(1)[0])
+        gen.manual_seed(fresh)
+        torch.manual_seed(fresh)
+        log(f"resuming on {group.world} processes, the checkpoint's run had {saved['world']}: the same batches "
+            "and schedule, new augmentation and dropout draws")
+    log(f"resuming after epoch {saved['epoch']} (best valid accuracy {saved['progress']['best']:.4f})")
+    return Progress.from_checkpoint(saved)
+
+
+def _stderr_log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _silent(message: str) -> None:
+    pass
+
+
+def run_training(spec: dict, group: distributed.Group, log=None) -> None:
+    """The training itself, on one rank of `group`: load, train epoch by epoch, and on rank 0
+    validate, checkpoint and write best.pt and train.json into spec["partial"]."""
+    log = log or (_stderr_log if group.is_main else _silent)
+    progress = spec["progress"] and group.is_main
+    rank, world = group.rank, group.world
+    cfg = TrainConfig(**spec["cfg"])
+    data_dir, extra_train, partial = Path(spec["data_dir"]), [Path(d) for d in spec["extra_train"]], Path(spec["partial"])
+    recipe = {**spec["cfg"], "feature": spec["feature"]}
+    feature_cfg = FeatureConfig.from_dict(spec["feature"]) if spec["feature"] else None
     labels = list(LABELS)
     init_kernels, init_meta = _load_init(cfg, labels)
     if init_meta is not None:
@@ -292,15 +234,23 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
         if leaked:
             raise InputError(f"{d}: its train split holds {leaked[0]}, a held-out speaker of {data_dir}; "
                              "extra training data must come from the same voice split")
-    noise_idx = _noise_rows(train_rows) if cfg.noise_mix > 0 else None
+    fingerprint = checkpoint.data_fingerprint([data_dir, *extra_train])
+    if len(set(group.all_gather_object(fingerprint))) > 1:
+        raise InputError(f"{data_dir}: the data differ between the nodes of the run; every node needs the same "
+                         "data directories (a copy of each, or a shared file system)")
+    noise_idx = noise_rows(train_rows) if cfg.noise_mix > 0 else None
 
     # Features are held as log-mel; augmentation works there (a mel axis to warp and mask),
     # then FrontEnd applies the rest of the front end: DCT, mean normalisation, scaling.
-    mel_cfg = _log_mel_config(fcfg)
-    teacher_net, teacher_front = _load_teacher(Path(cfg.teacher), mel_cfg, labels) if cfg.teacher else (None, None)
-    xtr = torch.from_numpy(np.concatenate([feature_matrix(d, rows, mel_cfg, progress, "features (train)")
-                                           for d, rows in train_sets]))
-    xva = torch.from_numpy(feature_matrix(data_dir, valid_rows, mel_cfg, progress, "features (valid)"))
+    # Each rank computes every world-th clip; the ranks then swap them.
+    mel_cfg = log_mel_config(fcfg)
+    teacher_net, teacher_front = load_teacher(Path(cfg.teacher), mel_cfg, labels) if cfg.teacher else (None, None)
+
+    def features(d: Path, rows: list, desc: str) -> np.ndarray:
+        return group.gather_rows(feature_matrix(d, rows[rank::world], mel_cfg, progress, desc), len(rows))
+
+    xtr = torch.from_numpy(np.concatenate([features(d, rows, "features (train)") for d, rows in train_sets]))
+    xva = torch.from_numpy(features(data_dir, valid_rows, "features (valid)"))
     if init_meta is None:
         front = FrontEnd(FeatureConfig(**{**fcfg.to_dict(), "mean": [], "std": []}))
         # Per-feature statistics from training data only; saved with the model.
@@ -318,69 +268,111 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
                   **cfg.net_options}
     if cfg.qat is not None:
         from .qat import QuantSpec, load_float_weights, quantized_net
-        model = quantized_net(cfg.net, net_kwargs, QuantSpec(**cfg.qat))
+        net = quantized_net(cfg.net, net_kwargs, QuantSpec(**cfg.qat))
         if init_kernels is not None:
-            load_float_weights(model, init_kernels, cfg.init)
+            load_float_weights(net, init_kernels, cfg.init)
     else:
-        model = build_net(cfg.net, **net_kwargs)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        net = build_net(cfg.net, **net_kwargs)
+    # Every rank builds the same initial weights (seeded alike; DDP also broadcasts rank 0's);
+    # dropout and augmentation then draw their own numbers on each rank.
+    gen = torch.Generator().manual_seed(cfg.seed + 7919 * rank)
+    if rank:
+        torch.manual_seed(cfg.seed + 7919 * rank)
+    opt = torch.optim.AdamW(net.parameters(), lr=peak_lr(cfg), weight_decay=cfg.weight_decay)
     engine_counts = Counter(r.engine for r in train_rows)
     weights = np.array([(1.0 / engine_counts[r.engine]) ** cfg.engine_balance for r in train_rows])
     sampler = BucketBatchSampler([r.seconds for r in train_rows], cfg.batch_size, cfg.seed,
                                  weights=weights if cfg.engine_balance else None)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * len(sampler))
+    seconds = np.array([r.seconds for r in train_rows])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=peak_lr(cfg), total_steps=cfg.epochs * len(sampler))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    log(f"training {cfg.net} ({count_parameters(model)} parameters) on {len(train_rows)} clips, "
-        f"validating on {len(valid_rows)}")
+    state = Progress()
+    if spec["resume"]:
+        saved = group.broadcast_object(checkpoint.load(partial, recipe, fingerprint) if group.is_main else None)
+        state = _resume(saved, net, opt, sched, gen, group, cfg.seed, log)
+        fcfg = FeatureConfig.from_dict(saved["feature"])
+    sampler.epoch = state.epoch  # the sampler's epochs count from 0
+    model = net
+    allreduce = AllReduceTimer() if cfg.profile and world > 1 else None
+    if world > 1:
+        # BatchNorm stays per rank (torch's SyncBatchNorm runs on GPUs only); DDP's buffer
+        # broadcast keeps rank 0's running statistics, the ones validation and export use.
+        model = nn.parallel.DistributedDataParallel(net)
+        if allreduce is not None:
+            model.register_comm_hook(None, allreduce.hook)
+    log(f"training {cfg.net} ({count_parameters(net)} parameters) on {len(train_rows)} clips, validating on "
+        f"{len(valid_rows)}" + (f"; {world} processes, {cfg.batch_size // world}-{-(-cfg.batch_size // world)} "
+                                f"clips each per step" if world > 1 else ""))
 
-    with atomic_dir(out) as tmp:
-        history = []
-        best, best_epoch, stale = -1.0, 0, 0
-        for epoch in range(1, cfg.epochs + 1):
-            model.train()
-            t0, total, n = time.time(), 0.0, 0
-            bar = tqdm(sampler, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not progress,
-                       file=sys.stderr, leave=False)
-            for idx in bar:
-                xb = xtr[idx] if noise_bank is None else _mix_noise(xtr[idx], noise_bank, cfg.noise_mix, gen)
-                xb = _augment_batch(xb, gen)
-                logits = model(front(xb))
-                loss = loss_fn(logits, ytr[idx])
-                if teacher_net is not None:
-                    with torch.no_grad():
-                        teacher_logits = teacher_net(teacher_front(xb))
-                    loss = ((1 - cfg.distill_weight) * loss
-                            + cfg.distill_weight * _distill_loss(logits, teacher_logits, cfg.distill_temperature))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+    for epoch in range(state.epoch + 1, cfg.epochs + 1):
+        model.train()
+        t0, total, n, t_data, t_compute = time.perf_counter(), 0.0, 0, 0.0, 0.0
+        if allreduce is not None:
+            allreduce.seconds = 0.0
+        bar = tqdm(sampler, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not progress,
+                   file=sys.stderr, leave=False)
+        for batch in bar:
+            if len(batch) < world:  # a bucket's last few clips, fewer than the ranks: skipped
                 sched.step()
-                total += loss.item() * len(idx)
-                n += len(idx)
-            acc = _accuracy(model, xva, yva)
-            history.append({"epoch": epoch, "loss": total / n, "valid_accuracy": acc,
-                            "seconds": round(time.time() - t0, 2)})
-            log(f"epoch {epoch}: loss {total / n:.4f}, valid accuracy {acc:.4f} ({time.time() - t0:.1f} s)")
-            if acc > best:
-                best, best_epoch, stale = acc, epoch, 0
-                torch.save(model.state_dict(), tmp / "best.pt")
-            else:
-                stale += 1
-                if stale >= cfg.patience:
-                    log(f"early stop: no gain in {cfg.patience} epochs")
-                    break
-        meta = {
-            "net": cfg.net, "net_kwargs": net_kwargs, "labels": labels,
-            "feature": fcfg.to_dict(), "train_config": cfg.__dict__,
-            "data_dir": str(data_dir.resolve()),
-            "data": _data_summary(data_dir),
-            "extra_train": [{"data_dir": str(d.resolve()), "clips": len(rows), "data": _data_summary(d)}
-                            for d, rows in train_sets[1:]],
-            "parameters": count_parameters(model),
-            **({"quantization": QuantSpec(**cfg.qat).to_dict()} if cfg.qat is not None else {}),
-            "best_epoch": best_epoch, "valid_accuracy": best, "history": history,
-        }
-        (tmp / "train.json").write_text(json.dumps(meta, indent=2) + "\n")
-    log(f"best valid accuracy {best:.4f} at epoch {best_epoch}; run saved to {out}")
-    return out
+                continue
+            ta = time.perf_counter()
+            idx = shard_batch(batch, seconds, world, rank)
+            xb = xtr[idx] if noise_bank is None else mix_noise(xtr[idx], noise_bank, cfg.noise_mix, gen)
+            xb = augment_batch(xb, gen)
+            inputs = front(xb)
+            tb = time.perf_counter()
+            logits = model(inputs)
+            loss = loss_fn(logits, ytr[idx])
+            if teacher_net is not None:
+                with torch.no_grad():
+                    teacher_logits = teacher_net(teacher_front(xb))
+                loss = ((1 - cfg.distill_weight) * loss
+                        + cfg.distill_weight * distill_loss(logits, teacher_logits, cfg.distill_temperature))
+            opt.zero_grad()
+            share_of_batch(loss, len(idx), len(batch), world).backward()
+            opt.step()
+            sched.step()
+            t_data += tb - ta
+            t_compute += time.perf_counter() - tb
+            total += loss.item() * len(idx)
+            n += len(idx)
+        train_seconds = time.perf_counter() - t0
+        total, n = group.sum([total, n])
+        timing = {"samples_per_second": round(n / train_seconds, 1), "data_seconds": round(t_data, 3),
+                  "compute_seconds": round(t_compute, 3)}
+        if allreduce is not None:
+            timing["allreduce_seconds"] = round(allreduce.seconds, 3)
+            timing["compute_seconds"] = round(t_compute - allreduce.seconds, 3)
+        stop = False
+        if group.is_main:
+            acc = _accuracy(net, xva, yva)
+            state.history.append({"epoch": epoch, "loss": total / n, "valid_accuracy": acc,
+                                  "seconds": round(time.perf_counter() - t0, 2), "processes": world, **timing})
+            log(f"epoch {epoch}: loss {total / n:.4f}, valid accuracy {acc:.4f} ({time.perf_counter() - t0:.1f} s)")
+            stop = state.after_epoch(epoch, acc, net, cfg.patience)
+            if stop:
+                log(f"early stop: no gain in {cfg.patience} epochs")
+        random_states = group.all_gather_object({"gen": gen.get_state(), "torch": torch.get_rng_state()})
+        if group.is_main:
+            checkpoint.save(partial, {**state.to_dict(), "epoch": epoch, "world": world, "model": net.state_dict(),
+                                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                      "random": random_states, "recipe": recipe, "fingerprint": fingerprint,
+                                      "feature": fcfg.to_dict()})
+        if group.broadcast_object(stop):
+            break
+    if not group.is_main:
+        return
+    torch.save(state.best_state, partial / "best.pt")
+    meta = {
+        "net": cfg.net, "net_kwargs": net_kwargs, "labels": labels,
+        "feature": fcfg.to_dict(), "train_config": cfg.__dict__,
+        "data_dir": str(data_dir.resolve()),
+        "data": _data_summary(data_dir),
+        "extra_train": [{"data_dir": str(d.resolve()), "clips": len(rows), "data": _data_summary(d)}
+                        for d, rows in train_sets[1:]],
+        "parameters": count_parameters(net), "processes": world,
+        **({"quantization": QuantSpec(**cfg.qat).to_dict()} if cfg.qat is not None else {}),
+        "best_epoch": state.best_epoch, "valid_accuracy": state.best, "history": state.history,
+    }
+    (partial / "train.json").write_text(json.dumps(meta, indent=2) + "\n")
+    log(f"best valid accuracy {state.best:.4f} at epoch {state.best_epoch}")
