@@ -187,6 +187,16 @@ def test_two_nodes_on_localhost_train_the_same_model(tmp_path, small_data, two_p
     assert _same_weights(tmp_path / "node0", two_processes)
 
 
+def test_under_torchrun_each_process_is_a_rank(tmp_path, small_data, two_processes):
+    """`torchrun ... -m edge_asr.cli train ...`, as on a cluster: the same 2-rank run."""
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "edge_asr.cli", "train", str(small_data), "--out", str(tmp_path / "run"), *RECIPE],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("run saved to") == 1  # rank 0 alone writes
+    assert _same_weights(tmp_path / "run", two_processes)
+
+
 def test_a_killed_worker_ends_the_run_and_resume_finishes_it(tmp_path, small_data, two_processes):
     out = tmp_path / "run"
     launcher = _start_and_wait_for_checkpoint(small_data, out)
@@ -223,8 +233,9 @@ def test_sigterm_keeps_the_checkpoint_and_another_nproc_resumes(tmp_path, small_
     _, err = launcher.communicate(timeout=120)
     assert launcher.returncode == 128 + signal.SIGTERM, err
     assert "is kept in" in err and not any(_alive(p) for p in workers)
-    changed = _train(small_data, out, *mixed, "--resume", "--lr", "0.01", check=False)
+    changed = _train(small_data, out, *mixed, "--resume", "--lr", "0.01", "--nproc", "2", check=False)
     assert changed.returncode == 2 and "lr is 0.01, the checkpoint's run used 0.003" in changed.stderr
+    assert "rank" not in changed.stderr and "launching" not in changed.stderr  # refused before any worker
     other_data = _train(small_data, out, "--resume", check=False)
     assert other_data.returncode == 2 and "the data (manifests) differ" in other_data.stderr
     proc = _train(small_data, out, *mixed, "--resume")  # one process continues a 2-process run

@@ -143,16 +143,36 @@ def _die_with_parent() -> None:
         pass  # no libc by that name: the launcher's monitor still stops workers on any failure it sees
 
 
-def _worker(spec: dict) -> None:
-    """Entry point of one worker process (started by the elastic launcher)."""
+def under_torchrun() -> bool:
+    """True in a process an elastic agent started as a worker (`torchrun ... -m edge_asr.cli
+    train ...` on a cluster): the agent sets these variables, and the process is one rank."""
+    return "TORCHELASTIC_RUN_ID" in os.environ and "RANK" in os.environ
+
+
+def join_group() -> TorchGroup:
+    """Join the run's process group as the rank the environment names (gloo: the loop
+    trains on CPUs)."""
     import torch.distributed as dist
     _die_with_parent()
-    from .train import run_training
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    try:
-        run_training(spec, TorchGroup())
-    finally:
+    dist.init_process_group("gloo")
+    return TorchGroup()
+
+
+def leave_group() -> None:
+    """Leave the process group (every rank, at the end)."""
+    import torch.distributed as dist
+    if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def _worker(spec: dict) -> None:
+    """Entry point of one worker process (started by the elastic launcher)."""
+    from .train import run_training
+    group = join_group()
+    try:
+        run_training(spec, group)
+    finally:
+        leave_group()
 
 
 def _free_port() -> int:
@@ -183,7 +203,8 @@ def launch(spec: dict, where: Launch, log, debug: bool = False) -> None:
         logging.disable(logging.CRITICAL)
         # multiprocessing's resource tracker (a process started with these -W options) frees
         # the semaphores of a killed worker and warns that it did so: quiet that one warning
-        sys.warnoptions.append("ignore:resource_tracker:UserWarning")
+        if "ignore:resource_tracker:UserWarning" not in sys.warnoptions:
+            sys.warnoptions.append("ignore:resource_tracker:UserWarning")
     try:
         elastic_launch(config, _worker)(spec)
     except ChildFailedError as exc:

@@ -147,10 +147,19 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
     spec = {"data_dir": str(data_dir), "extra_train": [str(d) for d in extra_train], "cfg": dict(cfg.__dict__),
             "feature": feature_cfg.to_dict() if feature_cfg else None, "resume": resume, "progress": progress,
             "partial": str(checkpoint.incomplete_dir(out))}
-    writes = where.node_rank == 0  # global rank 0 lives on node 0: its folder holds the run
-    partial = checkpoint.prepare(out, force, resume) if writes else None
-    try:
+    group = None
+    if distributed.under_torchrun():  # this process is one rank of a run torchrun started
         if where.distributed:
+            raise InputError("--nproc/--nnodes: under torchrun its own options place the workers; leave them out")
+        group = distributed.join_group()
+    writes = group.is_main if group else where.node_rank == 0  # global rank 0's folder holds the run
+    partial = checkpoint.prepare(out, force, resume) if writes else None
+    if resume and writes:  # refuse another recipe or other data here, before any worker starts
+        checkpoint.load(partial, _recipe(spec), checkpoint.data_fingerprint([data_dir, *map(Path, extra_train)]))
+    try:
+        if group is not None:
+            run_training(spec, group)
+        elif where.distributed:
             distributed.launch(spec, where, log, debug)
         else:
             run_training(spec, distributed.Group(), log)
@@ -161,12 +170,21 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
         if kept:
             log(kept)
         raise
+    finally:
+        if group is not None:
+            distributed.leave_group()
     if not writes:
-        log(f"node {where.node_rank}: done; node 0 saves the run")
+        if group is None:
+            log(f"node {where.node_rank}: done; node 0 saves the run")
         return out
     checkpoint.finish(partial, out)
     log(f"run saved to {out}")
     return out
+
+
+def _recipe(spec: dict) -> dict:
+    """What a checkpoint must match to be resumed: the training settings and the front end's flags."""
+    return {**spec["cfg"], "feature": spec["feature"]}
 
 
 def share_of_batch(loss: torch.Tensor, clips: int, batch: int, world: int) -> torch.Tensor:
@@ -211,7 +229,7 @@ def run_training(spec: dict, group: distributed.Group, log=None) -> None:
     rank, world = group.rank, group.world
     cfg = TrainConfig(**spec["cfg"])
     data_dir, extra_train, partial = Path(spec["data_dir"]), [Path(d) for d in spec["extra_train"]], Path(spec["partial"])
-    recipe = {**spec["cfg"], "feature": spec["feature"]}
+    recipe = _recipe(spec)
     feature_cfg = FeatureConfig.from_dict(spec["feature"]) if spec["feature"] else None
     labels = list(LABELS)
     init_kernels, init_meta = _load_init(cfg, labels)
