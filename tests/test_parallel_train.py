@@ -119,7 +119,8 @@ def _ddp_gradient(rank: int, world: int, port: int, x, y, shards, out):
     from torch import nn
 
     from edge_asr.training.train import share_of_batch
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    store = dist.TCPStore("127.0.0.1", port, world, is_master=False)
+    dist.init_process_group("gloo", store=store, rank=rank, world_size=world)
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 3))
     model = nn.parallel.DistributedDataParallel(net)
@@ -129,7 +130,8 @@ def _ddp_gradient(rank: int, world: int, port: int, x, y, shards, out):
     share_of_batch(loss, len(idx), len(x), world).backward()
     if rank == 0:
         out.put([p.grad.numpy().copy() for p in net.parameters()])  # numpy: sent by value
-    dist.destroy_process_group()
+    from edge_asr.training.distributed import leave_group
+    leave_group()  # as the workers of a run leave it
 
 
 def test_ddp_averages_to_the_global_batch_gradient():
@@ -140,9 +142,10 @@ def test_ddp_averages_to_the_global_batch_gradient():
     torch.manual_seed(1)
     x, y = torch.randn(7, 5), torch.randint(0, 3, (7,))
     shards = [[0, 2, 3, 5, 6], [1, 4]]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    # the rendezvous store lives here, as the launcher's does, so that it outlives both ranks
+    # (hosted by rank 0, it can vanish while rank 1 still tears down)
+    store = torch.distributed.TCPStore("127.0.0.1", 0, 3, is_master=True, wait_for_workers=False)
+    port = store.port
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     procs = [ctx.Process(target=_ddp_gradient, args=(r, 2, port, x.numpy(), y.numpy(), shards, out))

@@ -159,9 +159,13 @@ def join_group() -> TorchGroup:
 
 
 def leave_group() -> None:
-    """Leave the process group (every rank, at the end)."""
+    """Leave the process group after a run every rank finished. The barrier keeps a rank
+    from tearing gloo down while a peer still talks to it (seen: a worker aborting at exit,
+    "terminate called without an active exception"). Not on failure: a rank that raised
+    exits, and the launcher stops the others."""
     import torch.distributed as dist
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
@@ -169,10 +173,8 @@ def _worker(spec: dict) -> None:
     """Entry point of one worker process (started by the elastic launcher)."""
     from .train import run_training
     group = join_group()
-    try:
-        run_training(spec, group)
-    finally:
-        leave_group()
+    run_training(spec, group)
+    leave_group()
 
 
 def _free_port() -> int:

@@ -159,6 +159,7 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
     try:
         if group is not None:
             run_training(spec, group)
+            distributed.leave_group()
         elif where.distributed:
             distributed.launch(spec, where, log, debug)
         else:
@@ -170,9 +171,6 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
         if kept:
             log(kept)
         raise
-    finally:
-        if group is not None:
-            distributed.leave_group()
     if not writes:
         if group is None:
             log(f"node {where.node_rank}: done; node 0 saves the run")
