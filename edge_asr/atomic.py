@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import OutputExistsError
 
@@ -22,18 +22,33 @@ def refuse_existing(out: Path, force: bool, flag: str = "--out") -> None:
         raise OutputExistsError(f"{out}: exists; choose another {flag} or pass --force to replace it")
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write a file whole or not at all: into a hidden sibling, renamed over `path` (a
-    failed write removes the sibling and leaves `path` as it was)."""
+def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    """Write a file whole or not at all: `write(sibling)` writes a hidden sibling, which is
+    renamed over `path` (a failed write removes the sibling and leaves `path` as it was)."""
     path = Path(path)
     partial = path.with_name(f".{path.name}.tmp")
     try:
-        partial.write_text(text)
+        write(partial)
         partial.replace(path)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write a text file whole or not at all (write_atomic)."""
+    return write_atomic(path, lambda partial: partial.write_text(text))
+
+
+def move_into_place(src: Path, out: Path) -> None:
+    """Rename the folder `src` to `out`, replacing what is there (a folder, a file or a
+    symlink; the caller checked --force)."""
+    if out.is_dir() and not out.is_symlink():
+        shutil.rmtree(out)
+    elif out.exists() or out.is_symlink():
+        out.unlink()  # --force onto a file: the folder takes its place
+    src.rename(out)
 
 
 @contextmanager
@@ -52,11 +67,7 @@ def atomic_dir(out: Path) -> Iterator[Path]:
     tmp.chmod(0o777 & ~umask)
     try:
         yield tmp
-        if out.is_dir() and not out.is_symlink():
-            shutil.rmtree(out)
-        elif out.exists() or out.is_symlink():
-            out.unlink()  # --force onto a file: the folder takes its place
-        tmp.rename(out)
+        move_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

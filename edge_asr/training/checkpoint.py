@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import refuse_existing
+from ..atomic import move_into_place, refuse_existing, write_atomic
 from ..errors import InputError, OutputExistsError
 
 CHECKPOINT = "checkpoint.pt"
@@ -56,11 +56,7 @@ def prepare(out: Path, force: bool, resume: bool) -> Path:
 def finish(partial: Path, out: Path) -> None:
     """Turn a finished run's folder into `out` (replacing it: the caller checked --force)."""
     (partial / CHECKPOINT).unlink(missing_ok=True)
-    if out.is_dir() and not out.is_symlink():
-        shutil.rmtree(out)
-    elif out.exists() or out.is_symlink():
-        out.unlink()
-    partial.rename(out)
+    move_into_place(partial, out)
 
 
 def abandon(partial: Path) -> str:
@@ -76,9 +72,7 @@ def abandon(partial: Path) -> str:
 
 def save(partial: Path, state: dict) -> None:
     """Write `state` as the run's checkpoint, whole or not at all."""
-    tmp = partial / (CHECKPOINT + ".tmp")
-    torch.save({"format": FORMAT, **state}, tmp)
-    tmp.replace(partial / CHECKPOINT)
+    write_atomic(partial / CHECKPOINT, lambda sibling: torch.save({"format": FORMAT, **state}, sibling))
 
 
 def load(partial: Path, recipe: dict, fingerprint: str) -> dict:

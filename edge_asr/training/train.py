@@ -297,9 +297,8 @@ def run_training(spec: dict, group: distributed.Group, log=None) -> None:
     opt = torch.optim.AdamW(net.parameters(), lr=peak_lr(cfg), weight_decay=cfg.weight_decay)
     engine_counts = Counter(r.engine for r in train_rows)
     weights = np.array([(1.0 / engine_counts[r.engine]) ** cfg.engine_balance for r in train_rows])
-    sampler = BucketBatchSampler([r.seconds for r in train_rows], cfg.batch_size, cfg.seed,
-                                 weights=weights if cfg.engine_balance else None)
     seconds = np.array([r.seconds for r in train_rows])
+    sampler = BucketBatchSampler(seconds, cfg.batch_size, cfg.seed, weights=weights if cfg.engine_balance else None)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=peak_lr(cfg), total_steps=cfg.epochs * len(sampler))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     state = Progress()
