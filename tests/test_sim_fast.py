@@ -1,6 +1,7 @@
-"""The simulator's fast paths (float32 and float64 products, the stride-1 convolution
-without im2col, float codes between layers) give the codes of its integer path, which
-the C-simulation tests hold to hls4ml bit for bit; and the paths are really taken."""
+"""The simulator's fast paths (float32 and float64 products, narrow products widened to
+16 columns, the stride-1 convolution without im2col, float codes between layers, the
+bias layer and the tanh/sigmoid lookup in float64) give the codes of its integer path,
+which the C-simulation tests hold to hls4ml bit for bit; and the paths are really taken."""
 
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ class _ConvNet(torch.nn.Module):
 class _MLP(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.fc1, self.fc2 = torch.nn.Linear(6 * 16, 24), torch.nn.Linear(24, 5)
+        self.fc1, self.fc2 = torch.nn.Linear(6 * 16, 12), torch.nn.Linear(12, 5)  # 12: a widened product
 
     def forward(self, x):
         return self.fc2(torch.tanh(self.fc1(torch.flatten(x, 1))))
@@ -38,6 +39,8 @@ class _MLP(torch.nn.Module):
 def _integer_only(monkeypatch):
     """Force the integer path: no float plan, no float products, int64 input codes."""
     monkeypatch.setattr(kernels, "float_plan", lambda *a: None)
+    monkeypatch.setattr(kernels, "cast_plan", lambda *a: None)
+    monkeypatch.setattr(kernels, "float_table_index", lambda *a: None)
     monkeypatch.setattr(exact, "float_plan", lambda *a: None)
     monkeypatch.setattr(exact, "product_dtype", lambda *a: None)
     monkeypatch.setattr(engine, "quantize_float_bounded", lambda x, t: None)
@@ -58,8 +61,18 @@ def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
     ties = (np.round(rng.standard_normal((40, 6, 16)) * 2 ** t_in.fractional) + 0.5) * 2.0 ** -t_in.fractional
     x = np.concatenate([rng.standard_normal((300, 6, 16)), rng.standard_normal((60, 6, 16)) * 2 ** (t_in.integer + 2),
                         ties])
-    taken = {"f32": 0, "plan": 0}
+    taken = {"f32": 0, "plan": 0, "cast": 0, "table": 0}
     real_dtype, real_plan = exact.product_dtype, kernels.float_plan
+    real_cast, real_table = kernels.cast_plan, kernels._cast_table
+
+    def count_cast(*a):
+        p = real_cast(*a)
+        taken["cast"] += p is not None
+        return p
+
+    def count_table(*a):
+        taken["table"] += 1
+        return real_table(*a)
 
     def count_dtype(*a):
         d = real_dtype(*a)
@@ -74,12 +87,20 @@ def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
     monkeypatch.setattr(exact, "product_dtype", count_dtype)
     monkeypatch.setattr(kernels, "product_dtype", count_dtype)
     monkeypatch.setattr(kernels, "float_plan", count_plan)
+    monkeypatch.setattr(kernels, "cast_plan", count_cast)
+    monkeypatch.setattr(kernels, "_cast_table", count_table)
     fast32 = simulate(design, x.astype(np.float32), trace=True)
     fast64 = simulate(design, x, trace=True)
+    assert taken["cast"] > 0      # the bias layer (ApplyAlpha) ran in float64
     if net != "mlp":
         assert taken["plan"] > 0  # the convolution without im2col ran
+    else:
+        assert taken["table"] > 0  # tanh looked up from float64 codes
     if bits <= 10:
         assert taken["f32"] > 0   # a narrow design's products ran in float32
+    if net == "mlp" and bits == 8:  # the 12-output product ran widened to 16 columns
+        assert any(m.f32_wide is not None for layer in design.layers for k, m in layer.cache.items()
+                   if isinstance(k, tuple) and k[0] == "matrix")
     monkeypatch.undo()
     _integer_only(monkeypatch)
     slow32, slow64 = simulate(design, x.astype(np.float32), trace=True), simulate(design, x, trace=True)
@@ -90,15 +111,15 @@ def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
 
 
 def test_passes_share_out_evenly_and_keep_arrays_small():
-    """chunk_rows: a pass's largest array stays near CHUNK_ELEMENTS, and the passes are a
+    """chunk_rows: a pass's largest array stays near CHUNK_BYTES, and the passes are a
     multiple of the workers; a small batch is one pass."""
     from .test_sim import GOLDEN
     design = load_design(GOLDEN / "design.json")
     per_input = engine._largest_per_input(design)
-    assert per_input == 96 * 64  # the first convolution's output (13 x 98 in, 64 filters)
+    assert per_input == 8 * 96 * 64  # the first convolution's output (13 x 98 in, 64 filters), float64
     rows = engine.chunk_rows(design, 2000, 2)
     passes = -(-2000 // rows)
-    assert passes % 2 == 0 and rows * per_input <= 2 * engine.CHUNK_ELEMENTS
+    assert passes % 2 == 0 and rows * per_input <= 2 * engine.CHUNK_BYTES
     assert engine.chunk_rows(design, 5, 2) == 5
 
 

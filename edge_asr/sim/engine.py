@@ -83,37 +83,40 @@ def _edge_count(t: Tensor) -> int:
     return n
 
 
-# Elements of the largest intermediate array in one pass (about 4 MB of float64): the
-# temporaries stay in cache and are reused by malloc. Measured on this project's 2-core
-# machine: 64 inputs per pass was best for the shipped model (6,144 values per input),
-# 500-1,000 for a 1,200-input MLP; both are about this many elements.
-CHUNK_ELEMENTS = 1 << 19
+# Bytes of the largest array in one pass. Measured on this project's 2-core machine
+# (benchmarks/sim_speed.py, 2,000 inputs): each pass costs 0.1-0.2 ms of Python and numpy
+# calls whatever its size, so small nets want few large passes (1,000 inputs of a
+# 1,200-input MLP: 3.3 ms a call, against 4.0 ms at 334 and 23 ms at 27), while the
+# shipped model (6,144 float64 values per input) is best at 84-167 inputs per pass, where
+# its temporaries stay in cache (86 ms, against 123 ms at 334).
+CHUNK_BYTES = 1 << 23
 MIN_CHUNK = 16
 
 
 def _largest_per_input(design: Design) -> int:
-    """Values per input of the largest array a pass makes (a layer's output, the input, or
-    the windows of a strided convolution), computed once per design."""
+    """Bytes per input of the largest array a pass makes: the input codes (float32 for
+    float32 inputs), a layer's output or the windows of a strided convolution (float64),
+    computed once per design."""
     key = "_largest_per_input"
     if key not in design.cache:
-        sizes = [int(np.prod(design.input_shape))]
+        sizes = [4 * int(np.prod(design.input_shape))]
         for layer in design.layers:
-            sizes.append(int(np.prod(layer.output_shape)) if layer.output_shape else 1)
+            sizes.append(8 * (int(np.prod(layer.output_shape)) if layer.output_shape else 1))
             a = layer.attributes
             if layer.class_name == "Conv1D" and a.get("stride_width", 1) != 1:
-                sizes.append(a["out_width"] * a["filt_width"] * a["n_chan"])
+                sizes.append(8 * a["out_width"] * a["filt_width"] * a["n_chan"])
         design.cache[key] = max(sizes)
     return design.cache[key]
 
 
 def chunk_rows(design: Design, n: int, workers: int) -> int:
-    """Inputs per pass: as many as keep the largest array near CHUNK_ELEMENTS, at least
+    """Inputs per pass: as many as keep the largest array near CHUNK_BYTES, at least
     MIN_CHUNK, and split so that the passes share out evenly over the workers."""
-    rows = max(MIN_CHUNK, CHUNK_ELEMENTS // _largest_per_input(design))
+    rows = max(MIN_CHUNK, CHUNK_BYTES // _largest_per_input(design))
     if n <= rows:
         return n
     chunks = -(-n // rows)
-    if chunks > 1 and workers > 1:
+    if workers > 1:
         chunks = -(-chunks // workers) * workers
     return max(1, -(-n // chunks))
 

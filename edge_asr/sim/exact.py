@@ -34,6 +34,8 @@ class Matrix:
     f64: np.ndarray
     col_bound: float
     f32: np.ndarray | None = None
+    f32_wide: np.ndarray | None = None  # f32 with zero columns up to 16, for narrow layers
+
 
     @classmethod
     def of(cls, codes: np.ndarray) -> "Matrix":
@@ -47,7 +49,15 @@ class Matrix:
         if col_bound < EXACT32:  # every code, and every partial sum of codes, exact in float32
             f32 = codes.astype(np.float32)
             f32.flags.writeable = False
-        return cls(codes, f64, col_bound, f32)
+        wide = None
+        if f32 is not None and 8 < codes.shape[1] < 16:
+            # OpenBLAS's float32 product is 1.4x faster with 16 columns than with 14
+            # (2,000 x 1,274 rows on this project's machine: 0.94 against 1.30 ms); the
+            # zero columns are dropped from the result
+            wide = np.zeros((codes.shape[0], 16), np.float32)
+            wide[:, :codes.shape[1]] = f32
+            wide.flags.writeable = False
+        return cls(codes, f64, col_bound, f32, wide)
 
 
 def max_abs_code(t: FixedType) -> float:
@@ -74,6 +84,8 @@ def exact_matmul(a: np.ndarray, m: Matrix, a_type: FixedType) -> np.ndarray:
     dtype = product_dtype(m, a_type)
     if dtype is None:
         return a.astype(np.int64) @ m.codes
+    if dtype is np.float32 and m.f32_wide is not None:
+        return (a.astype(dtype, copy=False) @ m.f32_wide)[:, :m.codes.shape[1]]
     return a.astype(dtype, copy=False) @ (m.f32 if dtype is np.float32 else m.f64)
 
 
@@ -109,6 +121,12 @@ def dense_codes(x_codes: np.ndarray, x_type: FixedType, m: Matrix, wt: FixedType
     return acc, acc_t.fractional
 
 
+# result overflow modes the float path handles: saturation is a clip; a wrapping result
+# type is taken only when no value leaves its range (finish_float checks the bounds and
+# hands anything else to the integer path)
+FLOAT_SATURATION = ("AP_SAT", "AP_SAT_SYM", "AP_WRAP")
+
+
 @dataclass(frozen=True)
 class FloatPlan:
     """How a Dense/Conv layer's accumulate-and-cast runs in float64 (see `float_plan`)."""
@@ -137,7 +155,7 @@ def float_plan(x_type: FixedType, m: Matrix, wt: FixedType, b: np.ndarray | None
     drop = acc_t.fractional - res_t.fractional    # accumulator lsb -> result lsb
     if shift < 0 or acc_t.saturation != "AP_WRAP" or res_t.rounding not in ("AP_TRN", "AP_RND_CONV", "AP_RND"):
         return None
-    if res_t.saturation not in ("AP_SAT", "AP_SAT_SYM"):
+    if res_t.saturation not in FLOAT_SATURATION:
         return None
     acc0 = requantize(b, bt.fractional, acc_t) if b is not None else None
     bound = (max_abs_code(x_type) * m.col_bound * 2.0 ** shift
@@ -146,6 +164,19 @@ def float_plan(x_type: FixedType, m: Matrix, wt: FixedType, b: np.ndarray | None
         return None
     bias = np.ldexp(acc0.astype(np.float64), -shift) if acc0 is not None else None
     return FloatPlan(shift, drop, bias, bound > acc_t.max_code or -bound < acc_t.min_code, acc_t, res_t)
+
+
+def cast_plan(bound: float, frac: int, bias: np.ndarray | None, res_t: FixedType) -> FloatPlan | None:
+    """The plan of a cast to res_t of exact values with `frac` fractional bits, held in
+    float64 as integers up to `bound` in magnitude (bias, in the same units, still to be
+    added), with no accumulator in between (nnet::normalize's x * scale + bias); None
+    when it cannot run exactly in float64 (see float_plan)."""
+    if res_t.rounding not in ("AP_TRN", "AP_RND_CONV", "AP_RND") or res_t.saturation not in FLOAT_SATURATION:
+        return None
+    drop = frac - res_t.fractional
+    if bound >= EXACT or bound * 2.0 ** max(0, -drop) >= EXACT:
+        return None
+    return FloatPlan(0, drop, bias, False, res_t, res_t)
 
 
 def _round(a: np.ndarray, mode: str) -> None:
@@ -163,7 +194,8 @@ def finish_float(s: np.ndarray, plan: FloatPlan) -> tuple[np.ndarray, int | None
     """The exact matrix product s (product units, float32 or float64; a float64 one is
     changed in place) -> (result codes of plan.res_t held in float64, which the next matrix
     product takes so; what their bounds tell of the values at the type's edges, see
-    `edges_known`), or None when the accumulator would wrap (then the integer path runs)."""
+    `edges_known`), or None when the accumulator or a wrapping result type would wrap
+    (then the integer path runs)."""
     s = s.astype(np.float64, copy=False)  # a float32 product is exact, not what follows
     if plan.bias is not None:
         s += plan.bias
@@ -186,6 +218,8 @@ def finish_float(s: np.ndarray, plan: FloatPlan) -> tuple[np.ndarray, int | None
         _round(bounds, res_t.rounding)
     lo, hi = float(bounds[0]), float(bounds[1])
     if lo < res_t.lowest_code or hi > res_t.max_code:
+        if res_t.saturation == "AP_WRAP":
+            return None
         np.clip(s, res_t.lowest_code, res_t.max_code, out=s)
         lo, hi = max(lo, res_t.lowest_code), min(hi, res_t.max_code)
     return s, edges_known(lo, hi, res_t)

@@ -17,9 +17,9 @@ import numpy as np
 
 from ..errors import SimError
 from ..ir.design import Layer
-from .exact import Matrix, dense_result, finish_float, float_plan, product_dtype, recast
+from .exact import Matrix, cast_plan, dense_result, finish_float, float_plan, max_abs_code, product_dtype, recast
 from .fixed import FixedType, requantize, to_float
-from .tables import idx_from_codes, sigmoid_table, softmax_tables, tanh_table
+from .tables import float_table_index, idx_from_codes, sigmoid_table, softmax_tables, tanh_table
 
 
 @dataclass
@@ -135,7 +135,9 @@ def _shifted_products(codes: np.ndarray, m: Matrix, x_type: FixedType, k: int) -
     n, width, n_chan = codes.shape
     dtype = product_dtype(m, x_type)
     w = m.f32 if dtype is np.float32 else m.f64
-    rows = codes.astype(dtype, copy=False).reshape(n * width, n_chan)
+    # one copy that casts and, after a Transpose, makes the rows contiguous (astype keeps
+    # the transposed layout, and the reshape would copy a second time)
+    rows = np.ascontiguousarray(codes, dtype=dtype).reshape(n * width, n_chan)
     valid = n * width - (k - 1)                   # rows whose window lies inside the array
     # row n * width + t holds output t of input n for t < out_w; the rest straddle two
     # inputs and are never read
@@ -148,25 +150,60 @@ def _shifted_products(codes: np.ndarray, m: Matrix, x_type: FixedType, k: int) -
 
 @kernel("ApplyAlpha", "BatchNormalization")  # the same nnet::normalize kernel: x * scale + bias
 def apply_alpha(layer: Layer, x: Tensor) -> Tensor:
-    """nnet::normalize: x * scale + bias exactly, then the cast to the result type."""
+    """nnet::normalize: x * scale + bias exactly, then the cast to the result type (in
+    float64 where exact, `cast_plan`; else on int64)."""
     s, st = layer.weight("scale")
     b, bt = layer.weight("bias")
     res_t = layer.result_type()
     shape = x.codes.shape
-    flat = x.ints.reshape(shape[0], -1)
-    n = flat.shape[1]
+    n = int(np.prod(shape[1:]))
     s = np.broadcast_to(s.reshape(-1), (n,)) if s.size in (1, n) else np.resize(s.reshape(-1), n)
     b = np.broadcast_to(b.reshape(-1), (n,)) if b.size in (1, n) else np.resize(b.reshape(-1), n)
     prod_frac = x.type.fractional + st.fractional
     frac = max(prod_frac, bt.fractional)
+    plan, scale = _alpha_plan(layer, x.type, s, b * 2.0 ** (frac - bt.fractional), prod_frac, frac, res_t)
+    if plan is not None:
+        # copies: finish_float works in place, and the input may be traced or shared
+        total = x.codes.reshape(shape[0], n).astype(np.float64)
+        if scale is not None:
+            total *= scale
+        done = finish_float(total, plan)
+        if done is not None:
+            return Tensor(done[0].reshape(shape), res_t, done[1])
+    flat = x.ints.reshape(shape[0], n)
     total = (flat * s[None, :]) * (1 << (frac - prod_frac)) + (b[None, :] << (frac - bt.fractional))
     return Tensor(requantize(total, frac, res_t).reshape(shape), res_t)
+
+
+def _alpha_plan(layer: Layer, x_type: FixedType, s: np.ndarray, bias: np.ndarray, prod_frac: int, frac: int,
+                res_t: FixedType):
+    """(cast_plan, the scale in units of 2**-frac as float64, or None when it is 1
+    everywhere: the common bias-only layer) for inputs of x_type, made once per layer;
+    bias is already in units of 2**-frac."""
+    key = ("alpha", x_type)
+    if key not in layer.cache:
+        scale = s.astype(np.float64) * 2.0 ** (frac - prod_frac)
+        bound = max_abs_code(x_type) * float(np.abs(scale).max(initial=0)) + float(np.abs(bias).max(initial=0))
+        plan = cast_plan(bound, frac, bias, res_t)
+        layer.cache[key] = (plan, None if np.all(scale == 1.0) else scale)
+    return layer.cache[key]
 
 
 def _activation_table(layer: Layer, kind: str, table_t: FixedType, n: int) -> np.ndarray:
     key = ("table", kind, n)
     if key not in layer.cache:
         layer.cache[key] = sigmoid_table(table_t, n) if kind == "sigmoid" else tanh_table(table_t, n)
+    return layer.cache[key]
+
+
+def _cast_table(layer: Layer, kind: str, table: np.ndarray, table_t: FixedType, res_t: FixedType):
+    """The activation table cast to res_t, as float64 codes (what the next product takes),
+    and 0 when none of them is at res_t's edges (else None: count them); made once."""
+    key = ("cast table", kind, len(table), res_t)
+    if key not in layer.cache:
+        codes = requantize(table, table_t.fractional, res_t)
+        edge = (codes == res_t.max_code) | (res_t.signed & (codes == res_t.min_code))
+        layer.cache[key] = (codes.astype(np.float64), None if edge.any() else 0)
     return layer.cache[key]
 
 
@@ -186,13 +223,20 @@ def activation(layer: Layer, x: Tensor) -> Tensor:
         table_t = layer.type("table_t")
         table = _activation_table(layer, kind, table_t, n)
         r2 = 16 if kind == "sigmoid" else 8
+        offset = (8 if kind == "sigmoid" else 4) * n // r2
+        index = float_table_index(x.codes, x.type, n, r2, offset)
+        if index is not None:
+            # the table cast to the result type once: the cast is per value, so it
+            # commutes with the lookup
+            cast_table, edges = _cast_table(layer, kind, table, table_t, res_t)
+            return Tensor(cast_table[index], res_t, edges)
         num = x.ints * n
         if x.type.fractional >= 0:
             den = r2 << x.type.fractional
             q = np.sign(num) * (np.abs(num) // den)
         else:
             q = num * (1 << -x.type.fractional) // r2
-        index = np.clip(q + (8 if kind == "sigmoid" else 4) * n // r2, 0, n - 1)
+        index = np.clip(q + offset, 0, n - 1)
         return Tensor(requantize(table[index], table_t.fractional, res_t), res_t)
     raise SimError(f"{layer.name}: activation '{kind}' is not simulated yet")
 

@@ -124,3 +124,16 @@ def softmax_tables(types: dict[str, FixedType], attributes: dict) -> tuple[np.nd
                             scale=float(attributes.get("exp_scale", 1.0)))
     inv = softmax_inv_table(types["inv_inp_t"], types["inv_table_t"], inv_size)
     return exp, inv
+
+
+def float_table_index(codes: np.ndarray, x_type: FixedType, n: int, r2: int, offset: int) -> np.ndarray | None:
+    """hls4ml's table index, int(x * n / r2) + offset clamped to the table, from codes held
+    in floats; None unless n / (r2 * 2**F) is a power of two, where the scaled code is
+    exact in any float and trunc rounds toward zero as the C++ conversion to int does."""
+    if x_type.fractional < 0 or x_type.width > 52 or n & (n - 1) or r2 & (r2 - 1):
+        return None
+    scaled = codes * (n / float(r2 << x_type.fractional))  # exact: a power of two
+    np.trunc(scaled, out=scaled)
+    scaled += offset
+    np.clip(scaled, 0, n - 1, out=scaled)
+    return scaled.astype(np.intp)
