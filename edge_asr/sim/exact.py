@@ -225,12 +225,18 @@ def finish_float(s: np.ndarray, plan: FloatPlan) -> tuple[np.ndarray, int | None
     return s, edges_known(lo, hi, res_t)
 
 
+_MAKE_PLAN = object()
+
+
 def dense_result(x_codes: np.ndarray, x_type: FixedType, m: Matrix, wt: FixedType, b: np.ndarray | None,
-                 bt: FixedType | None, acc_t: FixedType, res_t: FixedType) -> tuple[np.ndarray, int | None]:
+                 bt: FixedType | None, acc_t: FixedType, res_t: FixedType,
+                 plan: FloatPlan | None = _MAKE_PLAN) -> tuple[np.ndarray, int | None]:
     """A Dense/Conv layer's result codes in res_t (int64, or float64 holding integers):
     accumulate as hls4ml does, then cast. With them, 0 when their bounds show that none
-    is at the type's edges, else None (`edges_known`)."""
-    plan = float_plan(x_type, m, wt, b, bt, acc_t, res_t)
+    is at the type's edges, else None (`edges_known`). `plan`: the layer's float_plan
+    when the caller keeps it (made here otherwise)."""
+    if plan is _MAKE_PLAN:
+        plan = float_plan(x_type, m, wt, b, bt, acc_t, res_t)
     if plan is not None:
         done = finish_float(exact_matmul(x_codes, m, x_type), plan)
         if done is not None:

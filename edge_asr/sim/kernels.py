@@ -85,8 +85,18 @@ def dense(layer: Layer, x: Tensor) -> Tensor:
     m, wt = _matrix(layer, acc_t, x.type, (1, 0))  # Resource: stored (n_out, n_in)
     b, bt = _bias(layer)
     flat = x.codes.reshape(len(x.codes), -1)
-    codes, edges = dense_result(flat, x.type, m, wt, b, bt, acc_t, res_t)
+    plan = _plan(layer, x.type, m, wt, b, bt, acc_t, res_t)
+    codes, edges = dense_result(flat, x.type, m, wt, b, bt, acc_t, res_t, plan)
     return Tensor(codes, res_t, edges)
+
+
+def _plan(layer: Layer, x_type: FixedType, m: Matrix, wt: FixedType, b, bt, acc_t: FixedType, res_t: FixedType):
+    """The layer's float_plan for inputs of x_type, made once (it is per layer and input
+    type, and making it costs a bias cast and a pass over the bias)."""
+    key = ("plan", x_type)
+    if key not in layer.cache:
+        layer.cache[key] = float_plan(x_type, m, wt, b, bt, acc_t, res_t)
+    return layer.cache[key]
 
 
 @kernel("Conv1D")
@@ -110,8 +120,8 @@ def conv1d(layer: Layer, x: Tensor) -> Tensor:
     m, wt = _matrix(layer, acc_t, x.type, (1, 2, 0))
     b, bt = _bias(layer)
     n = len(codes)
-    plan = float_plan(x.type, m, wt, b, bt, acc_t, res_t) if stride == 1 and n else None
-    if plan is not None:
+    plan = _plan(layer, x.type, m, wt, b, bt, acc_t, res_t) if n else None
+    if plan is not None and stride == 1:
         done = finish_float(_shifted_products(codes, m, x.type, k), plan)
         if done is not None:
             return Tensor(done[0].reshape(n, out_w, n_filt), res_t, done[1])
@@ -121,7 +131,7 @@ def conv1d(layer: Layer, x: Tensor) -> Tensor:
     for j in range(k):
         windows[:, :, j, :] = codes[:, j:j + stride * (out_w - 1) + 1:stride, :]
     windows = windows.reshape(n * out_w, k * n_chan)
-    out, edges = dense_result(windows, x.type, m, wt, b, bt, acc_t, res_t)
+    out, edges = dense_result(windows, x.type, m, wt, b, bt, acc_t, res_t, plan)
     return Tensor(out.reshape(n, out_w, n_filt), res_t, edges)
 
 
