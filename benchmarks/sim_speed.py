@@ -178,7 +178,7 @@ def layer_profile(name: str, work: Path, n: int, repeats: int) -> None:
     design = engine.load_design(design_dir)
     x = calib[np.random.default_rng(2).integers(0, len(calib), n)]
     with one_blas_thread():
-        whole = best_of(lambda: engine._simulate(design, engine.code_input(design, x), False), repeats)
+        whole = best_of(lambda: engine._simulate(design, engine.code_input(design, x), None, False), repeats)
         coding = best_of(lambda: engine.code_input(design, x), repeats)
         cur, parts = engine.code_input(design, x), []
         for layer in design.layers:

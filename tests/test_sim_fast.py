@@ -44,6 +44,7 @@ def _integer_only(monkeypatch):
     monkeypatch.setattr(exact, "float_plan", lambda *a: None)
     monkeypatch.setattr(exact, "product_dtype", lambda *a: None)
     monkeypatch.setattr(engine, "quantize_float_bounded", lambda x, t: None)
+    monkeypatch.setattr(engine.int8, "plan_for", lambda *a: None)
 
 
 @pytest.mark.parametrize("net,bits", [("conv", 8), ("conv", 16), ("conv-pad", 10), ("mlp", 8), ("mlp", 16)])
@@ -63,7 +64,7 @@ def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
                         ties])
     taken = {"f32": 0, "plan": 0, "cast": 0, "table": 0}
     real_dtype, real_plan = exact.product_dtype, kernels.float_plan
-    real_cast, real_table = kernels.cast_plan, kernels._cast_table
+    real_cast, real_table = kernels.cast_plan, kernels.cast_table
 
     def count_cast(*a):
         p = real_cast(*a)
@@ -88,7 +89,7 @@ def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
     monkeypatch.setattr(kernels, "product_dtype", count_dtype)
     monkeypatch.setattr(kernels, "float_plan", count_plan)
     monkeypatch.setattr(kernels, "cast_plan", count_cast)
-    monkeypatch.setattr(kernels, "_cast_table", count_table)
+    monkeypatch.setattr(kernels, "cast_table", count_table)
     fast32 = simulate(design, x.astype(np.float32), trace=True)
     fast64 = simulate(design, x, trace=True)
     assert taken["cast"] > 0      # the bias layer (ApplyAlpha) ran in float64

@@ -19,7 +19,7 @@ from ..errors import SimError
 from ..ir.design import Layer
 from .exact import Matrix, cast_plan, dense_result, finish_float, float_plan, max_abs_code, product_dtype, recast
 from .fixed import FixedType, requantize, to_float
-from .tables import float_table_index, idx_from_codes, sigmoid_table, softmax_tables, tanh_table
+from .tables import activation_table, cast_table, float_table_index, idx_from_codes, softmax_tables
 
 
 @dataclass
@@ -79,15 +79,26 @@ def _bias(layer: Layer) -> tuple[np.ndarray | None, FixedType | None]:
 
 
 @kernel("Dense")
-def dense(layer: Layer, x: Tensor) -> Tensor:
-    """nnet::dense (Latency or Resource): products into accum_t, summed, cast to the result type."""
+def dense(layer: Layer, x: Tensor, product: np.ndarray | None = None) -> Tensor:
+    """nnet::dense (Latency or Resource): products into accum_t, summed, cast to the result
+    type. `product`: the integer product of x's codes with the weights when already made
+    (sim/int8.py), else made here."""
     acc_t, res_t = layer.type("accum_t"), layer.result_type()
     m, wt = _matrix(layer, acc_t, x.type, (1, 0))  # Resource: stored (n_out, n_in)
     b, bt = _bias(layer)
-    flat = x.codes.reshape(len(x.codes), -1)
     plan = _plan(layer, x.type, m, wt, b, bt, acc_t, res_t)
-    codes, edges = dense_result(flat, x.type, m, wt, b, bt, acc_t, res_t, plan)
-    return Tensor(codes, res_t, edges)
+    done = finish_float(product.astype(np.float64), plan) if product is not None and plan is not None else None
+    if done is None:
+        done = dense_result(x.codes.reshape(len(x.codes), -1), x.type, m, wt, b, bt, acc_t, res_t, plan)
+    return Tensor(done[0], res_t, done[1])
+
+
+def dense_matrix(layer: Layer, in_t: FixedType) -> Matrix | None:
+    """A Dense layer's weight matrix for inputs of in_t, or None where it is not simulated."""
+    try:
+        return _matrix(layer, layer.type("accum_t"), in_t, (1, 0))[0]
+    except SimError:
+        return None
 
 
 def _plan(layer: Layer, x_type: FixedType, m: Matrix, wt: FixedType, b, bt, acc_t: FixedType, res_t: FixedType):
@@ -199,24 +210,6 @@ def _alpha_plan(layer: Layer, x_type: FixedType, s: np.ndarray, bias: np.ndarray
     return layer.cache[key]
 
 
-def _activation_table(layer: Layer, kind: str, table_t: FixedType, n: int) -> np.ndarray:
-    key = ("table", kind, n)
-    if key not in layer.cache:
-        layer.cache[key] = sigmoid_table(table_t, n) if kind == "sigmoid" else tanh_table(table_t, n)
-    return layer.cache[key]
-
-
-def _cast_table(layer: Layer, kind: str, table: np.ndarray, table_t: FixedType, res_t: FixedType):
-    """The activation table cast to res_t, as float64 codes (what the next product takes),
-    and 0 when none of them is at res_t's edges (else None: count them); made once."""
-    key = ("cast table", kind, len(table), res_t)
-    if key not in layer.cache:
-        codes = requantize(table, table_t.fractional, res_t)
-        edge = (codes == res_t.max_code) | (res_t.signed & (codes == res_t.min_code))
-        layer.cache[key] = (codes.astype(np.float64), None if edge.any() else 0)
-    return layer.cache[key]
-
-
 @kernel("Activation", "ReLU")
 def activation(layer: Layer, x: Tensor) -> Tensor:
     """ReLU, linear, and the table-based sigmoid and tanh, as hls4ml indexes their tables."""
@@ -231,15 +224,15 @@ def activation(layer: Layer, x: Tensor) -> Tensor:
         # and the conversion to int rounding toward zero, clamped to the table
         n = int(layer.attributes.get("table_size", 1024))
         table_t = layer.type("table_t")
-        table = _activation_table(layer, kind, table_t, n)
+        table = activation_table(layer.cache, kind, table_t, n)
         r2 = 16 if kind == "sigmoid" else 8
         offset = (8 if kind == "sigmoid" else 4) * n // r2
         index = float_table_index(x.codes, x.type, n, r2, offset)
         if index is not None:
             # the table cast to the result type once: the cast is per value, so it
             # commutes with the lookup
-            cast_table, edges = _cast_table(layer, kind, table, table_t, res_t)
-            return Tensor(cast_table[index], res_t, edges)
+            cast, edges = cast_table(layer.cache, kind, table, table_t, res_t)
+            return Tensor(cast[index], res_t, edges)
         num = x.ints * n
         if x.type.fractional >= 0:
             den = r2 << x.type.fractional

@@ -15,7 +15,7 @@ import ctypes.util
 
 import numpy as np
 
-from .fixed import FixedType, quantize
+from .fixed import FixedType, quantize, requantize
 
 _EXPF = None
 
@@ -137,3 +137,23 @@ def float_table_index(codes: np.ndarray, x_type: FixedType, n: int, r2: int, off
     scaled += offset
     np.clip(scaled, 0, n - 1, out=scaled)
     return scaled.astype(np.intp)
+
+
+def activation_table(cache: dict, kind: str, table_t: FixedType, n: int) -> np.ndarray:
+    """The sigmoid or tanh table of n entries of table_t, made once (kept in `cache`, a layer's)."""
+    key = ("table", kind, n)
+    if key not in cache:
+        cache[key] = sigmoid_table(table_t, n) if kind == "sigmoid" else tanh_table(table_t, n)
+    return cache[key]
+
+
+def cast_table(cache: dict, kind: str, table: np.ndarray, table_t: FixedType, res_t: FixedType):
+    """An activation table cast to res_t, as float64 codes (what the next product takes),
+    and 0 when none of them is at res_t's edges (else None: count them); made once (kept in
+    `cache`, a layer's)."""
+    key = ("cast table", kind, len(table), res_t)
+    if key not in cache:
+        codes = requantize(table, table_t.fractional, res_t)
+        edge = (codes == res_t.max_code) | (res_t.signed & (codes == res_t.min_code))
+        cache[key] = (codes.astype(np.float64), None if edge.any() else 0)
+    return cache[key]

@@ -1,0 +1,156 @@
+"""The simulator's 8-bit input path on onnxruntime (sim/int8.py): taken where a design fits,
+equal to the integer path and to hls4ml's C simulation where it is, refusing bad inputs as
+the numpy coding does, and left alone everywhere else."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edge_asr.errors import FixedPointError
+from edge_asr.hw.convert import ConvertOptions, convert
+from edge_asr.hw.csim import CsimBackend
+from edge_asr.sim import engine, exact, int8, kernels
+from edge_asr.sim.engine import load_design, simulate
+
+from .conftest import torch_to_onnx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _MLP(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = torch.nn.Linear(6 * 16, 20), torch.nn.Linear(20, 5)
+
+    def forward(self, x):
+        return torch.softmax(self.fc2(torch.relu(self.fc1(torch.flatten(x, 1)))), 1)
+
+
+class _Conv(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c, self.fc = torch.nn.Conv1d(6, 4, 3), torch.nn.Linear(4 * 14, 5)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(torch.relu(self.c(x)), 1))
+
+
+def _design(tmp_path, module, bits):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(bits)
+    path = torch_to_onnx(module, (1, 6, 16), tmp_path / "net.onnx")
+    np.save(tmp_path / "calib.npy", np.random.default_rng(bits).standard_normal((32, 6, 16)).astype(np.float32))
+    return convert(path, tmp_path / "d", ConvertOptions(board="none", bits=bits, calib=str(tmp_path / "calib.npy")),
+                   log=lambda m: None)
+
+
+def _inputs(t, rng) -> np.ndarray:
+    """Ordinary inputs, inputs far outside the type (saturation), exact ties, and tiny values."""
+    ties = (np.round(rng.standard_normal((40, 6, 16)) * 2 ** t.fractional) + 0.5) * 2.0 ** -t.fractional
+    return np.concatenate([rng.standard_normal((300, 6, 16)), rng.standard_normal((60, 6, 16)) * 2 ** (t.integer + 2),
+                           ties, rng.standard_normal((10, 6, 16)) * 1e-30]).astype(np.float32)
+
+
+def _integer_path(monkeypatch, design, x):
+    """The same design on its integer path: no float plans, no float products, int64 codes."""
+    for layer in design.layers:
+        layer.cache.clear()
+    design.cache.clear()
+    with monkeypatch.context() as m:
+        m.setattr(kernels, "float_plan", lambda *a: None)
+        m.setattr(kernels, "cast_plan", lambda *a: None)
+        m.setattr(kernels, "float_table_index", lambda *a: None)
+        m.setattr(exact, "float_plan", lambda *a: None)
+        m.setattr(exact, "product_dtype", lambda *a: None)
+        m.setattr(engine, "quantize_float_bounded", lambda x, t: None)
+        m.setattr(int8, "plan_for", lambda *a: None)
+        return simulate(design, x, trace=True)
+
+
+@pytest.mark.parametrize("bits", [8, 6])  # 6: the graph that clips to a narrower type
+def test_int8_path_is_taken_and_equals_the_integer_path(tmp_path, monkeypatch, bits):
+    design = load_design(_design(tmp_path, _MLP(), bits))
+    x = _inputs(design.input_type, np.random.default_rng(bits))
+    calls = []
+    real = int8.code_and_multiply
+    monkeypatch.setattr(int8, "code_and_multiply", lambda *a: calls.append(a) or real(*a))
+    fast = simulate(design, x, trace=True)
+    plan = int8.plan_for(design, kernels.dense_matrix)
+    assert calls and plan is not None
+    assert plan.graph == ("quantize_matmul.onnx" if bits == 8 else "quantize_clip_matmul.onnx")
+    monkeypatch.undo()
+    slow = _integer_path(monkeypatch, design, x)
+    assert np.array_equal(fast.codes, slow.codes) and fast.codes.dtype == np.int64
+    assert fast.saturation == slow.saturation and fast.saturation["global_in"] > 0
+    assert all(np.array_equal(fast.trace[k], slow.trace[k]) for k in slow.trace)
+    # passes of any size give the same (one chunk per pass through the thread pool)
+    monkeypatch.setattr(engine, "CHUNK_BYTES", 4096)
+    for layer in design.layers:
+        layer.cache.clear()
+    design.cache.clear()
+    again = simulate(design, x)
+    assert np.array_equal(again.codes, slow.codes) and again.saturation == slow.saturation
+
+
+def test_int8_path_matches_c_simulation(tmp_path):
+    design_dir = _design(tmp_path, _MLP(), 8)
+    design = load_design(design_dir)
+    x = _inputs(design.input_type, np.random.default_rng(1))
+    assert int8.plan_for(design, kernels.dense_matrix) is not None
+    sim = simulate(design, x)
+    assert np.count_nonzero(sim.outputs != CsimBackend(design_dir).run(x)) == 0
+
+
+@pytest.mark.parametrize("bad,message", [(np.nan, "NaN or Inf"), (np.inf, "NaN or Inf"), (-np.inf, "NaN or Inf"),
+                                         (3e38, "too large")])
+def test_int8_path_refuses_what_the_numpy_coding_refuses(tmp_path, monkeypatch, bad, message):
+    design = load_design(_design(tmp_path, _MLP(), 8))
+    x = np.random.default_rng(0).standard_normal((50, 6, 16)).astype(np.float32)
+    x[7, 3, 2] = bad
+    assert int8.plan_for(design, kernels.dense_matrix) is not None
+    with pytest.raises(FixedPointError, match=message):
+        simulate(design, x)
+    monkeypatch.setattr(int8, "plan_for", lambda *a: None)
+    with pytest.raises(FixedPointError, match=message):
+        simulate(design, x)
+
+
+def test_int8_path_is_left_alone_where_it_does_not_fit(tmp_path):
+    wide = load_design(_design(tmp_path / "w", _MLP(), 10))       # 10-bit input codes
+    conv = load_design(_design(tmp_path / "c", _Conv(), 8))       # a Transpose, then a convolution
+    assert int8.plan_for(wide, kernels.dense_matrix) is None
+    assert int8.plan_for(conv, kernels.dense_matrix) is None
+    narrow = load_design(_design(tmp_path / "n", _MLP(), 8))
+    x = np.random.default_rng(0).standard_normal((20, 6, 16))
+    out64 = simulate(narrow, x)                                    # float64 inputs: the numpy coding
+    assert "_int8_plan" not in narrow.cache
+    assert np.array_equal(simulate(narrow, x.astype(np.float32)).codes, out64.codes)
+    assert simulate(narrow, np.zeros((0, 6, 16), np.float32)).codes.shape == (0, 5)
+
+
+def test_without_onnxruntime_the_numpy_path_runs(tmp_path):
+    """As on a board: onnxruntime cannot be imported, and the simulator runs on numpy."""
+    design_dir = _design(tmp_path, _MLP(), 8)
+    code = (f"import sys; sys.modules['onnxruntime'] = None\n"
+            f"import numpy as np\n"
+            f"from edge_asr.sim import int8, kernels\n"
+            f"from edge_asr.sim.engine import load_design, simulate\n"
+            f"d = load_design({str(design_dir)!r})\n"
+            f"x = np.random.default_rng(0).standard_normal((20, 6, 16)).astype(np.float32)\n"
+            f"r = simulate(d, x)\n"
+            f"assert int8.plan_for(d, kernels.dense_matrix) is None\n"
+            f"np.save({str(tmp_path / 'out.npy')!r}, r.codes)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    x = np.random.default_rng(0).standard_normal((20, 6, 16)).astype(np.float32)
+    assert np.array_equal(np.load(tmp_path / "out.npy"), simulate(load_design(design_dir), x).codes)
+
+
+def test_shipped_graphs_are_the_scripts_output(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_int8_graphs.py"), "--out", str(tmp_path)],
+                   check=True, capture_output=True)
+    for name in ("quantize_matmul.onnx", "quantize_clip_matmul.onnx"):
+        assert (tmp_path / name).read_bytes() == (int8.GRAPHS / name).read_bytes(), name
