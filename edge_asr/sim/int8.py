@@ -127,15 +127,18 @@ def code_and_multiply(design: Design, plan: Int8Plan, x: np.ndarray, threads: in
     t = plan.type
     flat = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
     codes, product = _session(plan.graph, threads).run(None, {"x": flat, "weights": plan.weights, **plan.feed})
-    zero = int(plan.feed["zero"])
-    lo, hi = (int(codes.min()), int(codes.max())) if codes.size else (zero, zero)
-    if lo == t.lowest_code + zero or hi == t.max_code + zero:
+    if int(plan.feed["zero"]):  # uint8 code + 128 -> the signed code: flip the top bit (in
+        # place: a new array's first touch costs 3x the pass) and read the bytes as int8
+        np.bitwise_xor(codes, np.uint8(0x80), out=codes)
+        codes = codes.view(np.int8)
+    # extremes after the flip, while the codes are in this core's cache (read first, they
+    # cost 3x: onnxruntime's threads wrote them)
+    lo, hi = (int(codes.min()), int(codes.max())) if codes.size else (0, 0)
+    if lo == t.lowest_code or hi == t.max_code:
         _check_range(flat, t)  # NaN, Inf or too large: raise as the numpy coding does
     edges = 0
-    if hi == t.max_code + zero:
-        edges += int(np.count_nonzero(codes == t.max_code + zero))
-    if t.signed and lo == t.min_code + zero:
-        edges += int(np.count_nonzero(codes == t.min_code + zero))
-    # uint8 code + zero point -> the signed code: flipping the top bit and reading int8
-    signed = (codes ^ np.uint8(0x80)).view(np.int8) if zero else codes
-    return Tensor(signed.reshape((len(x),) + design.input_shape), t, edges), product
+    if hi == t.max_code:
+        edges += int(np.count_nonzero(codes == t.max_code))
+    if t.signed and lo == t.min_code:
+        edges += int(np.count_nonzero(codes == t.min_code))
+    return Tensor(codes.reshape((len(x),) + design.input_shape), t, edges), product
