@@ -95,8 +95,9 @@ def quantize_float_bounded(x, t: FixedType) -> tuple[np.ndarray, int | None] | N
     # float32 inputs are scaled and rounded in float32 (half the memory traffic): scaling
     # by a power of two is exact in any float unless it overflows (caught below) or falls
     # below the normal range (such values round to 0 either way)
-    q = np.multiply(x, x.dtype.type(2.0 ** t.fractional))
-    (np.rint if t.rounding == "AP_RND_CONV" else np.floor)(q, out=q)
+    with np.errstate(over="ignore", invalid="ignore"):  # Inf from too large a value: refused below
+        q = np.multiply(x, x.dtype.type(2.0 ** t.fractional))
+        (np.rint if t.rounding == "AP_RND_CONV" else np.floor)(q, out=q)
     if not q.size:
         return q.astype(np.float64), 0
     # the rounded extremes check the range (NaN and Inf fail) and, rounding being monotone,
