@@ -36,7 +36,6 @@ class Matrix:
     f32: np.ndarray | None = None
     f32_wide: np.ndarray | None = None  # f32 with zero columns up to 16, for narrow layers
 
-
     @classmethod
     def of(cls, codes: np.ndarray) -> "Matrix":
         """A Matrix of integer codes (n_in, n_out), its float64 copy and bound made once."""
