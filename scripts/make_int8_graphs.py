@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the onnxruntime graphs of the simulator's 8-bit input path (edge_asr/sim/int8.py).
 
-    .venv/bin/python scripts/make_int8_graphs.py [--out edge_asr/sim/int8_graphs]
+    .venv/bin/python scripts/make_int8_graphs.py [--out edge_asr/sim]
 
 Two graphs, with symbolic sizes and every constant a graph input, so one file serves
 every design: x (float32, batch x n_in) -> QuantizeLinear(scale, zero) -> uint8 codes
@@ -43,12 +43,12 @@ def graph(clip: bool) -> onnx.ModelProto:
     return model
 
 
-GRAPHS = {"quantize_matmul.onnx": False, "quantize_clip_matmul.onnx": True}
+GRAPHS = {"int8_quantize_matmul.onnx": False, "int8_quantize_clip_matmul.onnx": True}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "edge_asr" / "sim" / "int8_graphs")
+    ap.add_argument("--out", type=Path, default=ROOT / "edge_asr" / "sim")
     out = ap.parse_args().out
     out.mkdir(parents=True, exist_ok=True)
     for name, clip in GRAPHS.items():

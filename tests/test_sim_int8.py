@@ -81,7 +81,7 @@ def test_int8_path_is_taken_and_equals_the_integer_path(tmp_path, monkeypatch, b
     fast = simulate(design, x, trace=True)
     plan = int8.plan_for(design, kernels.dense_matrix)
     assert calls and plan is not None
-    assert plan.graph == ("quantize_matmul.onnx" if bits == 8 else "quantize_clip_matmul.onnx")
+    assert plan.graph == ("int8_quantize_matmul.onnx" if bits == 8 else "int8_quantize_clip_matmul.onnx")
     monkeypatch.undo()
     slow = _integer_path(monkeypatch, design, x)
     assert np.array_equal(fast.codes, slow.codes) and fast.codes.dtype == np.int64
@@ -152,5 +152,5 @@ def test_without_onnxruntime_the_numpy_path_runs(tmp_path):
 def test_shipped_graphs_are_the_scripts_output(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "scripts" / "make_int8_graphs.py"), "--out", str(tmp_path)],
                    check=True, capture_output=True)
-    for name in ("quantize_matmul.onnx", "quantize_clip_matmul.onnx"):
+    for name in ("int8_quantize_matmul.onnx", "int8_quantize_clip_matmul.onnx"):
         assert (tmp_path / name).read_bytes() == (int8.GRAPHS / name).read_bytes(), name

@@ -11,7 +11,7 @@ for these sizes (checked). Measured on this project's 2-core machine, 1,000 inpu
 1,200 values times 64 outputs on one thread: 0.43 ms, against 1.8 ms for numpy's coding
 and float32 product.
 
-The graphs are shipped as files (`int8_graphs/`, written by scripts/make_int8_graphs.py,
+The graphs are shipped as files (`int8_*.onnx` here, written by scripts/make_int8_graphs.py,
 a test checks them) because building them needs the onnx package, which the base
 install does not have. onnxruntime is imported only here and only when a design fits;
 without it (the board), or for float64 inputs and designs this does not fit, the numpy
@@ -30,7 +30,7 @@ from ..ir.design import Design
 from .fixed import FixedType, _check_range
 from .kernels import Tensor
 
-GRAPHS = Path(__file__).with_name("int8_graphs")
+GRAPHS = Path(__file__).parent
 _SESSIONS: dict[tuple[str, int], object] = {}
 _LOCK = threading.Lock()
 
@@ -67,7 +67,7 @@ def _available() -> bool:
         import onnxruntime  # noqa: F401
     except ImportError:
         return False
-    return all((GRAPHS / name).is_file() for name in ("quantize_matmul.onnx", "quantize_clip_matmul.onnx"))
+    return all((GRAPHS / name).is_file() for name in ("int8_quantize_matmul.onnx", "int8_quantize_clip_matmul.onnx"))
 
 
 def plan_for(design: Design, matrix_of) -> Int8Plan | None:
@@ -111,9 +111,9 @@ def _make_plan(design: Design, matrix_of) -> Int8Plan | None:
         # uint8 codes with a zero point of 128: the CPU's int8 dot products take unsigned
         # times signed (int8 times int8 ran 12x slower here)
         feed = {"scale": np.array(2.0 ** -t.fractional, np.float32), "zero": np.array(128, np.uint8)}
-        graph = "quantize_matmul.onnx"
+        graph = "int8_quantize_matmul.onnx"
         if t.width < 8:
-            graph = "quantize_clip_matmul.onnx"
+            graph = "int8_quantize_clip_matmul.onnx"
             feed.update(lowest=np.array(t.min_code + 128, np.uint8), highest=np.array(t.max_code + 128, np.uint8))
         return Int8Plan(layer.name, t, np.ascontiguousarray(m.codes, dtype=np.int8), graph, feed)
     return None
