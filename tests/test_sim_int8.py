@@ -13,10 +13,11 @@ import torch
 from edge_asr.errors import FixedPointError
 from edge_asr.hw.convert import ConvertOptions, convert
 from edge_asr.hw.csim import CsimBackend
-from edge_asr.sim import engine, exact, int8, kernels
+from edge_asr.sim import engine, int8, kernels
 from edge_asr.sim.engine import load_design, simulate
 
 from .conftest import torch_to_onnx
+from .test_sim_fast import _integer_only
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,19 +56,18 @@ def _inputs(t, rng) -> np.ndarray:
                            ties, rng.standard_normal((10, 6, 16)) * 1e-30]).astype(np.float32)
 
 
-def _integer_path(monkeypatch, design, x):
-    """The same design on its integer path: no float plans, no float products, int64 codes."""
+def _forget(design):
+    """Drop the plans, matrices and tables a run kept, so the next run makes them again."""
     for layer in design.layers:
         layer.cache.clear()
     design.cache.clear()
+
+
+def _integer_path(monkeypatch, design, x):
+    """The same design on its integer path: no float plans, no float products, int64 codes."""
+    _forget(design)
     with monkeypatch.context() as m:
-        m.setattr(kernels, "float_plan", lambda *a: None)
-        m.setattr(kernels, "cast_plan", lambda *a: None)
-        m.setattr(kernels, "float_table_index", lambda *a: None)
-        m.setattr(exact, "float_plan", lambda *a: None)
-        m.setattr(exact, "product_dtype", lambda *a: None)
-        m.setattr(engine, "quantize_float_bounded", lambda x, t: None)
-        m.setattr(int8, "plan_for", lambda *a: None)
+        _integer_only(m)
         return simulate(design, x, trace=True)
 
 
@@ -87,11 +87,9 @@ def test_int8_path_is_taken_and_equals_the_integer_path(tmp_path, monkeypatch, b
     assert np.array_equal(fast.codes, slow.codes) and fast.codes.dtype == np.int64
     assert fast.saturation == slow.saturation and fast.saturation["global_in"] > 0
     assert all(np.array_equal(fast.trace[k], slow.trace[k]) for k in slow.trace)
-    # passes of any size give the same (one chunk per pass through the thread pool)
+    # tiny passes (many, on the thread pool) give the same
     monkeypatch.setattr(engine, "CHUNK_BYTES", 4096)
-    for layer in design.layers:
-        layer.cache.clear()
-    design.cache.clear()
+    _forget(design)
     again = simulate(design, x)
     assert np.array_equal(again.codes, slow.codes) and again.saturation == slow.saturation
 

@@ -152,14 +152,12 @@ def float_plan(x_type: FixedType, m: Matrix, wt: FixedType, b: np.ndarray | None
     prod_frac = x_type.fractional + wt.fractional
     shift = acc_t.fractional - prod_frac          # product lsb -> accumulator lsb (exact products)
     drop = acc_t.fractional - res_t.fractional    # accumulator lsb -> result lsb
-    if shift < 0 or acc_t.saturation != "AP_WRAP" or res_t.rounding not in ("AP_TRN", "AP_RND_CONV", "AP_RND"):
-        return None
-    if res_t.saturation not in FLOAT_SATURATION:
+    if shift < 0 or acc_t.saturation != "AP_WRAP" or not _float_cast(res_t, 0.0, drop):
         return None
     acc0 = requantize(b, bt.fractional, acc_t) if b is not None else None
     bound = (max_abs_code(x_type) * m.col_bound * 2.0 ** shift
              + (float(np.abs(acc0).max(initial=0)) if acc0 is not None else 0.0))
-    if bound >= EXACT or bound * 2.0 ** max(0, -drop) >= EXACT:
+    if not _float_cast(res_t, bound, drop):
         return None
     bias = np.ldexp(acc0.astype(np.float64), -shift) if acc0 is not None else None
     return FloatPlan(shift, drop, bias, bound > acc_t.max_code or -bound < acc_t.min_code, acc_t, res_t)
@@ -170,12 +168,18 @@ def cast_plan(bound: float, frac: int, bias: np.ndarray | None, res_t: FixedType
     float64 as integers up to `bound` in magnitude (bias, in the same units, still to be
     added), with no accumulator in between (nnet::normalize's x * scale + bias); None
     when it cannot run exactly in float64 (see float_plan)."""
-    if res_t.rounding not in ("AP_TRN", "AP_RND_CONV", "AP_RND") or res_t.saturation not in FLOAT_SATURATION:
-        return None
     drop = frac - res_t.fractional
-    if bound >= EXACT or bound * 2.0 ** max(0, -drop) >= EXACT:
+    if not _float_cast(res_t, bound, drop):
         return None
-    return FloatPlan(0, drop, bias, False, res_t, res_t)
+    return FloatPlan(0, drop, bias, False, res_t, res_t)  # no accumulator, so nothing to wrap-check
+
+
+def _float_cast(res_t: FixedType, bound: float, drop: int) -> bool:
+    """Whether values up to `bound` in magnitude, `drop` bits finer than res_t, cast to it
+    exactly in float64: a rounding mode numpy has, an overflow mode finish_float handles,
+    and every value (scaled up where drop < 0) below 2**52."""
+    return (res_t.rounding in ("AP_TRN", "AP_RND_CONV", "AP_RND") and res_t.saturation in FLOAT_SATURATION
+            and bound < EXACT and bound * 2.0 ** max(0, -drop) < EXACT)
 
 
 def _round(a: np.ndarray, mode: str) -> None:
