@@ -1,7 +1,8 @@
 """The simulator's fast paths (float32 and float64 products, narrow products widened to
 16 columns, the stride-1 convolution without im2col, float codes between layers, the
-bias layer and the tanh/sigmoid lookup in float64) give the codes of its integer path,
-which the C-simulation tests hold to hls4ml bit for bit; and the paths are really taken."""
+bias layer, the tanh/sigmoid lookup by input code and the softmax in float64) give the
+codes of its integer path, which the C-simulation tests hold to hls4ml bit for bit; and
+the paths are really taken."""
 
 import numpy as np
 import pytest
@@ -41,6 +42,8 @@ def _integer_only(monkeypatch):
     monkeypatch.setattr(kernels, "float_plan", lambda *a: None)
     monkeypatch.setattr(kernels, "cast_plan", lambda *a: None)
     monkeypatch.setattr(kernels, "float_table_index", lambda *a: None)
+    monkeypatch.setattr(kernels, "code_indexed_table", lambda *a: None)
+    monkeypatch.setattr(kernels, "float_softmax", lambda *a: None)
     monkeypatch.setattr(exact, "float_plan", lambda *a: None)
     monkeypatch.setattr(exact, "product_dtype", lambda *a: None)
     monkeypatch.setattr(engine, "quantize_float_bounded", lambda x, t: None)
@@ -62,9 +65,20 @@ def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
     ties = (np.round(rng.standard_normal((40, 6, 16)) * 2 ** t_in.fractional) + 0.5) * 2.0 ** -t_in.fractional
     x = np.concatenate([rng.standard_normal((300, 6, 16)), rng.standard_normal((60, 6, 16)) * 2 ** (t_in.integer + 2),
                         ties])
-    taken = {"f32": 0, "plan": 0, "cast": 0, "table": 0}
+    taken = {"f32": 0, "plan": 0, "cast": 0, "table": 0, "code table": 0, "softmax": 0}
     real_dtype, real_plan = exact.product_dtype, kernels.float_plan
     real_cast, real_table = kernels.cast_plan, kernels.cast_table
+    real_code_table, real_softmax = kernels.code_indexed_table, kernels.float_softmax
+
+    def count_code_table(*a):
+        full = real_code_table(*a)
+        taken["code table"] += full is not None
+        return full
+
+    def count_softmax(*a):
+        out = real_softmax(*a)
+        taken["softmax"] += out is not None
+        return out
 
     def count_cast(*a):
         p = real_cast(*a)
@@ -90,13 +104,16 @@ def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
     monkeypatch.setattr(kernels, "float_plan", count_plan)
     monkeypatch.setattr(kernels, "cast_plan", count_cast)
     monkeypatch.setattr(kernels, "cast_table", count_table)
+    monkeypatch.setattr(kernels, "code_indexed_table", count_code_table)
+    monkeypatch.setattr(kernels, "float_softmax", count_softmax)
     fast32 = simulate(design, x.astype(np.float32), trace=True)
     fast64 = simulate(design, x, trace=True)
     assert taken["cast"] > 0      # the bias layer (ApplyAlpha) ran in float64
     if net != "mlp":
         assert taken["plan"] > 0  # the convolution without im2col ran
+        assert taken["softmax"] > 0  # the softmax ran on float codes
     else:
-        assert taken["table"] > 0  # tanh looked up from float64 codes
+        assert taken["table"] > 0 and taken["code table"] > 0  # tanh looked up by input code
     if bits <= 10:
         assert taken["f32"] > 0   # a narrow design's products ran in float32
     if net == "mlp" and bits == 8:  # the 12-output product ran widened to 16 columns

@@ -19,7 +19,16 @@ from ..errors import SimError
 from ..ir.design import Layer
 from .exact import Matrix, cast_plan, dense_result, finish_float, float_plan, max_abs_code, product_dtype, recast
 from .fixed import FixedType, requantize, to_float
-from .tables import activation_table, cast_table, float_table_index, idx_from_codes, softmax_tables
+from .tables import (
+    activation_table,
+    cast_table,
+    code_indexed_table,
+    float_softmax,
+    float_table_index,
+    idx_from_codes,
+    reduce_add,
+    softmax_tables,
+)
 
 
 @dataclass
@@ -227,11 +236,14 @@ def activation(layer: Layer, x: Tensor) -> Tensor:
         table = activation_table(layer.cache, kind, table_t, n)
         r2 = 16 if kind == "sigmoid" else 8
         offset = (8 if kind == "sigmoid" else 4) * n // r2
+        # the table cast to the result type once: the cast is per value, so it commutes
+        # with the lookup; for narrow inputs, looked up once more for every input code
+        cast, edges = cast_table(layer.cache, kind, table, table_t, res_t)
+        full = code_indexed_table(layer.cache, kind, cast, x.type, n, r2, offset)
+        if full is not None:
+            return Tensor(full[x.codes.astype(np.intp)], res_t, edges)
         index = float_table_index(x.codes, x.type, n, r2, offset)
         if index is not None:
-            # the table cast to the result type once: the cast is per value, so it
-            # commutes with the lookup
-            cast, edges = cast_table(layer.cache, kind, table, table_t, res_t)
             return Tensor(cast[index], res_t, edges)
         num = x.ints * n
         if x.type.fractional >= 0:
@@ -269,17 +281,6 @@ def pool1d(layer: Layer, x: Tensor) -> Tensor:
     raise SimError(f"{layer.name}: pooling '{op}' is not simulated")
 
 
-def _reduce_add(values: list[np.ndarray], t: FixedType, frac: int) -> np.ndarray:
-    """hls4ml's reduce<T, N, Op_add<T>>: a binary tree, each addition cast to T."""
-    n = len(values)
-    if n == 1:
-        return values[0]
-    if n == 2:
-        return requantize(values[0] + values[1], frac, t)
-    left = 1 << int(np.floor(np.log2(n - 1)))
-    return requantize(_reduce_add(values[:left], t, frac) + _reduce_add(values[left:], t, frac), frac, t)
-
-
 def _softmax_tables(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
     """The stored tables (design.json holds them as codes), else computed as hls4ml does."""
     if "tables" not in layer.cache:
@@ -294,20 +295,24 @@ def _softmax_tables(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
 
 @kernel("Softmax")
 def softmax(layer: Layer, x: Tensor) -> Tensor:
-    """The stable softmax: x_max - x, exp and inverse tables, the adder tree in accum_t."""
+    """The stable softmax: x_max - x, exp and inverse tables, the adder tree in accum_t (in
+    float64 where exact: tables.float_softmax)."""
     if layer.attributes.get("implementation", "stable") != "stable":
         raise SimError(f"{layer.name}: softmax implementation {layer.attributes.get('implementation')} "
                        "is not simulated")
-    norm_t, exp_t = layer.type("inp_norm_t"), layer.type("exp_table_t")
-    inv_inp_t, inv_t = layer.type("inv_inp_t"), layer.type("inv_table_t")
-    acc_t, res_t = layer.type("accum_t"), layer.result_type()
+    types = {k: layer.type(k) for k in ("inp_norm_t", "exp_table_t", "inv_inp_t", "inv_table_t", "accum_t")}
+    norm_t, exp_t, inv_inp_t, inv_t, acc_t = types.values()
+    res_t = types["result_t"] = layer.result_type()
     exp_table, inv_table = _softmax_tables(layer)
+    out = float_softmax(x.codes.reshape(len(x.codes), -1), x.type, types, exp_table, inv_table, layer.cache)
+    if out is not None:
+        return Tensor(out, res_t)
     codes = x.ints.reshape(len(x.codes), -1)
     x_max = codes.max(axis=1, keepdims=True)
     d = requantize(x_max - codes, x.type.fractional, norm_t)
     e = exp_table[idx_from_codes(d, norm_t, len(exp_table))]
     e = requantize(e, exp_t.fractional, acc_t)                          # exp_res[j] is accum_t
-    s = _reduce_add([e[:, j] for j in range(e.shape[1])], acc_t, acc_t.fractional)
+    s = reduce_add([e[:, j] for j in range(e.shape[1])], acc_t, acc_t.fractional)
     s = requantize(s, acc_t.fractional, inv_inp_t)
     inv = inv_table[idx_from_codes(s, inv_inp_t, len(inv_table))]
     out = requantize(e * inv[:, None], acc_t.fractional + inv_t.fractional, res_t)

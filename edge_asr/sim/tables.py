@@ -6,6 +6,10 @@ x_i is the value whose top log2(size) bits are i and whose other bits are 0. std
 a float is the C library's expf, so expf is called through ctypes where the C library is
 found (glibc, as the C simulation and HLS use); otherwise numpy's float32 exp, which can
 differ from expf in the last bit for a few inputs.
+
+The lookups themselves run here too where they are exact on float codes: tanh and sigmoid
+by input code (`code_indexed_table`), and the stable softmax (`float_softmax`); the
+integer kernels in `kernels` hold them to account (tests/test_sim_fast.py).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import ctypes.util
 
 import numpy as np
 
+from .exact import cast_plan, finish_float
 from .fixed import FixedType, quantize, requantize
 
 _EXPF = None
@@ -157,3 +162,75 @@ def cast_table(cache: dict, kind: str, table: np.ndarray, table_t: FixedType, re
         edge = (codes == res_t.max_code) | (res_t.signed & (codes == res_t.min_code))
         cache[key] = (codes.astype(np.float64), None if edge.any() else 0)
     return cache[key]
+
+
+def code_indexed_table(cache: dict, kind: str, cast: np.ndarray, x_type: FixedType, n: int, r2: int,
+                       offset: int) -> np.ndarray | None:
+    """The cast table (`cast_table`) looked up once for every code of x_type, in two's
+    complement order, so that a code (negative ones counting from the end, as numpy
+    indexes) is its own index: one lookup per value instead of the index's scale, trunc,
+    offset and clip. Made once per layer and input type; None for types over 16 bits (a
+    table past 512 KiB) or where float_table_index does not apply."""
+    key = ("code table", kind, len(cast), x_type)
+    if key not in cache:
+        full = None
+        if x_type.width <= 16:
+            codes = np.arange(1 << x_type.width, dtype=np.float64)
+            if x_type.signed:
+                codes[codes > x_type.max_code] -= 1 << x_type.width
+            index = float_table_index(codes, x_type, n, r2, offset)
+            full = cast[index] if index is not None else None
+        cache[key] = full
+    return cache[key]
+
+
+def float_softmax(codes: np.ndarray, x_type: FixedType, types: dict[str, FixedType], exp_table: np.ndarray,
+                  inv_table: np.ndarray, cache: dict) -> np.ndarray | None:
+    """hls4ml's stable softmax on float codes (batch, n), exactly as the integer kernel
+    computes it, or None where that does not hold (then the integer kernel runs). Each
+    step's values are integers below 2**52 (checked from bounds); x_max - x is never
+    negative, so its cast and the sum's stay non-negative unless a type wraps (refused by
+    finish_float), and a table index (the code's top bits) is a power-of-two scale and a
+    floor. The adder tree equals one sum when no partial sum can leave accum_t."""
+    norm_t, exp_t, inv_inp_t = types["inp_norm_t"], types["exp_table_t"], types["inv_inp_t"]
+    inv_t, acc_t, res_t = types["inv_table_t"], types["accum_t"], types["result_t"]
+    key = ("softmax plan", x_type, codes.shape[1])
+    if key not in cache:
+        exp_acc = requantize(exp_table, exp_t.fractional, acc_t).astype(np.float64)  # per value: commutes
+        top = float(exp_acc.max(initial=0))
+        plans = (cast_plan(float(x_type.max_code) - x_type.min_code, x_type.fractional, None, norm_t),
+                 cast_plan(codes.shape[1] * top, acc_t.fractional, None, inv_inp_t),
+                 cast_plan(top * float(np.abs(inv_table).max(initial=0)), acc_t.fractional + inv_t.fractional,
+                           None, res_t))
+        ok = exp_acc.min(initial=0) >= 0 and codes.shape[1] * top <= acc_t.max_code and all(plans)
+        cache[key] = (exp_acc, inv_table.astype(np.float64), plans) if ok else None
+    if cache[key] is None:
+        return None
+    exp_acc, inv, (norm_plan, sum_plan, out_plan) = cache[key]
+    d = codes.max(axis=1, keepdims=True) - codes.astype(np.float64)
+    done = finish_float(d, norm_plan)
+    if done is None:
+        return None
+    e = exp_acc[_top_bits(done[0], norm_t, len(exp_table))]
+    done = finish_float(e.sum(axis=1), sum_plan)
+    if done is None:
+        return None
+    e *= inv[_top_bits(done[0], inv_inp_t, len(inv_table))][:, None]
+    done = finish_float(e, out_plan)
+    return None if done is None else done[0]
+
+
+def _top_bits(codes: np.ndarray, t: FixedType, size: int) -> np.ndarray:
+    """idx_from_codes for non-negative float codes: the top bits are a scale and a floor."""
+    return (codes * 2.0 ** -(t.width - index_bits(size))).astype(np.intp)
+
+
+def reduce_add(values: list[np.ndarray], t: FixedType, frac: int) -> np.ndarray:
+    """hls4ml's reduce<T, N, Op_add<T>>: a binary tree, each addition cast to T."""
+    n = len(values)
+    if n == 1:
+        return values[0]
+    if n == 2:
+        return requantize(values[0] + values[1], frac, t)
+    left = 1 << int(np.floor(np.log2(n - 1)))
+    return requantize(reduce_add(values[:left], t, frac) + reduce_add(values[left:], t, frac), frac, t)
