@@ -207,7 +207,7 @@ def float_softmax(codes: np.ndarray, x_type: FixedType, types: dict[str, FixedTy
     if cache[key] is None:
         return None
     exp_acc, inv, (norm_plan, sum_plan, out_plan) = cache[key]
-    d = codes.max(axis=1, keepdims=True) - codes.astype(np.float64)
+    d = codes.max(axis=1, keepdims=True) - codes.astype(np.float64, copy=False)  # a new array either way
     done = finish_float(d, norm_plan)
     if done is None:
         return None
