@@ -130,8 +130,8 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
         refuse_existing(Path(report), force, "--report")
     from .hw.cost import cost_record
     from .hw.cost_check import error_line, model_error
-    from .hw.csim import cache_root
     from .ir.design import Design
+    from .resources import cache_root
     from .runtime.backends import get_backend
     from .runtime.recognizer import Recognizer
     from .sim.engine import simulate

@@ -1,4 +1,5 @@
-"""Files that travel with the package: the shipped models and our own HLS/Tcl sources.
+"""Files that travel with the package (the shipped models and our own HLS/Tcl sources),
+and the folder of files edge-asr builds and keeps (`cache_root`).
 
 They live at the top of the repository (models/, hls/). An installed wheel carries the
 same folders as edge_asr/models and edge_asr/hls (pyproject.toml's package-dir), so they
@@ -16,6 +17,12 @@ from .errors import InputError
 
 _PACKAGE = Path(__file__).resolve().parent
 SHIPPED_MODEL_NAME = "kws-digits"
+
+
+def cache_root() -> Path:
+    """edge-asr's cache folder (builds kept between runs): $EDGE_ASR_CACHE, else
+    ~/.cache/edge-asr."""
+    return Path(os.environ.get("EDGE_ASR_CACHE", Path.home() / ".cache" / "edge-asr"))
 
 
 def resource_dir(name: str) -> Path:

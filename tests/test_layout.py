@@ -69,7 +69,7 @@ def _third_party(imported: set[str]) -> set[str]:
 RULES = {
     "ir": ({"numpy"}, {"ir", "errors"}),
     # threadpoolctl and onnxruntime only when installed (sim/blas.py, sim/int8.py): the board has neither
-    "sim": ({"numpy", "threadpoolctl", "onnxruntime"}, {"sim", "ir", "errors", "atomic"}),
+    "sim": ({"numpy", "threadpoolctl", "onnxruntime"}, {"sim", "ir", "errors", "atomic", "resources"}),
     "deploy": ({"numpy", "pynq"}, {"deploy", "ir", "sim", "errors", "atomic", "resources"}),
 }
 

@@ -1,5 +1,5 @@
 """The simulator's fast paths (float32 and float64 products, narrow products widened to
-16 columns, the stride-1 convolution without im2col, float codes between layers, the
+16 columns, the compiled float64 kernel, the stride-1 convolution without im2col, float codes between layers, the
 bias layer, the tanh/sigmoid lookup by input code and the softmax in float64) give the
 codes of its integer path, which the C-simulation tests hold to hls4ml bit for bit; and
 the paths are really taken."""
@@ -48,10 +48,16 @@ def _integer_only(monkeypatch):
     monkeypatch.setattr(exact, "product_dtype", lambda *a: None)
     monkeypatch.setattr(engine, "quantize_float_bounded", lambda x, t: None)
     monkeypatch.setattr(engine.int8, "plan_for", lambda *a: None)
+    monkeypatch.setattr(kernels.native, "available", lambda: False)
 
 
-@pytest.mark.parametrize("net,bits", [("conv", 8), ("conv", 16), ("conv-pad", 10), ("mlp", 8), ("mlp", 16)])
+@pytest.mark.parametrize("net,bits", [("conv", 8), ("conv", 16), ("conv-numpy", 16), ("conv-pad", 10), ("mlp", 8),
+                                      ("mlp", 16)])
 def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
+    """conv-numpy: the 16-bit conv net without the compiled kernel (a host without g++)."""
+    if net == "conv-numpy":
+        monkeypatch.setattr(kernels.native, "available", lambda: False)
+        net = "conv"
     torch.manual_seed(bits)
     module = _MLP() if net == "mlp" else _ConvNet(padding=1 if net == "conv-pad" else 0)
     path = torch_to_onnx(module, (1, 6, 16), tmp_path / "net.onnx")
@@ -65,10 +71,16 @@ def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
     ties = (np.round(rng.standard_normal((40, 6, 16)) * 2 ** t_in.fractional) + 0.5) * 2.0 ** -t_in.fractional
     x = np.concatenate([rng.standard_normal((300, 6, 16)), rng.standard_normal((60, 6, 16)) * 2 ** (t_in.integer + 2),
                         ties])
-    taken = {"f32": 0, "plan": 0, "cast": 0, "table": 0, "code table": 0, "softmax": 0}
+    taken = {"f32": 0, "plan": 0, "cast": 0, "table": 0, "code table": 0, "softmax": 0, "native": 0}
     real_dtype, real_plan = exact.product_dtype, kernels.float_plan
     real_cast, real_table = kernels.cast_plan, kernels.cast_table
     real_code_table, real_softmax = kernels.code_indexed_table, kernels.float_softmax
+    real_native = kernels.native.window_products
+
+    def count_native(*a):
+        out = real_native(*a)
+        taken["native"] += out is not None
+        return out
 
     def count_code_table(*a):
         full = real_code_table(*a)
@@ -106,6 +118,7 @@ def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
     monkeypatch.setattr(kernels, "cast_table", count_table)
     monkeypatch.setattr(kernels, "code_indexed_table", count_code_table)
     monkeypatch.setattr(kernels, "float_softmax", count_softmax)
+    monkeypatch.setattr(kernels.native, "window_products", count_native)
     fast32 = simulate(design, x.astype(np.float32), trace=True)
     fast64 = simulate(design, x, trace=True)
     assert taken["cast"] > 0      # the bias layer (ApplyAlpha) ran in float64
@@ -116,6 +129,8 @@ def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
         assert taken["table"] > 0 and taken["code table"] > 0  # tanh looked up by input code
     if bits <= 10:
         assert taken["f32"] > 0   # a narrow design's products ran in float32
+    else:  # a 16-bit design's float64 products ran compiled (sim/native.py), where it is built
+        assert (taken["native"] > 0) == kernels.native.available()
     if net == "mlp" and bits == 8:  # the 12-output product ran widened to 16 columns
         assert any(m.f32_wide is not None for layer in design.layers for k, m in layer.cache.items()
                    if isinstance(k, tuple) and k[0] == "matrix")

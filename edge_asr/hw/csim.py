@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import io
-import os
 import shutil
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 from ..errors import EdgeAsrError, InputError
 from ..ir.design import Design
 from ..ir.manifest import manifest_digest
+from ..resources import cache_root
 from ..sim.fixed import quantize, to_float
 
 FML = "hls4ml_model.fml"
@@ -27,11 +27,6 @@ FML = "hls4ml_model.fml"
 
 class CsimError(EdgeAsrError):
     """The C simulation could not be built or run."""
-
-
-def cache_root() -> Path:
-    """edge-asr's cache folder: $EDGE_ASR_CACHE, else ~/.cache/edge-asr."""
-    return Path(os.environ.get("EDGE_ASR_CACHE", Path.home() / ".cache" / "edge-asr"))
 
 
 class CsimBackend:

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ToolMissingError
-from ..hw.csim import cache_root
 from ..ir.design import Design
+from ..resources import cache_root
 from . import kernels as K
 from . import top as T
 from .verilator import on_path

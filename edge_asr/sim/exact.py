@@ -193,6 +193,27 @@ def _round(a: np.ndarray, mode: str) -> None:
         np.floor(a, out=a)
 
 
+def cast_bounds(bounds: np.ndarray, plan: FloatPlan) -> tuple[float, float, int | None] | None:
+    """The result's bounds from the exact sums' smallest and largest (product units, bias
+    added), by the steps the values take (scaling and rounding are monotone): (lo, hi
+    before any clip, the edge count they tell, `edges_known`), or None when the
+    accumulator or a wrapping result type would wrap."""
+    acc_t, res_t = plan.acc_t, plan.res_t
+    if plan.wrap_check:  # the types allow a wrap: does one happen?
+        scale = 2.0 ** plan.shift
+        if bounds[1] * scale > acc_t.max_code or bounds[0] * scale < acc_t.min_code:
+            return None
+    bounds = np.array(bounds, dtype=np.float64)
+    if plan.shift != plan.drop:
+        bounds *= 2.0 ** (plan.shift - plan.drop)
+    if plan.drop > 0:
+        _round(bounds, res_t.rounding)
+    lo, hi = float(bounds[0]), float(bounds[1])
+    if (lo < res_t.lowest_code or hi > res_t.max_code) and res_t.saturation == "AP_WRAP":
+        return None
+    return lo, hi, edges_known(max(lo, res_t.lowest_code), min(hi, res_t.max_code), res_t)
+
+
 def finish_float(s: np.ndarray, plan: FloatPlan) -> tuple[np.ndarray, int | None] | None:
     """The exact matrix product s (product units, float32 or float64; a float64 one is
     changed in place) -> (result codes of plan.res_t held in float64, which the next matrix
@@ -204,28 +225,20 @@ def finish_float(s: np.ndarray, plan: FloatPlan) -> tuple[np.ndarray, int | None
         s += plan.bias
     if not s.size:
         return s, 0
-    # the extremes, once: the wrap check, and (scaling and rounding being monotone) the
-    # result's bounds, so that clipping and counting the edges run only when needed
-    bounds = np.array([s.min(), s.max()])
-    acc_t, res_t = plan.acc_t, plan.res_t
-    if plan.wrap_check:  # the types allow a wrap: does one happen?
-        scale = 2.0 ** plan.shift
-        if bounds[1] * scale > acc_t.max_code or bounds[0] * scale < acc_t.min_code:
-            return None
+    # the extremes, once: the wrap check and the result's bounds, so that clipping and
+    # counting the edges run only when needed
+    settled = cast_bounds([s.min(), s.max()], plan)
+    if settled is None:
+        return None
     if plan.shift != plan.drop:
-        factor = 2.0 ** (plan.shift - plan.drop)  # result units
-        s *= factor
-        bounds *= factor
+        s *= 2.0 ** (plan.shift - plan.drop)  # result units
     if plan.drop > 0:
-        _round(s, res_t.rounding)
-        _round(bounds, res_t.rounding)
-    lo, hi = float(bounds[0]), float(bounds[1])
+        _round(s, plan.res_t.rounding)
+    lo, hi, edges = settled
+    res_t = plan.res_t
     if lo < res_t.lowest_code or hi > res_t.max_code:
-        if res_t.saturation == "AP_WRAP":
-            return None
         np.clip(s, res_t.lowest_code, res_t.max_code, out=s)
-        lo, hi = max(lo, res_t.lowest_code), min(hi, res_t.max_code)
-    return s, edges_known(lo, hi, res_t)
+    return s, edges
 
 
 _MAKE_PLAN = object()
@@ -246,6 +259,29 @@ def dense_result(x_codes: np.ndarray, x_type: FixedType, m: Matrix, wt: FixedTyp
             return done
     acc, frac = dense_codes(x_codes, x_type, m, wt, b, bt, acc_t)
     return requantize(acc, frac, res_t), None
+
+
+def shifted_products(codes: np.ndarray, m: Matrix, x_type: FixedType, k: int) -> np.ndarray:
+    """The stride-1 convolution's matrix product without im2col: one product of all rows
+    with each tap's (n_chan, n_filt) block, added in at the tap's offset. Same sums as the
+    windows' product (exact: every partial sum is bounded by the whole one's bound), but
+    no copy of the input k times over. codes (N, width, n_chan), floats -> (N, out_w,
+    n_filt), float32 or float64 (`product_dtype`; a float_plan ensures one of them), a
+    view of a larger array."""
+    n, width, n_chan = codes.shape
+    dtype = product_dtype(m, x_type)
+    w = m.f32 if dtype is np.float32 else m.f64
+    # one copy that casts and, after a Transpose, makes the rows contiguous (astype keeps
+    # the transposed layout, and the reshape would copy a second time)
+    rows = np.ascontiguousarray(codes, dtype=dtype).reshape(n * width, n_chan)
+    valid = n * width - (k - 1)                   # rows whose window lies inside the array
+    # row n * width + t holds output t of input n for t < out_w; the rest straddle two
+    # inputs and are never read
+    full = np.empty((n * width, w.shape[1]), dtype=dtype)
+    np.matmul(rows[:valid], w[:n_chan], out=full[:valid])
+    for j in range(1, k):
+        full[:valid] += rows[j:j + valid] @ w[j * n_chan:(j + 1) * n_chan]
+    return full.reshape(n, width, -1)[:, :width - k + 1]
 
 
 def recast(codes: np.ndarray, src: FixedType, t: FixedType, lowest: int | None = None) -> np.ndarray:

@@ -17,7 +17,18 @@ import numpy as np
 
 from ..errors import SimError
 from ..ir.design import Layer
-from .exact import Matrix, cast_plan, dense_result, finish_float, float_plan, max_abs_code, product_dtype, recast
+from . import native
+from .exact import (
+    Matrix,
+    cast_plan,
+    dense_result,
+    finish_float,
+    float_plan,
+    max_abs_code,
+    product_dtype,
+    recast,
+    shifted_products,
+)
 from .fixed import FixedType, requantize, to_float
 from .tables import (
     activation_table,
@@ -97,6 +108,8 @@ def dense(layer: Layer, x: Tensor, product: np.ndarray | None = None) -> Tensor:
     b, bt = _bias(layer)
     plan = _plan(layer, x.type, m, wt, b, bt, acc_t, res_t)
     done = finish_float(product.astype(np.float64), plan) if product is not None and plan is not None else None
+    if done is None and product is None and len(x.codes):
+        done = _native(layer, x.type, m, plan, x.codes.reshape(len(x.codes), 1, -1), 1, 1, 1)
     if done is None:
         done = dense_result(x.codes.reshape(len(x.codes), -1), x.type, m, wt, b, bt, acc_t, res_t, plan)
     return Tensor(done[0], res_t, done[1])
@@ -108,6 +121,14 @@ def dense_matrix(layer: Layer, in_t: FixedType) -> Matrix | None:
         return _matrix(layer, layer.type("accum_t"), in_t, (1, 0))[0]
     except SimError:
         return None
+
+
+def _native(layer: Layer, x_type: FixedType, m: Matrix, plan, x: np.ndarray, k: int, stride: int, out_w: int):
+    """native.window_products where it applies (a float64 product: float32 ones are as fast
+    on BLAS), else None."""
+    if plan is None or product_dtype(m, x_type) is not np.float64 or not native.available():
+        return None
+    return native.window_products(x, k, stride, out_w, m, plan, layer.cache)
 
 
 def _plan(layer: Layer, x_type: FixedType, m: Matrix, wt: FixedType, b, bt, acc_t: FixedType, res_t: FixedType):
@@ -122,8 +143,8 @@ def _plan(layer: Layer, x_type: FixedType, m: Matrix, wt: FixedType, b, bt, acc_
 @kernel("Conv1D")
 def conv1d(layer: Layer, x: Tensor) -> Tensor:
     """nnet::conv_1d (io_stream): the Dense arithmetic on each window of filt_width pixels
-    (stride 1: one product per tap, `_shifted_products`; else, or when the integer path
-    runs, im2col)."""
+    (compiled, `native`; else at stride 1 one product per tap, `shifted_products`; else, or
+    when the integer path runs, im2col)."""
     a = layer.attributes
     width, n_chan, n_filt = a["in_width"], a["n_chan"], a["n_filt"]
     k, stride, out_w = a["filt_width"], a["stride_width"], a["out_width"]
@@ -141,8 +162,12 @@ def conv1d(layer: Layer, x: Tensor) -> Tensor:
     b, bt = _bias(layer)
     n = len(codes)
     plan = _plan(layer, x.type, m, wt, b, bt, acc_t, res_t) if n else None
+    # a window of k pixels is k * n_chan consecutive codes of the (n, width, n_chan) rows
+    done = _native(layer, x.type, m, plan, codes, k, stride, out_w) if n else None
+    if done is not None:
+        return Tensor(done[0].reshape(n, out_w, n_filt), res_t, done[1])
     if plan is not None and stride == 1:
-        done = finish_float(_shifted_products(codes, m, x.type, k), plan)
+        done = finish_float(shifted_products(codes, m, x.type, k), plan)
         if done is not None:
             return Tensor(done[0].reshape(n, out_w, n_filt), res_t, done[1])
     # im2col, [k][c] order: one strided slice copy per tap (numpy's fancy indexing of the
@@ -153,29 +178,6 @@ def conv1d(layer: Layer, x: Tensor) -> Tensor:
     windows = windows.reshape(n * out_w, k * n_chan)
     out, edges = dense_result(windows, x.type, m, wt, b, bt, acc_t, res_t, plan)
     return Tensor(out.reshape(n, out_w, n_filt), res_t, edges)
-
-
-def _shifted_products(codes: np.ndarray, m: Matrix, x_type: FixedType, k: int) -> np.ndarray:
-    """The stride-1 convolution's matrix product without im2col: one product of all rows
-    with each tap's (n_chan, n_filt) block, added in at the tap's offset. Same sums as the
-    windows' product (exact: every partial sum is bounded by the whole one's bound), but
-    no copy of the input k times over. codes (N, width, n_chan), floats -> (N, out_w,
-    n_filt), float32 or float64 (`product_dtype`; a float_plan ensures one of them), a
-    view of a larger array."""
-    n, width, n_chan = codes.shape
-    dtype = product_dtype(m, x_type)
-    w = m.f32 if dtype is np.float32 else m.f64
-    # one copy that casts and, after a Transpose, makes the rows contiguous (astype keeps
-    # the transposed layout, and the reshape would copy a second time)
-    rows = np.ascontiguousarray(codes, dtype=dtype).reshape(n * width, n_chan)
-    valid = n * width - (k - 1)                   # rows whose window lies inside the array
-    # row n * width + t holds output t of input n for t < out_w; the rest straddle two
-    # inputs and are never read
-    full = np.empty((n * width, w.shape[1]), dtype=dtype)
-    np.matmul(rows[:valid], w[:n_chan], out=full[:valid])
-    for j in range(1, k):
-        full[:valid] += rows[j:j + valid] @ w[j * n_chan:(j + 1) * n_chan]
-    return full.reshape(n, width, -1)[:, :width - k + 1]
 
 
 @kernel("ApplyAlpha", "BatchNormalization")  # the same nnet::normalize kernel: x * scale + bias

@@ -1,0 +1,113 @@
+"""The compiled Dense/Conv1D kernel (sim/native.py): built on this host and kept, the
+integer path's codes and edge counts for every rounding mode, stride and layout, wraps
+handed back to the integer path, and the numpy path when it cannot be had."""
+
+import numpy as np
+import pytest
+
+from edge_asr.sim import native
+from edge_asr.sim.exact import Matrix, dense_codes, float_plan
+from edge_asr.sim.fixed import FixedType, requantize
+
+X_T = FixedType(16, 4, True, "AP_RND_CONV", "AP_SAT")
+W_T = FixedType(16, 1, True, "AP_RND_CONV", "AP_SAT")
+B_T = FixedType(16, 6, True, "AP_RND_CONV", "AP_SAT")
+ACC_T = FixedType(44, 17, True, "AP_TRN", "AP_WRAP")  # 27 fractional bits: every product's
+
+
+def _layer(rng, k=3, channels=5, filters=20):
+    """Weights (k * channels, filters: two blocks of lanes, the second partly used) and bias."""
+    w = rng.integers(-3000, 3001, (k * channels, filters))
+    w[0, :] = W_T.max_code  # the extremes of the type, in one window
+    return Matrix.of(w), rng.integers(B_T.min_code, B_T.max_code + 1, filters)
+
+
+def _inputs(rng, n=60, pixels=11, channels=5):
+    """Codes over the whole range with the extremes in, held in float32 and laid out as a
+    Transpose leaves them (a view of (n, channels, pixels))."""
+    x = rng.integers(X_T.min_code, X_T.max_code + 1, (n, channels, pixels)).astype(np.float32)
+    x[0], x[1] = X_T.max_code, X_T.min_code
+    return x.transpose(0, 2, 1)
+
+
+def _integer_path(x, k, stride, m, bias, res_t, acc_t=ACC_T):
+    n, pixels, channels = x.shape
+    out_w = (pixels - k) // stride + 1
+    windows = np.stack([x[:, t * stride:t * stride + k, :].reshape(n, -1) for t in range(out_w)], 1)
+    acc, frac = dense_codes(windows.reshape(n * out_w, -1).astype(np.int64), X_T, m, W_T, bias, B_T, acc_t)
+    return requantize(acc, frac, res_t), out_w
+
+
+def test_the_kernel_is_built_here_and_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGE_ASR_CACHE", str(tmp_path))
+    monkeypatch.setattr(native, "_LIBRARY", [])
+    assert native.available()  # g++ is part of the test setup (the C-simulation tests need it)
+    built = list((tmp_path / "sim-native").glob("*/native.so"))
+    assert len(built) == 1 and not list((tmp_path / "sim-native").glob("*/*.so.*"))
+    stamp = built[0].stat().st_mtime_ns
+    monkeypatch.setattr(native, "_LIBRARY", [])
+    assert native.available() and built[0].stat().st_mtime_ns == stamp  # loaded, not rebuilt
+
+
+@pytest.mark.parametrize("setting", [{"EDGE_ASR_SIM_NATIVE": "0"}, {"CXX": "false"}, {"CXX": "no-such-compiler"}])
+def test_without_the_kernel_the_numpy_path_runs(tmp_path, monkeypatch, setting):
+    monkeypatch.setenv("EDGE_ASR_CACHE", str(tmp_path))
+    for key, value in setting.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(native, "_LIBRARY", [])
+    assert not native.available()
+    assert not (tmp_path / "sim-native").exists() or not list((tmp_path / "sim-native").glob("*/*.so"))
+
+
+@pytest.mark.parametrize("rounding", ["AP_RND_CONV", "AP_RND", "AP_TRN"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_windows_give_the_integer_paths_codes_and_edges(rounding, stride):
+    rng = np.random.default_rng(stride * 7 + len(rounding))
+    m, bias = _layer(rng)
+    x = _inputs(rng)
+    # 16 bits: saturation at both edges; 40 bits with one bit dropped: a tie in every odd sum
+    for res_t in (FixedType(16, 3, True, rounding, "AP_SAT"), FixedType(40, 14, True, rounding, "AP_SAT")):
+        want, out_w = _integer_path(x, 3, stride, m, bias, res_t)
+        plan = float_plan(X_T, m, W_T, bias, B_T, ACC_T, res_t)
+        assert plan is not None and plan.drop in (14, 1)
+        got, edges = native.window_products(x, 3, stride, out_w, m, plan, {})
+        assert got.dtype == np.float64 and np.array_equal(got, want)
+        at_edges = int(np.count_nonzero(want == res_t.max_code) + np.count_nonzero(want == res_t.min_code))
+        assert edges == at_edges and (at_edges > 0) == (res_t.width == 16)  # counted in the pass
+    ties = [_integer_path(x, 3, stride, m, bias, FixedType(40, 14, True, mode, "AP_SAT"))[0]
+            for mode in ("AP_RND", "AP_RND_CONV")]
+    assert not np.array_equal(*ties)  # the modes differ on these inputs, so each was checked
+
+
+def test_a_dense_layer_is_one_window_of_one_pixel():
+    rng = np.random.default_rng(3)
+    m, bias = _layer(rng, k=1, channels=15)
+    x = rng.integers(X_T.min_code, X_T.max_code + 1, (40, 15)).astype(np.float64)
+    res_t = FixedType(16, 3, True, "AP_RND_CONV", "AP_SAT")
+    want, _ = _integer_path(x[:, None, :], 1, 1, m, bias, res_t)
+    got, _ = native.window_products(x[:, None, :], 1, 1, 1, m, float_plan(X_T, m, W_T, bias, B_T, ACC_T, res_t), {})
+    assert np.array_equal(got, want)
+
+
+def test_wraps_go_back_to_the_integer_path():
+    """A wrapping result type with values outside it, and an accumulator the sums leave:
+    None (the integer path wraps them), as finish_float does; inside, the same codes."""
+    rng = np.random.default_rng(5)
+    m, bias = _layer(rng)
+    bias //= 1024  # small, so that small inputs give small sums
+    x = _inputs(rng)
+    wrapping = FixedType(16, 3, True, "AP_TRN", "AP_WRAP")
+    plan = float_plan(X_T, m, W_T, bias, B_T, ACC_T, wrapping)
+    assert native.window_products(x, 3, 1, 9, m, plan, {}) is None
+    # an accumulator one integer bit short of these inputs' largest sum: the types allow a
+    # wrap, so the sums are checked
+    sums, frac = _integer_path(x, 3, 1, m, bias, ACC_T)[0], ACC_T.fractional
+    integer = int(np.ceil(np.log2(np.abs(sums).max() * 2.0 ** -frac)))  # with the sign bit
+    narrow_acc = FixedType(frac + integer, integer, True, "AP_TRN", "AP_WRAP")
+    res_t = FixedType(16, 3, True, "AP_TRN", "AP_SAT")
+    plan = float_plan(X_T, m, W_T, bias, B_T, narrow_acc, res_t)
+    assert plan is not None and plan.wrap_check
+    assert native.window_products(x, 3, 1, 9, m, plan, {}) is None
+    small = np.clip(x, -64, 64)  # sums the narrow accumulator holds
+    got, _ = native.window_products(small, 3, 1, 9, m, plan, {})
+    assert np.array_equal(got, _integer_path(small, 3, 1, m, bias, res_t, narrow_acc)[0])
