@@ -15,10 +15,15 @@ B_T = FixedType(16, 6, True, "AP_RND_CONV", "AP_SAT")
 ACC_T = FixedType(44, 17, True, "AP_TRN", "AP_WRAP")  # 27 fractional bits: every product's
 
 
-def _layer(rng, k=3, channels=5, filters=20):
-    """Weights (k * channels, filters: two blocks of lanes, the second partly used) and bias."""
+def _layer(rng, k=3, channels=5, filters=20, extreme=False):
+    """Weights (k * channels, filters: two blocks of lanes, the second partly used) and
+    bias. Weights of a few thousand run on the 16-bit kernel where the CPU has it, in
+    blocks of rows; `extreme` puts the type's smallest weight in a pair of rows, whose
+    16-bit products with the smallest code sum to 2**31, past int32: then the float64
+    kernel runs."""
     w = rng.integers(-3000, 3001, (k * channels, filters))
-    w[0, :] = W_T.max_code  # the extremes of the type, in one window
+    if extreme:
+        w[:2, :] = W_T.min_code
     return Matrix.of(w), rng.integers(B_T.min_code, B_T.max_code + 1, filters)
 
 
@@ -61,16 +66,19 @@ def test_without_the_kernel_the_numpy_path_runs(tmp_path, monkeypatch, setting):
 
 @pytest.mark.parametrize("rounding", ["AP_RND_CONV", "AP_RND", "AP_TRN"])
 @pytest.mark.parametrize("stride", [1, 2])
-def test_windows_give_the_integer_paths_codes_and_edges(rounding, stride):
+@pytest.mark.parametrize("kernel", ["i16", "f64"])
+def test_windows_give_the_integer_paths_codes_and_edges(rounding, stride, kernel):
     rng = np.random.default_rng(stride * 7 + len(rounding))
-    m, bias = _layer(rng)
+    m, bias = _layer(rng, extreme=kernel == "f64")
     x = _inputs(rng)
+    cache = {}
     # 16 bits: saturation at both edges; 40 bits with one bit dropped: a tie in every odd sum
     for res_t in (FixedType(16, 3, True, rounding, "AP_SAT"), FixedType(40, 14, True, rounding, "AP_SAT")):
         want, out_w = _integer_path(x, 3, stride, m, bias, res_t)
         plan = float_plan(X_T, m, W_T, bias, B_T, ACC_T, res_t)
         assert plan is not None and plan.drop in (14, 1)
-        got, edges = native.window_products(x, 3, stride, out_w, m, plan, {})
+        got, edges = native.window_products(x, X_T, 3, stride, out_w, m, plan, cache)
+        assert cache[("native", X_T)][1] == (kernel if native._library().has_i16() else "f64")
         assert got.dtype == np.float64 and np.array_equal(got, want)
         at_edges = int(np.count_nonzero(want == res_t.max_code) + np.count_nonzero(want == res_t.min_code))
         assert edges == at_edges and (at_edges > 0) == (res_t.width == 16)  # counted in the pass
@@ -85,20 +93,22 @@ def test_a_dense_layer_is_one_window_of_one_pixel():
     x = rng.integers(X_T.min_code, X_T.max_code + 1, (40, 15)).astype(np.float64)
     res_t = FixedType(16, 3, True, "AP_RND_CONV", "AP_SAT")
     want, _ = _integer_path(x[:, None, :], 1, 1, m, bias, res_t)
-    got, _ = native.window_products(x[:, None, :], 1, 1, 1, m, float_plan(X_T, m, W_T, bias, B_T, ACC_T, res_t), {})
+    plan = float_plan(X_T, m, W_T, bias, B_T, ACC_T, res_t)
+    got, _ = native.window_products(x[:, None, :], X_T, 1, 1, 1, m, plan, {})
     assert np.array_equal(got, want)
 
 
-def test_wraps_go_back_to_the_integer_path():
+@pytest.mark.parametrize("kernel", ["i16", "f64"])
+def test_wraps_go_back_to_the_integer_path(kernel):
     """A wrapping result type with values outside it, and an accumulator the sums leave:
     None (the integer path wraps them), as finish_float does; inside, the same codes."""
     rng = np.random.default_rng(5)
-    m, bias = _layer(rng)
+    m, bias = _layer(rng, extreme=kernel == "f64")
     bias //= 1024  # small, so that small inputs give small sums
     x = _inputs(rng)
-    wrapping = FixedType(16, 3, True, "AP_TRN", "AP_WRAP")
+    wrapping = FixedType(12, 1, True, "AP_TRN", "AP_WRAP")
     plan = float_plan(X_T, m, W_T, bias, B_T, ACC_T, wrapping)
-    assert native.window_products(x, 3, 1, 9, m, plan, {}) is None
+    assert native.window_products(x, X_T, 3, 1, 9, m, plan, {}) is None
     # an accumulator one integer bit short of these inputs' largest sum: the types allow a
     # wrap, so the sums are checked
     sums, frac = _integer_path(x, 3, 1, m, bias, ACC_T)[0], ACC_T.fractional
@@ -107,7 +117,7 @@ def test_wraps_go_back_to_the_integer_path():
     res_t = FixedType(16, 3, True, "AP_TRN", "AP_SAT")
     plan = float_plan(X_T, m, W_T, bias, B_T, narrow_acc, res_t)
     assert plan is not None and plan.wrap_check
-    assert native.window_products(x, 3, 1, 9, m, plan, {}) is None
+    assert native.window_products(x, X_T, 3, 1, 9, m, plan, {}) is None
     small = np.clip(x, -64, 64)  # sums the narrow accumulator holds
-    got, _ = native.window_products(small, 3, 1, 9, m, plan, {})
+    got, _ = native.window_products(small, X_T, 3, 1, 9, m, plan, {})
     assert np.array_equal(got, _integer_path(small, 3, 1, m, bias, res_t, narrow_acc)[0])

@@ -25,7 +25,6 @@ from .exact import (
     finish_float,
     float_plan,
     max_abs_code,
-    product_dtype,
     recast,
     shifted_products,
 )
@@ -109,7 +108,7 @@ def dense(layer: Layer, x: Tensor, product: np.ndarray | None = None) -> Tensor:
     plan = _plan(layer, x.type, m, wt, b, bt, acc_t, res_t)
     done = finish_float(product.astype(np.float64), plan) if product is not None and plan is not None else None
     if done is None and product is None and len(x.codes):
-        done = _native(layer, x.type, m, plan, x.codes.reshape(len(x.codes), 1, -1), 1, 1, 1)
+        done = native.layer_products(layer.cache, x.type, m, plan, x.codes.reshape(len(x.codes), 1, -1), 1, 1, 1)
     if done is None:
         done = dense_result(x.codes.reshape(len(x.codes), -1), x.type, m, wt, b, bt, acc_t, res_t, plan)
     return Tensor(done[0], res_t, done[1])
@@ -121,14 +120,6 @@ def dense_matrix(layer: Layer, in_t: FixedType) -> Matrix | None:
         return _matrix(layer, layer.type("accum_t"), in_t, (1, 0))[0]
     except SimError:
         return None
-
-
-def _native(layer: Layer, x_type: FixedType, m: Matrix, plan, x: np.ndarray, k: int, stride: int, out_w: int):
-    """native.window_products where it applies (a float64 product: float32 ones are as fast
-    on BLAS), else None."""
-    if plan is None or product_dtype(m, x_type) is not np.float64 or not native.available():
-        return None
-    return native.window_products(x, k, stride, out_w, m, plan, layer.cache)
 
 
 def _plan(layer: Layer, x_type: FixedType, m: Matrix, wt: FixedType, b, bt, acc_t: FixedType, res_t: FixedType):
@@ -163,7 +154,7 @@ def conv1d(layer: Layer, x: Tensor) -> Tensor:
     n = len(codes)
     plan = _plan(layer, x.type, m, wt, b, bt, acc_t, res_t) if n else None
     # a window of k pixels is k * n_chan consecutive codes of the (n, width, n_chan) rows
-    done = _native(layer, x.type, m, plan, codes, k, stride, out_w) if n else None
+    done = native.layer_products(layer.cache, x.type, m, plan, codes, k, stride, out_w) if n else None
     if done is not None:
         return Tensor(done[0].reshape(n, out_w, n_filt), res_t, done[1])
     if plan is not None and stride == 1:

@@ -1,12 +1,16 @@
 """The Dense/Conv1D arithmetic fused in one compiled pass (native.cpp), built for this host.
 
-Why our own kernel: a 16-bit design's products are exact in float64 (or int64) only.
-numpy runs them on BLAS, then makes five or six more passes over each layer's output (bias,
-scaling, rounding, clip, bounds): on a small 16-bit conv net those passes and BLAS's
-handling of a 16-column product took 2-4x onnxruntime's time for the float model.
-onnxruntime has no float64 or 16-bit integer convolution (ConvInteger takes 8 bits and took
-5-12 ms here, docs/experiments.md), and no kept library fuses the cast. native.cpp does
-the product, bias, scaling, rounding and clip of each output in registers.
+Why our own kernel: exact products of 16-bit codes need float64 (or int64) on numpy,
+which runs them on BLAS and then makes five or six more passes over each layer's output
+(bias, scaling, rounding, clip, bounds): on a small 16-bit conv net those passes and
+BLAS's handling of a 16-column product took 2.8-4.5x onnxruntime's time for the float
+model. onnxruntime has no float64 or 16-bit integer convolution (ConvInteger takes 8 bits
+and took 5-12 ms here, docs/experiments.md), and no kept library fuses the cast.
+native.cpp makes each output's product, bias, scaling, rounding, clip and edge count in
+registers: on the CPU's 16-bit dot products (AVX-512) when codes and weights fit int16,
+summed in int32 over blocks of rows that cannot reach 2**31 (`_int32_blocks`), else in
+float64. That took the 16-bit conv nets from 10-12 ms to about 5 ms at 2,000 inputs, and
+the shipped 10-bit model from 83 to about 48 ms (benchmarks/sim_speed.py).
 
 It is built with g++ on first use into $EDGE_ASR_CACHE/sim-native/<key>/ (the key covers
 the source, the flags, the compiler and this CPU's flags: it is built for this CPU), and
@@ -31,7 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from ..resources import cache_root
-from .exact import FloatPlan, Matrix, cast_bounds
+from .exact import FloatPlan, Matrix, cast_bounds, max_abs_code, product_dtype
+from .fixed import FixedType
 
 SOURCE = Path(__file__).with_name("native.cpp")
 LANES = 16  # native.cpp's kLanes: the weights' columns are padded to a multiple of it
@@ -95,6 +100,9 @@ def _library():
                 p, i, d = ctypes.c_void_p, ctypes.c_long, ctypes.c_double
                 lib.window_products.argtypes = [p, i, i, i, i, i, p, i, i, p, d, ctypes.c_int, d, d, d, p, p]
                 lib.window_products.restype = None
+                lib.window_products_i16.argtypes = [p, i, i, i, i, p, i, p, i, i, p, d, ctypes.c_int, d, d, d, p, p]
+                lib.window_products_i16.restype = None
+                lib.has_i16.restype = ctypes.c_int
             _LIBRARY.append(lib)
         return _LIBRARY[0]
 
@@ -104,48 +112,107 @@ def available() -> bool:
     return _library() is not None
 
 
-def _operands(cache: dict, m: Matrix, plan: FloatPlan) -> tuple[np.ndarray, np.ndarray]:
-    """The weights with their columns padded to a multiple of LANES, and the bias (zeros
-    when none) padded alike: made once per layer and plan, kept in the layer's cache."""
-    key = ("native", id(plan))
+def _operands(cache: dict, m: Matrix, plan: FloatPlan, x_type: FixedType):
+    """What the kernel multiplies, made once per layer and input type (kept in the layer's
+    cache): the bias in product units padded to a multiple of LANES (zeros when none), then
+    either ("i16", int16 weights (pairs of rows, padded columns, 2), the blocks' ends in
+    pairs) or ("f64", float64 weights (rows, padded columns))."""
+    key = ("native", x_type)
     if key not in cache:
         span, n_out = m.f64.shape
         padded = -(-n_out // LANES) * LANES
-        w = np.zeros((span, padded))
-        w[:, :n_out] = m.f64
         bias = np.zeros(padded)
         if plan.bias is not None:
             bias[:n_out] = plan.bias
-        cache[key] = (w, bias, plan)  # the plan too, so that its id is not reused meanwhile
-    return cache[key][:2]
+        cuts = _int32_blocks(m, x_type) if _library().has_i16() else None
+        if cuts is not None:
+            pairs = -(-span // 2)
+            w = np.zeros((2 * pairs, padded), np.int16)
+            w[:span, :n_out] = m.codes
+            w = np.ascontiguousarray(w.reshape(pairs, 2, padded).transpose(0, 2, 1))
+            cache[key] = (bias, "i16", w, cuts)
+        else:
+            w = np.zeros((span, padded))
+            w[:, :n_out] = m.f64
+            cache[key] = (bias, "f64", w, None)
+    return cache[key]
 
 
-def window_products(x: np.ndarray, k: int, stride: int, out_w: int, m: Matrix, plan: FloatPlan,
+def layer_products(cache: dict, x_type: FixedType, m: Matrix, plan: FloatPlan | None, x: np.ndarray, k: int,
+                   stride: int, out_w: int) -> tuple[np.ndarray, int] | None:
+    """A Dense/Conv1D layer's window_products where this kernel is the fast path (float64
+    products; float32 ones only on the 16-bit kernel: the float64 one is no faster than
+    BLAS there), else None. cache: the layer's."""
+    if plan is None or not available():
+        return None
+    if product_dtype(m, x_type) is np.float32 and _operands(cache, m, plan, x_type)[1] != "i16":
+        return None
+    return window_products(x, x_type, k, stride, out_w, m, plan, cache)
+
+
+def _int32_blocks(m: Matrix, x_type: FixedType) -> np.ndarray | None:
+    """The ends (in pairs of rows) of blocks of m's rows whose products with codes of
+    x_type sum below 2**31 in every column, whatever the codes (the int32 sums of the
+    16-bit kernel are then exact); None when codes or weights do not fit int16 or a single
+    pair can reach 2**31."""
+    limit = 2 ** 31 - 1
+    if x_type.min_code < -2 ** 15 or x_type.max_code >= 2 ** 15:
+        return None
+    if m.codes.size == 0 or m.codes.min() < -2 ** 15 or m.codes.max() >= 2 ** 15:
+        return None
+    x_max = max_abs_code(x_type)
+    magnitudes = np.abs(m.codes)
+    if len(magnitudes) % 2:
+        magnitudes = np.vstack([magnitudes, np.zeros((1, magnitudes.shape[1]), np.int64)])
+    pair_sums = magnitudes[0::2] + magnitudes[1::2]  # (pairs, n_out)
+    if x_max * pair_sums.max() > limit:
+        return None
+    ends, running = [], np.zeros(pair_sums.shape[1], np.int64)
+    for i, pair in enumerate(pair_sums):
+        if x_max * (running + pair).max() > limit:
+            ends.append(i)
+            running[:] = 0
+        running += pair
+    ends.append(len(pair_sums))
+    return np.array(ends, np.int64)
+
+
+def window_products(x: np.ndarray, x_type: FixedType, k: int, stride: int, out_w: int, m: Matrix, plan: FloatPlan,
                     cache: dict) -> tuple[np.ndarray, int] | None:
     """What `finish_float` gives for the product of every window of x with m, in one pass,
     with the count of results at the type's edges.
 
-    x: (N, pixels, channels) codes; output t of input i is the window of k pixels from
-    pixel t * stride, every channel, in [pixel][channel] order (m's rows). A Dense is one
-    window of one pixel. Returns ((N * out_w, n_out) result codes in float64, the edge
-    count), or None when the accumulator or a wrapping result type would wrap (then the
-    integer path runs), as finish_float does."""
+    x: (N, pixels, channels) codes of x_type; output t of input i is the window of k
+    pixels from pixel t * stride, every channel, in [pixel][channel] order (m's rows). A
+    Dense is one window of one pixel. Codes and weights that fit int16 run on the CPU's
+    16-bit dot products where it has them, else in float64. Returns ((N * out_w, n_out)
+    result codes in float64, the edge count), or None when the accumulator or a wrapping
+    result type would wrap (then the integer path runs), as finish_float does."""
     lib = _library()
-    # one copy at most, that casts and makes the windows contiguous (a Transpose's view)
-    x = np.ascontiguousarray(x, dtype=np.float64)
     n, pixels, channels = x.shape
     span, n_out = m.f64.shape
     if span != k * channels or (out_w - 1) * stride + k > pixels:
         raise ValueError(f"windows of {k} x {channels} at stride {stride} do not fit {pixels} pixels, {span} weights")
-    w, bias = _operands(cache, m, plan)
+    bias, kind, w, cuts = _operands(cache, m, plan, x_type)
     out = np.empty((n * out_w, n_out))
     stats = np.empty(4)
     res_t = plan.res_t
-    mode = MODES[res_t.rounding] if plan.drop > 0 else 3
-    lib.window_products(x.ctypes.data, n, out_w, pixels * channels, stride * channels, span, w.ctypes.data, n_out,
-                        w.shape[1], bias.ctypes.data, 2.0 ** (plan.shift - plan.drop), mode,
-                        float(res_t.lowest_code), float(res_t.max_code),
-                        float(res_t.min_code) if res_t.signed else float("nan"), out.ctypes.data, stats.ctypes.data)
+    finish = (bias.ctypes.data, 2.0 ** (plan.shift - plan.drop), MODES[res_t.rounding] if plan.drop > 0 else 3,
+              float(res_t.lowest_code), float(res_t.max_code),
+              float(res_t.min_code) if res_t.signed else float("nan"), out.ctypes.data, stats.ctypes.data)
+    if kind == "i16":
+        # one copy, that makes the windows contiguous, plus one code: an odd window's last
+        # pair reads one past it (times a zero weight)
+        codes = np.empty(x.size + 1, np.int16)
+        codes[-1] = 0
+        np.copyto(codes[:-1].reshape(x.shape), x, casting="unsafe")  # integers of an int16 range: exact
+        lib.window_products_i16(codes.ctypes.data, n, out_w, pixels * channels, stride * channels, cuts.ctypes.data,
+                                len(cuts), w.ctypes.data, n_out, w.shape[1], *finish)
+    else:
+        # one copy at most, that casts and makes the windows contiguous (a Transpose's view)
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        lib.window_products(x.ctypes.data, n, out_w, pixels * channels, stride * channels, span, w.ctypes.data, n_out,
+                            w.shape[1], *finish)
     if cast_bounds(stats[:2], plan) is None:
         return None
     return out, int(stats[2] + stats[3])
