@@ -119,8 +119,18 @@ def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
     monkeypatch.setattr(kernels, "code_indexed_table", count_code_table)
     monkeypatch.setattr(kernels, "float_softmax", count_softmax)
     monkeypatch.setattr(kernels.native, "window_products", count_native)
+    real_result = kernels._native_result
+
+    def count_fused(*a):
+        out = real_result(*a)
+        taken["fused relu"] = taken.get("fused relu", 0) + (out is not None and out.pre_relu_edges is not None)
+        return out
+    monkeypatch.setattr(kernels, "_native_result", count_fused)
     fast32 = simulate(design, x.astype(np.float32), trace=True)
     fast64 = simulate(design, x, trace=True)
+    assert not taken.get("fused relu")  # tracing keeps every layer's own output
+    untraced = simulate(design, x)  # ReLUs run inside the Dense/Conv1D kernels before them
+    assert taken.get("fused relu", 0) > 0 or not kernels.native.available() or net == "mlp"
     assert taken["cast"] > 0      # the bias layer (ApplyAlpha) ran in float64
     if net != "mlp":
         assert taken["plan"] > 0  # the convolution without im2col ran
@@ -139,10 +149,11 @@ def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
         layer.cache.clear()
     _integer_only(monkeypatch)
     slow32, slow64 = simulate(design, x.astype(np.float32), trace=True), simulate(design, x, trace=True)
-    for fast, slow in ((fast32, slow32), (fast64, slow64)):
+    for fast, slow in ((fast32, slow32), (fast64, slow64), (untraced, slow64)):
         assert fast.codes.dtype == np.int64 and np.array_equal(fast.codes, slow.codes)
         assert fast.saturation == slow.saturation and sum(slow.saturation.values()) > 0
-        assert all(np.array_equal(fast.trace[k], slow.trace[k]) for k in slow.trace)
+        assert list(fast.saturation) == list(slow.saturation)  # every layer, in order
+        assert fast.trace is None or all(np.array_equal(fast.trace[k], slow.trace[k]) for k in slow.trace)
 
 
 def test_passes_share_out_evenly_and_keep_arrays_small():

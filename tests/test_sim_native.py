@@ -2,6 +2,8 @@
 integer path's codes and edge counts for every rounding mode, stride and layout, wraps
 handed back to the integer path, and the numpy path when it cannot be had."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -77,7 +79,7 @@ def test_windows_give_the_integer_paths_codes_and_edges(rounding, stride, kernel
         want, out_w = _integer_path(x, 3, stride, m, bias, res_t)
         plan = float_plan(X_T, m, W_T, bias, B_T, ACC_T, res_t)
         assert plan is not None and plan.drop in (14, 1)
-        got, edges = native.window_products(x, X_T, 3, stride, out_w, m, plan, cache)
+        got, edges, _ = native.window_products(x, X_T, 3, stride, out_w, m, plan, cache)
         assert cache[("native", X_T)][1] == (kernel if native._library().has_i16() else "f64")
         assert got.dtype == np.float64 and np.array_equal(got, want)
         at_edges = int(np.count_nonzero(want == res_t.max_code) + np.count_nonzero(want == res_t.min_code))
@@ -87,6 +89,34 @@ def test_windows_give_the_integer_paths_codes_and_edges(rounding, stride, kernel
     assert not np.array_equal(*ties)  # the modes differ on these inputs, so each was checked
 
 
+@pytest.mark.parametrize("kernel", ["i16", "f64"])
+def test_a_relu_in_the_same_pass_gives_what_the_activation_kernel_gives(kernel):
+    """A ReLU fused after the cast (engine: a Dense/Conv1D whose output only a ReLU
+    reads): the codes and edge count of kernels.activation on the layer's output, for a
+    ReLU type that holds every code (nothing to clip) and a narrower saturating one."""
+    from edge_asr.sim.kernels import activation
+    from edge_asr.sim.tensor import Tensor
+    rng = np.random.default_rng(11)
+    m, bias = _layer(rng, extreme=kernel == "f64")
+    x = _inputs(rng)
+    res_t = FixedType(16, 3, True, "AP_RND_CONV", "AP_SAT")
+    want, out_w = _integer_path(x, 3, 1, m, bias, res_t)
+    plan = float_plan(X_T, m, W_T, bias, B_T, ACC_T, res_t)
+    for relu_t in (FixedType(15, 2, False, "AP_RND_CONV", "AP_SAT"), FixedType(12, -1, False, "AP_RND_CONV", "AP_SAT")):
+        assert native.fuses_relu(res_t, relu_t)
+
+        relu = SimpleNamespace(attributes={"activation": "relu"}, result_type=lambda t=relu_t: t)  # what it reads
+        relu_out = activation(relu, Tensor(want.astype(np.float64), res_t))
+        got, edges, relu_edges = native.window_products(x, X_T, 3, 1, out_w, m, plan, {}, relu_t)
+        assert np.array_equal(got, relu_out.codes)
+        assert edges == np.count_nonzero(want == res_t.max_code) + np.count_nonzero(want == res_t.min_code)
+        assert relu_edges == np.count_nonzero(relu_out.codes == relu_t.max_code)
+    assert relu_edges > 0  # the narrow type clipped
+    # not a clip: another grid, or a narrower type that wraps
+    assert not native.fuses_relu(res_t, FixedType(15, 3, False, "AP_RND_CONV", "AP_SAT"))
+    assert not native.fuses_relu(res_t, FixedType(12, -1, False, "AP_TRN", "AP_WRAP"))
+
+
 def test_a_dense_layer_is_one_window_of_one_pixel():
     rng = np.random.default_rng(3)
     m, bias = _layer(rng, k=1, channels=15)
@@ -94,7 +124,7 @@ def test_a_dense_layer_is_one_window_of_one_pixel():
     res_t = FixedType(16, 3, True, "AP_RND_CONV", "AP_SAT")
     want, _ = _integer_path(x[:, None, :], 1, 1, m, bias, res_t)
     plan = float_plan(X_T, m, W_T, bias, B_T, ACC_T, res_t)
-    got, _ = native.window_products(x[:, None, :], X_T, 1, 1, 1, m, plan, {})
+    got, *_ = native.window_products(x[:, None, :], X_T, 1, 1, 1, m, plan, {})
     assert np.array_equal(got, want)
 
 
@@ -119,5 +149,5 @@ def test_wraps_go_back_to_the_integer_path(kernel):
     assert plan is not None and plan.wrap_check
     assert native.window_products(x, X_T, 3, 1, 9, m, plan, {}) is None
     small = np.clip(x, -64, 64)  # sums the narrow accumulator holds
-    got, _ = native.window_products(small, X_T, 3, 1, 9, m, plan, {})
+    got, *_ = native.window_products(small, X_T, 3, 1, 9, m, plan, {})
     assert np.array_equal(got, _integer_path(small, 3, 1, m, bias, res_t, narrow_acc)[0])

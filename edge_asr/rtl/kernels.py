@@ -190,7 +190,8 @@ def reference(kernel: Kernel, codes: np.ndarray) -> np.ndarray:
     m = Matrix.of(kernel.matrix)
     out, _ = dense_result(np.asarray(codes, np.float64), kernel.in_type, m, kernel.w_type, kernel.bias,
                           kernel.b_type, kernel.acc_type, kernel.layer_type)
-    from ..sim.kernels import LAYERS, Tensor
+    from ..sim.kernels import LAYERS
+    from ..sim.tensor import Tensor
     t = Tensor(np.asarray(out).astype(np.int64), kernel.layer_type)
     for post in kernel.posts:  # the simulator's own kernels of the fused layers
         t = LAYERS[post.class_name](post, t)

@@ -9,7 +9,8 @@ host, onnxruntime and g++ where they help, with numpy as the fallback).
     vectors  golden vectors (C-sim outputs kept in the repository) and their check
     blas     BLAS held to one thread around small products
     int8     the host's 8-bit input coding and first product on onnxruntime
-    native   float64 Dense/Conv1D fused in one compiled pass (g++, on the host)
+    native   Dense/Conv1D with their cast (and a ReLU after) in one compiled pass (g++)
+    tensor   codes with their fixed-point type, what the kernels pass along
 """
 
 from .engine import SimResult, code_input, simulate, simulate_codes

@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SimError
-from ..ir.design import Design, load_design
+from ..ir.design import Design, Layer, load_design
 from . import int8
 from .blas import can_hold_blas, one_blas_thread
 from .fixed import FixedType, quantize, quantize_float_bounded, to_float
-from .kernels import LAYERS, MERGES, Tensor, dense_matrix
+from .kernels import LAYERS, MERGES, dense_matrix
+from .tensor import Tensor
 
 __all__ = ["Design", "SimError", "SimResult", "Tensor", "code_input", "load_design", "simulate",
            "simulate_codes"]
@@ -215,7 +216,9 @@ def simulate(design: Design | str | Path, x: np.ndarray, trace: bool = False) ->
         # on a 1,274 -> 14 -> 14 -> 12 MLP, two threads took 2.6 ms where one took 1.7
         codes, product = int8.code_and_multiply(design, plan, x, _workers())
         def coded(i: int, j: int):
-            return Tensor(codes.codes[i:j], codes.type, 0 if codes.edges == 0 else None), {plan.dense: product[i:j]}
+            # the whole batch's edge count holds for a pass of all of it (else: none, or count)
+            edges = codes.edges if j - i == len(x) or codes.edges == 0 else None
+            return Tensor(codes.codes[i:j], codes.type, edges), {plan.dense: product[i:j]}
         return _run_chunks(design, len(x), coded, trace, input_bytes=1)
     return _run_chunks(design, len(x), lambda i, j: code_input(design, x[i:j]), trace)
 
@@ -253,15 +256,42 @@ def simulate_codes(design: Design | str | Path, codes: np.ndarray, trace: bool =
 SAME_CODES = ("Transpose", "Reshape", "Clone")
 
 
+def _relu_fusions(design: Design) -> dict[str, Layer]:
+    """Dense/Conv1D layer name -> the ReLU that alone reads its output: the kernel may run
+    it in the same pass (kernels.dense, conv1d). Found once per design."""
+    key = "_relu_fusions"
+    if key not in design.cache:
+        readers: dict[str, list[Layer]] = {}
+        for layer in design.layers:
+            for name in layer.inputs:
+                readers.setdefault(name, []).append(layer)
+        fusions = {}
+        for layer in design.layers:
+            if layer.class_name not in ("Dense", "Conv1D") or len(layer.outputs) != 1:
+                continue
+            after = readers.get(layer.outputs[0], [])
+            if (len(after) == 1 and after[0].class_name in ("Activation", "ReLU") and after[0].inputs[:1] == layer.outputs
+                    and after[0].attributes.get("activation", "linear").lower() == "relu"):
+                fusions[layer.name] = after[0]
+        design.cache[key] = fusions
+    return design.cache[key]
+
+
 def _simulate(design: Design, cur: Tensor, products: dict[str, np.ndarray] | None, trace: bool) -> SimResult:
     """The layers in order on one pass's input tensor; `products` holds Dense products
-    already made (sim/int8.py) by layer name."""
+    already made (sim/int8.py) by layer name. A ReLU that alone reads a Dense or Conv1D
+    runs in that kernel's pass where it can (not when tracing: the layer's own output is
+    not made then)."""
     traced: dict[str, np.ndarray] | None = {} if trace else None
     edges: dict[str, int] = {}
     by_output: dict[str, Tensor] = {}
     counted: dict[int, int] = {}  # id of a tensor -> its edge count
+    fusions = {} if trace else _relu_fusions(design)
+    fused: set[str] = set()  # ReLUs already run inside the layer before them
     for layer in design.layers:
         kind = layer.class_name
+        if layer.name in fused:
+            continue
         src = None
         if kind in ("Input", "InputLayer"):
             out = cur
@@ -273,7 +303,18 @@ def _simulate(design: Design, cur: Tensor, products: dict[str, np.ndarray] | Non
             if fn is None:
                 raise SimError(f"layer {layer.name}: kind {kind} is not simulated yet")
             src = by_output.get(layer.inputs[0], cur) if layer.inputs else cur
-            out = fn(layer, src, product=products[layer.name]) if products and layer.name in products else fn(layer, src)
+            extra = {"product": products[layer.name]} if products and layer.name in products else {}
+            relu = fusions.get(layer.name)
+            if relu is not None:
+                extra["relu"] = relu
+            out = fn(layer, src, **extra)
+            if relu is not None and out.pre_relu_edges is not None:  # the kernel ran the ReLU too
+                edges[layer.name], edges[relu.name] = out.pre_relu_edges, out.edges
+                by_output.update({name: out for name in relu.outputs})
+                counted[id(out)] = out.edges
+                fused.add(relu.name)
+                cur = out
+                continue
         for name in layer.outputs:
             by_output[name] = out
         if kind in SAME_CODES and out.type == src.type and id(src) in counted:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..ir.design import Design
 from .fixed import FixedType, _check_range
-from .kernels import Tensor
+from .tensor import Tensor
 
 GRAPHS = Path(__file__).parent
 _SESSIONS: dict[tuple[str, int], object] = {}

@@ -10,7 +10,6 @@ softmax with its lookup tables. A kernel registers itself with `@kernel("Kind", 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -28,7 +27,7 @@ from .exact import (
     recast,
     shifted_products,
 )
-from .fixed import FixedType, requantize, to_float
+from .fixed import FixedType, requantize
 from .tables import (
     activation_table,
     cast_table,
@@ -39,29 +38,7 @@ from .tables import (
     reduce_add,
     softmax_tables,
 )
-
-
-@dataclass
-class Tensor:
-    """Integer codes (batch first) and their fixed-point type. The codes are int64, or
-    floats (float32 or float64) holding integers exactly: what the matrix products take,
-    so the input coding and the Dense/Conv fast path give them so. `ints` gives int64
-    either way."""
-
-    codes: np.ndarray
-    type: FixedType
-    edges: int | None = None  # values at the type's edges when the kernel knows (else counted)
-
-    @property
-    def values(self) -> np.ndarray:
-        """The exact values the codes stand for (float64)."""
-        return to_float(self.codes, self.type)
-
-    @property
-    def ints(self) -> np.ndarray:
-        """The codes as int64 (a conversion only when they are held in floats)."""
-        return self.codes.astype(np.int64, copy=False)
-
+from .tensor import Tensor
 
 LAYERS: dict[str, Callable[[Layer, Tensor], Tensor]] = {}      # one input
 MERGES: dict[str, Callable[[Layer, Tensor, Tensor], Tensor]] = {}  # two inputs
@@ -98,17 +75,21 @@ def _bias(layer: Layer) -> tuple[np.ndarray | None, FixedType | None]:
 
 
 @kernel("Dense")
-def dense(layer: Layer, x: Tensor, product: np.ndarray | None = None) -> Tensor:
+def dense(layer: Layer, x: Tensor, product: np.ndarray | None = None, relu: Layer | None = None) -> Tensor:
     """nnet::dense (Latency or Resource): products into accum_t, summed, cast to the result
     type. `product`: the integer product of x's codes with the weights when already made
-    (sim/int8.py), else made here."""
+    (sim/int8.py), else made here. `relu`: the ReLU reading this output alone, run in the
+    same pass where it can be (`_native_result`)."""
     acc_t, res_t = layer.type("accum_t"), layer.result_type()
     m, wt = _matrix(layer, acc_t, x.type, (1, 0))  # Resource: stored (n_out, n_in)
     b, bt = _bias(layer)
     plan = _plan(layer, x.type, m, wt, b, bt, acc_t, res_t)
     done = finish_float(product.astype(np.float64), plan) if product is not None and plan is not None else None
     if done is None and product is None and len(x.codes):
-        done = native.layer_products(layer.cache, x.type, m, plan, x.codes.reshape(len(x.codes), 1, -1), 1, 1, 1)
+        rows = x.codes.reshape(len(x.codes), 1, -1)
+        fused = _native_result(layer, x.type, m, plan, rows, 1, 1, 1, relu, (len(x.codes), -1))
+        if fused is not None:
+            return fused
     if done is None:
         done = dense_result(x.codes.reshape(len(x.codes), -1), x.type, m, wt, b, bt, acc_t, res_t, plan)
     return Tensor(done[0], res_t, done[1])
@@ -122,6 +103,23 @@ def dense_matrix(layer: Layer, in_t: FixedType) -> Matrix | None:
         return None
 
 
+def _native_result(layer: Layer, x_type: FixedType, m: Matrix, plan, x: np.ndarray, k: int, stride: int, out_w: int,
+                   relu: Layer | None, shape: tuple) -> Tensor | None:
+    """The layer's output from the compiled kernel (`native.layer_products`), or with `relu`
+    the ReLU's output after it (marked by pre_relu_edges, the layer's own edge count) when
+    the ReLU is a clip (`native.fuses_relu`); None where the kernel does not run."""
+    res_t = layer.result_type()
+    relu_t = relu.result_type() if relu is not None else None
+    if relu_t is not None and not native.fuses_relu(res_t, relu_t):
+        relu_t = None
+    done = native.layer_products(layer.cache, x_type, m, plan, x, k, stride, out_w, relu_t)
+    if done is None:
+        return None
+    if relu_t is None:
+        return Tensor(done[0].reshape(shape), res_t, done[1])
+    return Tensor(done[0].reshape(shape), relu_t, done[2], pre_relu_edges=done[1])
+
+
 def _plan(layer: Layer, x_type: FixedType, m: Matrix, wt: FixedType, b, bt, acc_t: FixedType, res_t: FixedType):
     """The layer's float_plan for inputs of x_type, made once (it is per layer and input
     type, and making it costs a bias cast and a pass over the bias)."""
@@ -132,10 +130,10 @@ def _plan(layer: Layer, x_type: FixedType, m: Matrix, wt: FixedType, b, bt, acc_
 
 
 @kernel("Conv1D")
-def conv1d(layer: Layer, x: Tensor) -> Tensor:
+def conv1d(layer: Layer, x: Tensor, relu: Layer | None = None) -> Tensor:
     """nnet::conv_1d (io_stream): the Dense arithmetic on each window of filt_width pixels
-    (compiled, `native`; else at stride 1 one product per tap, `shifted_products`; else, or
-    when the integer path runs, im2col)."""
+    (compiled, `native`, with `relu` as in `dense`; else at stride 1 one product per tap,
+    `shifted_products`; else, or when the integer path runs, im2col)."""
     a = layer.attributes
     width, n_chan, n_filt = a["in_width"], a["n_chan"], a["n_filt"]
     k, stride, out_w = a["filt_width"], a["stride_width"], a["out_width"]
@@ -154,9 +152,9 @@ def conv1d(layer: Layer, x: Tensor) -> Tensor:
     n = len(codes)
     plan = _plan(layer, x.type, m, wt, b, bt, acc_t, res_t) if n else None
     # a window of k pixels is k * n_chan consecutive codes of the (n, width, n_chan) rows
-    done = native.layer_products(layer.cache, x.type, m, plan, codes, k, stride, out_w) if n else None
-    if done is not None:
-        return Tensor(done[0].reshape(n, out_w, n_filt), res_t, done[1])
+    fused = _native_result(layer, x.type, m, plan, codes, k, stride, out_w, relu, (n, out_w, n_filt)) if n else None
+    if fused is not None:
+        return fused
     if plan is not None and stride == 1:
         done = finish_float(shifted_products(codes, m, x.type, k), plan)
         if done is not None:

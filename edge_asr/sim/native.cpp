@@ -31,8 +31,9 @@ struct Finish {
     const double* bias;  // `padded` entries
     double factor, lo, hi, edge_lo;
     int mode;            // 0 round half to even, 1 floor(v + 0.5), 2 floor, 3 none
+    double relu_lo, relu_hi;  // a ReLU fused after the cast: clip to these (else -inf, inf)
     double vmin = INFINITY, vmax = -INFINITY;
-    long at_hi = 0, at_lo = 0;  // integer counters: a double one is a 4-cycle chain per output
+    long at_hi = 0, at_lo = 0, at_relu_hi = 0;  // integer counters: a double one is a 4-cycle chain
 };
 
 #if defined(__AVX512F__)
@@ -56,6 +57,8 @@ inline void finish_row(const double* acc, const double* bias, int lanes, Finish&
         v = _mm512_min_pd(_mm512_max_pd(v, _mm512_set1_pd(f.lo)), _mm512_set1_pd(f.hi));
         f.at_hi += __builtin_popcount(_mm512_mask_cmp_pd_mask(k, v, _mm512_set1_pd(f.hi), _CMP_EQ_OQ));
         f.at_lo += __builtin_popcount(_mm512_mask_cmp_pd_mask(k, v, _mm512_set1_pd(f.edge_lo), _CMP_EQ_OQ));
+        v = _mm512_min_pd(_mm512_max_pd(v, _mm512_set1_pd(f.relu_lo)), _mm512_set1_pd(f.relu_hi));
+        f.at_relu_hi += __builtin_popcount(_mm512_mask_cmp_pd_mask(k, v, _mm512_set1_pd(f.relu_hi), _CMP_EQ_OQ));
         _mm512_mask_storeu_pd(o + 8 * h, k, v);
     }
 }
@@ -91,6 +94,8 @@ void finish_block(const double (&acc)[kRows][kLanes], int rows, int lanes, const
             v = std::min(std::max(v, f.lo), f.hi);
             f.at_hi += v == f.hi;
             f.at_lo += v == f.edge_lo;
+            v = std::min(std::max(v, f.relu_lo), f.relu_hi);
+            f.at_relu_hi += v == f.relu_hi;
             o[l] = v;
         }
     }
@@ -178,6 +183,7 @@ void run(const T* x, long n, long out_w, long in_stride, long step, long n_out, 
     stats[1] = f.vmax;
     stats[2] = static_cast<double>(f.at_hi);
     stats[3] = static_cast<double>(f.at_lo);
+    stats[4] = static_cast<double>(f.at_relu_hi);
 }
 
 }  // namespace
@@ -192,12 +198,14 @@ extern "C" {
 // with zero columns past n_out; bias has `padded` entries. mode: 0 round half to even,
 // 1 floor(v + 0.5), 2 floor, 3 none. stats: the smallest and largest v (before scaling,
 // for the wrap check), then how many results equal hi and how many equal edge_lo (the
-// values at the type's edges). The reads are float64: a float32 input converted in the
-// loop took twice as long as numpy's copy of it into float64 here.
+// values at the type's edges). A ReLU fused after the cast clips each result to
+// [relu_lo, relu_hi] (-inf and inf when none), and stats[4] counts those equal to relu_hi.
+// The reads are float64: a float32 input converted in the loop took twice as long as
+// numpy's copy of it into float64 here.
 void window_products(const double* x, long n, long out_w, long in_stride, long step, long span, const double* w,
                      long n_out, long padded, const double* bias, double factor, int mode, double lo, double hi,
-                     double edge_lo, double* out, double* stats) {
-    Finish f{bias, factor, lo, hi, edge_lo, mode};
+                     double edge_lo, double relu_lo, double relu_hi, double* out, double* stats) {
+    Finish f{bias, factor, lo, hi, edge_lo, mode, relu_lo, relu_hi};
     run(x, n, out_w, in_stride, step, n_out, padded, f, out, stats,
         [&](const double* const* rows, int np, long f0, double (&acc)[kRows][kLanes]) {
             switch (np) {
@@ -225,9 +233,10 @@ int has_i16() {
 // when span is odd (its weight is 0).
 void window_products_i16(const int16_t* x, long n, long out_w, long in_stride, long step, const long* cuts,
                          long n_cuts, const int16_t* w, long n_out, long padded, const double* bias, double factor,
-                         int mode, double lo, double hi, double edge_lo, double* out, double* stats) {
+                         int mode, double lo, double hi, double edge_lo, double relu_lo, double relu_hi, double* out,
+                         double* stats) {
 #if defined(__AVX512BW__)
-    Finish f{bias, factor, lo, hi, edge_lo, mode};
+    Finish f{bias, factor, lo, hi, edge_lo, mode, relu_lo, relu_hi};
     run(x, n, out_w, in_stride, step, n_out, padded, f, out, stats,
         [&](const int16_t* const* rows, int np, long f0, double (&acc)[kRows][kLanes]) {
             switch (np) {
@@ -241,7 +250,8 @@ void window_products_i16(const int16_t* x, long n, long out_w, long in_stride, l
         });
 #else
     (void)x, (void)n, (void)out_w, (void)in_stride, (void)step, (void)cuts, (void)n_cuts, (void)w, (void)n_out;
-    (void)padded, (void)bias, (void)factor, (void)mode, (void)lo, (void)hi, (void)edge_lo, (void)out, (void)stats;
+    (void)padded, (void)bias, (void)factor, (void)mode, (void)lo, (void)hi, (void)edge_lo, (void)relu_lo, (void)relu_hi;
+    (void)out, (void)stats;
 #endif
 }
 

@@ -98,9 +98,10 @@ def _library():
                     lib = None  # the numpy path gives the same codes, only slower
             if lib is not None:
                 p, i, d = ctypes.c_void_p, ctypes.c_long, ctypes.c_double
-                lib.window_products.argtypes = [p, i, i, i, i, i, p, i, i, p, d, ctypes.c_int, d, d, d, p, p]
+                lib.window_products.argtypes = [p, i, i, i, i, i, p, i, i, p, d, ctypes.c_int, d, d, d, d, d, p, p]
                 lib.window_products.restype = None
-                lib.window_products_i16.argtypes = [p, i, i, i, i, p, i, p, i, i, p, d, ctypes.c_int, d, d, d, p, p]
+                lib.window_products_i16.argtypes = [p, i, i, i, i, p, i, p, i, i, p, d, ctypes.c_int, d, d, d, d, d,
+                                                    p, p]
                 lib.window_products_i16.restype = None
                 lib.has_i16.restype = ctypes.c_int
             _LIBRARY.append(lib)
@@ -139,7 +140,7 @@ def _operands(cache: dict, m: Matrix, plan: FloatPlan, x_type: FixedType):
 
 
 def layer_products(cache: dict, x_type: FixedType, m: Matrix, plan: FloatPlan | None, x: np.ndarray, k: int,
-                   stride: int, out_w: int) -> tuple[np.ndarray, int] | None:
+                   stride: int, out_w: int, relu: FixedType | None = None) -> tuple[np.ndarray, int, int] | None:
     """A Dense/Conv1D layer's window_products where this kernel is the fast path (float64
     products; float32 ones only on the 16-bit kernel: the float64 one is no faster than
     BLAS there), else None. cache: the layer's."""
@@ -147,7 +148,16 @@ def layer_products(cache: dict, x_type: FixedType, m: Matrix, plan: FloatPlan | 
         return None
     if product_dtype(m, x_type) is np.float32 and _operands(cache, m, plan, x_type)[1] != "i16":
         return None
-    return window_products(x, x_type, k, stride, out_w, m, plan, cache)
+    return window_products(x, x_type, k, stride, out_w, m, plan, cache, relu)
+
+
+def fuses_relu(res_t: FixedType, relu_t: FixedType) -> bool:
+    """Whether a ReLU with result type relu_t after a cast to res_t is a clip the kernel can
+    make: max(code, 0) on the same grid, then the recast (kernels.recast) is nothing or a
+    saturating clip to relu_t's largest code (codes >= 0 are at or above its lowest)."""
+    if res_t.fractional != relu_t.fractional or relu_t.lowest_code > 0:
+        return False
+    return res_t.max_code <= relu_t.max_code or relu_t.saturation in ("AP_SAT", "AP_SAT_SYM")
 
 
 def _int32_blocks(m: Matrix, x_type: FixedType) -> np.ndarray | None:
@@ -178,16 +188,18 @@ def _int32_blocks(m: Matrix, x_type: FixedType) -> np.ndarray | None:
 
 
 def window_products(x: np.ndarray, x_type: FixedType, k: int, stride: int, out_w: int, m: Matrix, plan: FloatPlan,
-                    cache: dict) -> tuple[np.ndarray, int] | None:
+                    cache: dict, relu: FixedType | None = None) -> tuple[np.ndarray, int, int] | None:
     """What `finish_float` gives for the product of every window of x with m, in one pass,
-    with the count of results at the type's edges.
+    with the count of results at the type's edges; and with `relu` (a ReLU's result type,
+    `fuses_relu`), what that ReLU gives of them.
 
     x: (N, pixels, channels) codes of x_type; output t of input i is the window of k
     pixels from pixel t * stride, every channel, in [pixel][channel] order (m's rows). A
     Dense is one window of one pixel. Codes and weights that fit int16 run on the CPU's
     16-bit dot products where it has them, else in float64. Returns ((N * out_w, n_out)
-    result codes in float64, the edge count), or None when the accumulator or a wrapping
-    result type would wrap (then the integer path runs), as finish_float does."""
+    codes in float64: the layer's, or the ReLU's after it; the layer's edge count; the
+    ReLU's, else 0), or None when the accumulator or a wrapping result type would wrap
+    (then the integer path runs), as finish_float does."""
     lib = _library()
     n, pixels, channels = x.shape
     span, n_out = m.f64.shape
@@ -195,11 +207,12 @@ def window_products(x: np.ndarray, x_type: FixedType, k: int, stride: int, out_w
         raise ValueError(f"windows of {k} x {channels} at stride {stride} do not fit {pixels} pixels, {span} weights")
     bias, kind, w, cuts = _operands(cache, m, plan, x_type)
     out = np.empty((n * out_w, n_out))
-    stats = np.empty(4)
+    stats = np.empty(5)
     res_t = plan.res_t
+    clip = (0.0, float(relu.max_code)) if relu is not None else (-np.inf, np.inf)
     finish = (bias.ctypes.data, 2.0 ** (plan.shift - plan.drop), MODES[res_t.rounding] if plan.drop > 0 else 3,
               float(res_t.lowest_code), float(res_t.max_code),
-              float(res_t.min_code) if res_t.signed else float("nan"), out.ctypes.data, stats.ctypes.data)
+              float(res_t.min_code) if res_t.signed else float("nan"), *clip, out.ctypes.data, stats.ctypes.data)
     if kind == "i16":
         # one copy, that makes the windows contiguous, plus one code: an odd window's last
         # pair reads one past it (times a zero weight)
@@ -215,4 +228,4 @@ def window_products(x: np.ndarray, x_type: FixedType, k: int, stride: int, out_w
                             w.shape[1], *finish)
     if cast_bounds(stats[:2], plan) is None:
         return None
-    return out, int(stats[2] + stats[3])
+    return out, int(stats[2] + stats[3]), int(stats[4])
