@@ -6,11 +6,12 @@ which runs them on BLAS and then makes five or six more passes over each layer's
 BLAS's handling of a 16-column product took 2.8-4.5x onnxruntime's time for the float
 model. onnxruntime has no float64 or 16-bit integer convolution (ConvInteger takes 8 bits
 and took 5-12 ms here, docs/experiments.md), and no kept library fuses the cast.
-native.cpp makes each output's product, bias, scaling, rounding, clip and edge count in
-registers: on the CPU's 16-bit dot products (AVX-512) when codes and weights fit int16,
-summed in int32 over blocks of rows that cannot reach 2**31 (`_int32_blocks`), else in
-float64. That took the 16-bit conv nets from 10-12 ms to about 5 ms at 2,000 inputs, and
-the shipped 10-bit model from 83 to about 48 ms (benchmarks/sim_speed.py).
+native.cpp makes each output's product, bias, scaling, rounding, clip and edge count (and
+a ReLU after the layer, `fuses_relu`) in registers: on the CPU's 16-bit dot products
+(AVX-512) when codes and weights fit int16, summed in int32 over blocks of rows that cannot
+reach 2**31 (`_int32_blocks`), else in float64. At 2,000 inputs that took the 16-bit conv
+nets from 10-12 ms to 4.1-4.6 ms and the shipped 10-bit model from 83 to 37 ms
+(benchmarks/sim_speed.py, docs/experiments.md).
 
 It is built with g++ on first use into $EDGE_ASR_CACHE/sim-native/<key>/ (the key covers
 the source, the flags, the compiler and this CPU's flags: it is built for this CPU), and
