@@ -51,6 +51,19 @@ def _integer_only(monkeypatch):
     monkeypatch.setattr(kernels.native, "available", lambda: False)
 
 
+def _count(monkeypatch, taken: dict, key: str, modules: tuple, name: str, hit) -> None:
+    """Replace `name` in each of `modules` by the first one's function, counting in
+    taken[key] the calls whose result `hit` accepts: which fast paths really ran."""
+    real = getattr(modules[0], name)
+
+    def counted(*a):
+        out = real(*a)
+        taken[key] += bool(hit(out))
+        return out
+    for module in modules:
+        monkeypatch.setattr(module, name, counted)
+
+
 @pytest.mark.parametrize("net,bits", [("conv", 8), ("conv", 16), ("conv-numpy", 8), ("conv-numpy", 16), ("conv-pad", 10),
                                       ("mlp", 8), ("mlp", 16)])
 def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
@@ -71,66 +84,22 @@ def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
     ties = (np.round(rng.standard_normal((40, 6, 16)) * 2 ** t_in.fractional) + 0.5) * 2.0 ** -t_in.fractional
     x = np.concatenate([rng.standard_normal((300, 6, 16)), rng.standard_normal((60, 6, 16)) * 2 ** (t_in.integer + 2),
                         ties])
-    taken = {"f32": 0, "plan": 0, "cast": 0, "table": 0, "code table": 0, "softmax": 0, "native": 0}
-    real_dtype, real_plan = exact.product_dtype, kernels.float_plan
-    real_cast, real_table = kernels.cast_plan, kernels.cast_table
-    real_code_table, real_softmax = kernels.code_indexed_table, kernels.float_softmax
-    real_native = kernels.native.window_products
-
-    def count_native(*a):
-        out = real_native(*a)
-        taken["native"] += out is not None
-        return out
-
-    def count_code_table(*a):
-        full = real_code_table(*a)
-        taken["code table"] += full is not None
-        return full
-
-    def count_softmax(*a):
-        out = real_softmax(*a)
-        taken["softmax"] += out is not None
-        return out
-
-    def count_cast(*a):
-        p = real_cast(*a)
-        taken["cast"] += p is not None
-        return p
-
-    def count_table(*a):
-        taken["table"] += 1
-        return real_table(*a)
-
-    def count_dtype(*a):
-        d = real_dtype(*a)
-        taken["f32"] += d is np.float32
-        return d
-
-    def count_plan(*a):
-        p = real_plan(*a)
-        taken["plan"] += p is not None
-        return p
-
-    monkeypatch.setattr(exact, "product_dtype", count_dtype)
-    monkeypatch.setattr(kernels.native, "product_dtype", count_dtype)
-    monkeypatch.setattr(kernels, "float_plan", count_plan)
-    monkeypatch.setattr(kernels, "cast_plan", count_cast)
-    monkeypatch.setattr(kernels, "cast_table", count_table)
-    monkeypatch.setattr(kernels, "code_indexed_table", count_code_table)
-    monkeypatch.setattr(kernels, "float_softmax", count_softmax)
-    monkeypatch.setattr(kernels.native, "window_products", count_native)
-    real_result = kernels._native_result
-
-    def count_fused(*a):
-        out = real_result(*a)
-        taken["fused relu"] = taken.get("fused relu", 0) + (out is not None and out.pre_relu_edges is not None)
-        return out
-    monkeypatch.setattr(kernels, "_native_result", count_fused)
+    taken = dict.fromkeys(("f32", "plan", "cast", "table", "code table", "softmax", "native", "fused relu"), 0)
+    hit = lambda out: out is not None  # noqa: E731
+    _count(monkeypatch, taken, "f32", (exact, kernels.native), "product_dtype", lambda d: d is np.float32)
+    _count(monkeypatch, taken, "plan", (kernels,), "float_plan", hit)
+    _count(monkeypatch, taken, "cast", (kernels,), "cast_plan", hit)
+    _count(monkeypatch, taken, "table", (kernels,), "cast_table", lambda out: True)
+    _count(monkeypatch, taken, "code table", (kernels,), "code_indexed_table", hit)
+    _count(monkeypatch, taken, "softmax", (kernels,), "float_softmax", hit)
+    _count(monkeypatch, taken, "native", (kernels.native,), "window_products", hit)
+    _count(monkeypatch, taken, "fused relu", (kernels,), "_native_result",
+           lambda out: out is not None and out.pre_relu_edges is not None)
     fast32 = simulate(design, x.astype(np.float32), trace=True)
     fast64 = simulate(design, x, trace=True)
-    assert not taken.get("fused relu")  # tracing keeps every layer's own output
+    assert not taken["fused relu"]  # tracing keeps every layer's own output
     untraced = simulate(design, x)  # ReLUs run inside the Dense/Conv1D kernels before them
-    assert taken.get("fused relu", 0) > 0 or not kernels.native.available() or net == "mlp"
+    assert taken["fused relu"] > 0 or not kernels.native.available() or net == "mlp"
     assert taken["cast"] > 0      # the bias layer (ApplyAlpha) ran in float64
     if net != "mlp":
         assert taken["plan"] > 0  # the convolution without im2col ran

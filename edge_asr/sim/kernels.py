@@ -141,8 +141,6 @@ def conv1d(layer: Layer, x: Tensor, relu: Layer | None = None) -> Tensor:
     if a.get("dilation_width", a.get("dilation", 1)) not in (1, None):
         raise SimError(f"{layer.name}: dilated Conv1D is not simulated")
     codes = x.codes.reshape(len(x.codes), width, n_chan)
-    if codes.dtype.kind != "f":
-        codes = codes.astype(np.float64)  # exact: |code| < 2**53
     if pl or pr:
         codes = np.pad(codes, ((0, 0), (pl, pr), (0, 0)))
     acc_t, res_t = layer.type("accum_t"), layer.result_type()
@@ -155,6 +153,8 @@ def conv1d(layer: Layer, x: Tensor, relu: Layer | None = None) -> Tensor:
     fused = _native_result(layer, x.type, m, plan, codes, k, stride, out_w, relu, (n, out_w, n_filt)) if n else None
     if fused is not None:
         return fused
+    if codes.dtype.kind != "f":  # after the compiled kernel, which copies the codes anyway
+        codes = codes.astype(np.float64)  # exact: |code| < 2**53
     if plan is not None and stride == 1:
         done = finish_float(shifted_products(codes, m, x.type, k), plan)
         if done is not None:
