@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from edge_asr.hw.convert import ConvertOptions, convert
-from edge_asr.sim import engine, exact, kernels
+from edge_asr.sim import engine, exact, fused, kernels
 from edge_asr.sim.engine import load_design, simulate
 
 from .conftest import torch_to_onnx
@@ -40,7 +40,7 @@ class _MLP(torch.nn.Module):
 def _integer_only(monkeypatch):
     """Force the integer path: no float plan, no float products, int64 input codes."""
     monkeypatch.setattr(kernels, "float_plan", lambda *a: None)
-    monkeypatch.setattr(kernels, "cast_plan", lambda *a: None)
+    monkeypatch.setattr(fused, "cast_plan", lambda *a: None)
     monkeypatch.setattr(kernels, "float_table_index", lambda *a: None)
     monkeypatch.setattr(kernels, "code_indexed_table", lambda *a: None)
     monkeypatch.setattr(kernels, "float_softmax", lambda *a: None)
@@ -84,22 +84,21 @@ def test_fast_paths_equal_the_integer_path(tmp_path, monkeypatch, net, bits):
     ties = (np.round(rng.standard_normal((40, 6, 16)) * 2 ** t_in.fractional) + 0.5) * 2.0 ** -t_in.fractional
     x = np.concatenate([rng.standard_normal((300, 6, 16)), rng.standard_normal((60, 6, 16)) * 2 ** (t_in.integer + 2),
                         ties])
-    taken = dict.fromkeys(("f32", "plan", "cast", "table", "code table", "softmax", "native", "fused relu"), 0)
+    taken = dict.fromkeys(("f32", "plan", "cast", "table", "code table", "softmax", "native", "fused"), 0)
     hit = lambda out: out is not None  # noqa: E731
     _count(monkeypatch, taken, "f32", (exact, kernels.native), "product_dtype", lambda d: d is np.float32)
     _count(monkeypatch, taken, "plan", (kernels,), "float_plan", hit)
-    _count(monkeypatch, taken, "cast", (kernels,), "cast_plan", hit)
+    _count(monkeypatch, taken, "cast", (fused,), "cast_plan", hit)
     _count(monkeypatch, taken, "table", (kernels,), "cast_table", lambda out: True)
     _count(monkeypatch, taken, "code table", (kernels,), "code_indexed_table", hit)
     _count(monkeypatch, taken, "softmax", (kernels,), "float_softmax", hit)
     _count(monkeypatch, taken, "native", (kernels.native,), "window_products", hit)
-    _count(monkeypatch, taken, "fused relu", (kernels,), "_native_result",
-           lambda out: out is not None and out.pre_relu_edges is not None)
+    _count(monkeypatch, taken, "fused", (fused,), "tensor", lambda out: out is not None and out.fused is not None)
     fast32 = simulate(design, x.astype(np.float32), trace=True)
     fast64 = simulate(design, x, trace=True)
-    assert not taken["fused relu"]  # tracing keeps every layer's own output
-    untraced = simulate(design, x)  # ReLUs run inside the Dense/Conv1D kernels before them
-    assert taken["fused relu"] > 0 or not kernels.native.available() or net == "mlp"
+    assert not taken["fused"]  # tracing keeps every layer's own output
+    untraced = simulate(design, x)  # bias layers and ReLUs run inside the Dense/Conv1D passes before them
+    assert taken["fused"] > 0 or not kernels.native.available()
     assert taken["cast"] > 0      # the bias layer (ApplyAlpha) ran in float64
     if net != "mlp":
         assert taken["plan"] > 0  # the convolution without im2col ran

@@ -1,7 +1,9 @@
-"""The simulator's 8-bit input path on onnxruntime (sim/int8.py): taken where a design fits,
-equal to the integer path and to hls4ml's C simulation where it is, refusing bad inputs as
-the numpy coding does, and left alone everywhere else."""
+"""The simulator's 8-bit input path (sim/int8.py), on both of its engines (the compiled
+kernel, onnxruntime): taken where a design fits, equal to the integer path and to hls4ml's
+C simulation where it is, refusing bad inputs as the numpy coding does, and left alone
+everywhere else."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,7 @@ import torch
 from edge_asr.errors import FixedPointError
 from edge_asr.hw.convert import ConvertOptions, convert
 from edge_asr.hw.csim import CsimBackend
-from edge_asr.sim import engine, int8, kernels
+from edge_asr.sim import engine, int8, kernels, native
 from edge_asr.sim.engine import load_design, simulate
 
 from .conftest import torch_to_onnx
@@ -56,6 +58,22 @@ def _inputs(t, rng) -> np.ndarray:
                            ties, rng.standard_normal((10, 6, 16)) * 1e-30]).astype(np.float32)
 
 
+@pytest.fixture(params=["native", "onnxruntime"])
+def int8_engine(request, monkeypatch):
+    """Each engine of the 8-bit path in turn: the compiled kernel where the CPU has 8-bit
+    dot products, else onnxruntime (the compiled kernel turned off for the second)."""
+    if request.param == "native" and not native.has_u8():
+        pytest.skip("this CPU has no AVX-512 VNNI: the compiled 8-bit kernel is not built in")
+    if request.param == "onnxruntime":
+        monkeypatch.setattr(native, "has_u8", lambda: False)
+    return request.param
+
+
+def _uses(plan, int8_engine) -> bool:
+    """Whether the plan runs on the engine asked for."""
+    return (plan.packed is not None) == (int8_engine == "native")
+
+
 def _forget(design):
     """Drop the plans, matrices and tables a run kept, so the next run makes them again."""
     for layer in design.layers:
@@ -72,7 +90,7 @@ def _integer_path(monkeypatch, design, x):
 
 
 @pytest.mark.parametrize("bits", [8, 6])  # 6: the graph that clips to a narrower type
-def test_int8_path_is_taken_and_equals_the_integer_path(tmp_path, monkeypatch, bits):
+def test_int8_path_is_taken_and_equals_the_integer_path(tmp_path, monkeypatch, bits, int8_engine):
     design = load_design(_design(tmp_path, _MLP(), bits))
     x = _inputs(design.input_type, np.random.default_rng(bits))
     calls = []
@@ -80,9 +98,9 @@ def test_int8_path_is_taken_and_equals_the_integer_path(tmp_path, monkeypatch, b
     monkeypatch.setattr(int8, "code_and_multiply", lambda *a: calls.append(a) or real(*a))
     fast = simulate(design, x, trace=True)
     plan = int8.plan_for(design, kernels.dense_matrix)
-    assert calls and plan is not None
+    assert calls and plan is not None and _uses(plan, int8_engine)
     assert plan.graph == ("int8_quantize_matmul.onnx" if bits == 8 else "int8_quantize_clip_matmul.onnx")
-    monkeypatch.undo()
+    monkeypatch.setattr(int8, "code_and_multiply", real)  # (the engine stays as the fixture set it)
     slow = _integer_path(monkeypatch, design, x)
     assert np.array_equal(fast.codes, slow.codes) and fast.codes.dtype == np.int64
     assert fast.saturation == slow.saturation and fast.saturation["global_in"] > 0
@@ -94,22 +112,24 @@ def test_int8_path_is_taken_and_equals_the_integer_path(tmp_path, monkeypatch, b
     assert np.array_equal(again.codes, slow.codes) and again.saturation == slow.saturation
 
 
-def test_int8_path_matches_c_simulation(tmp_path):
+def test_int8_path_matches_c_simulation(tmp_path, int8_engine):
     design_dir = _design(tmp_path, _MLP(), 8)
     design = load_design(design_dir)
     x = _inputs(design.input_type, np.random.default_rng(1))
-    assert int8.plan_for(design, kernels.dense_matrix) is not None
+    plan = int8.plan_for(design, kernels.dense_matrix)
+    assert plan is not None and _uses(plan, int8_engine)
     sim = simulate(design, x)
     assert np.count_nonzero(sim.outputs != CsimBackend(design_dir).run(x)) == 0
 
 
 @pytest.mark.parametrize("bad,message", [(np.nan, "NaN or Inf"), (np.inf, "NaN or Inf"), (-np.inf, "NaN or Inf"),
                                          (3e38, "too large")])
-def test_int8_path_refuses_what_the_numpy_coding_refuses(tmp_path, monkeypatch, bad, message):
+def test_int8_path_refuses_what_the_numpy_coding_refuses(tmp_path, monkeypatch, bad, message, int8_engine):
     design = load_design(_design(tmp_path, _MLP(), 8))
     x = np.random.default_rng(0).standard_normal((50, 6, 16)).astype(np.float32)
     x[7, 3, 2] = bad
-    assert int8.plan_for(design, kernels.dense_matrix) is not None
+    plan = int8.plan_for(design, kernels.dense_matrix)
+    assert plan is not None and _uses(plan, int8_engine)
     with pytest.raises(FixedPointError, match=message):
         simulate(design, x)
     monkeypatch.setattr(int8, "plan_for", lambda *a: None)
@@ -130,8 +150,13 @@ def test_int8_path_is_left_alone_where_it_does_not_fit(tmp_path):
     assert simulate(narrow, np.zeros((0, 6, 16), np.float32)).codes.shape == (0, 5)
 
 
-def test_without_onnxruntime_the_numpy_path_runs(tmp_path):
-    """As on a board: onnxruntime cannot be imported, and the simulator runs on numpy."""
+@pytest.mark.parametrize("compiled", [False, True])
+def test_without_onnxruntime(tmp_path, compiled):
+    """As on a board: onnxruntime cannot be imported. Without the compiled kernel (a bundle
+    has no .cpp) the simulator runs on numpy; with it, the kernel still takes the 8-bit
+    path. Both give the codes of a run here."""
+    if compiled and not native.has_u8():
+        pytest.skip("this CPU has no AVX-512 VNNI: the compiled 8-bit kernel is not built in")
     design_dir = _design(tmp_path, _MLP(), 8)
     code = (f"import sys; sys.modules['onnxruntime'] = None\n"
             f"import numpy as np\n"
@@ -140,9 +165,11 @@ def test_without_onnxruntime_the_numpy_path_runs(tmp_path):
             f"d = load_design({str(design_dir)!r})\n"
             f"x = np.random.default_rng(0).standard_normal((20, 6, 16)).astype(np.float32)\n"
             f"r = simulate(d, x)\n"
-            f"assert int8.plan_for(d, kernels.dense_matrix) is None\n"
+            f"plan = int8.plan_for(d, kernels.dense_matrix)\n"
+            f"assert (plan is not None and plan.packed is not None) if {compiled} else plan is None\n"
             f"np.save({str(tmp_path / 'out.npy')!r}, r.codes)\n")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    env = {**os.environ, "EDGE_ASR_SIM_NATIVE": "1" if compiled else "0"}
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env)
     x = np.random.default_rng(0).standard_normal((20, 6, 16)).astype(np.float32)
     assert np.array_equal(np.load(tmp_path / "out.npy"), simulate(load_design(design_dir), x).codes)
 

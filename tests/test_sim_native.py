@@ -80,8 +80,8 @@ def test_windows_give_the_integer_paths_codes_and_edges(rounding, stride, kernel
         want, out_w = _integer_path(x, 3, stride, m, bias, res_t)
         plan = float_plan(X_T, m, W_T, bias, B_T, ACC_T, res_t)
         assert plan is not None and plan.drop in (14, 1)
-        got, edges, _ = native.window_products(x, X_T, 3, stride, out_w, m, plan, cache)
-        assert cache[("native", X_T)][1] == (kernel if native._library().has_i16() else "f64")
+        got, (edges,) = native.window_products(x, X_T, 3, stride, out_w, m, plan, cache)
+        assert cache[("native", X_T)][0] == (kernel if native._library().has_i16() else "f64")
         assert got.dtype == np.float64 and np.array_equal(got, want)
         at_edges = int(np.count_nonzero(want == res_t.max_code) + np.count_nonzero(want == res_t.min_code))
         assert edges == at_edges and (at_edges > 0) == (res_t.width == 16)  # counted in the pass
@@ -108,7 +108,7 @@ def test_a_relu_in_the_same_pass_gives_what_the_activation_kernel_gives(kernel):
 
         relu = SimpleNamespace(attributes={"activation": "relu"}, result_type=lambda t=relu_t: t)  # what it reads
         relu_out = activation(relu, Tensor(want.astype(np.float64), res_t))
-        got, edges, relu_edges = native.window_products(x, X_T, 3, 1, out_w, m, plan, {}, relu_t)
+        got, (edges, relu_edges) = native.window_products(x, X_T, 3, 1, out_w, m, plan, {}, native.After(relu=relu_t))
         assert np.array_equal(got, relu_out.codes)
         assert edges == np.count_nonzero(want == res_t.max_code) + np.count_nonzero(want == res_t.min_code)
         assert relu_edges == np.count_nonzero(relu_out.codes == relu_t.max_code)

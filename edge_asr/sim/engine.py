@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SimError
-from ..ir.design import Design, Layer, load_design
-from . import int8
+from ..ir.design import Design, load_design
+from . import fused, int8
 from .blas import can_hold_blas, one_blas_thread
 from .fixed import FixedType, quantize, quantize_float_bounded, to_float
 from .kernels import LAYERS, MERGES, dense_matrix
@@ -256,41 +256,20 @@ def simulate_codes(design: Design | str | Path, codes: np.ndarray, trace: bool =
 SAME_CODES = ("Transpose", "Reshape", "Clone")
 
 
-def _relu_fusions(design: Design) -> dict[str, Layer]:
-    """Dense/Conv1D layer name -> the ReLU that alone reads its output: the kernel may run
-    it in the same pass (kernels.dense, conv1d). Found once per design."""
-    key = "_relu_fusions"
-    if key not in design.cache:
-        readers: dict[str, list[Layer]] = {}
-        for layer in design.layers:
-            for name in layer.inputs:
-                readers.setdefault(name, []).append(layer)
-        fusions = {}
-        for layer in design.layers:
-            if layer.class_name not in ("Dense", "Conv1D") or len(layer.outputs) != 1:
-                continue
-            after = readers.get(layer.outputs[0], [])
-            if (len(after) == 1 and after[0].class_name in ("Activation", "ReLU") and after[0].inputs[:1] == layer.outputs
-                    and after[0].attributes.get("activation", "linear").lower() == "relu"):
-                fusions[layer.name] = after[0]
-        design.cache[key] = fusions
-    return design.cache[key]
-
-
 def _simulate(design: Design, cur: Tensor, products: dict[str, np.ndarray] | None, trace: bool) -> SimResult:
     """The layers in order on one pass's input tensor; `products` holds Dense products
-    already made (sim/int8.py) by layer name. A ReLU that alone reads a Dense or Conv1D
-    runs in that kernel's pass where it can (not when tracing: the layer's own output is
-    not made then)."""
+    already made (sim/int8.py) by layer name. A layer whose compiled pass can run the
+    layers after it (an ApplyAlpha, a ReLU: `fused.chains`) runs them there where it can
+    (not when tracing: each layer's own output is not made then)."""
     traced: dict[str, np.ndarray] | None = {} if trace else None
     edges: dict[str, int] = {}
     by_output: dict[str, Tensor] = {}
     counted: dict[int, int] = {}  # id of a tensor -> its edge count
-    fusions = {} if trace else _relu_fusions(design)
-    fused: set[str] = set()  # ReLUs already run inside the layer before them
+    chains = {} if trace else fused.chains(design)
+    done: set[str] = set()  # layers already run inside the pass of a layer before them
     for layer in design.layers:
         kind = layer.class_name
-        if layer.name in fused:
+        if layer.name in done:
             continue
         src = None
         if kind in ("Input", "InputLayer"):
@@ -304,15 +283,16 @@ def _simulate(design: Design, cur: Tensor, products: dict[str, np.ndarray] | Non
                 raise SimError(f"layer {layer.name}: kind {kind} is not simulated yet")
             src = by_output.get(layer.inputs[0], cur) if layer.inputs else cur
             extra = {"product": products[layer.name]} if products and layer.name in products else {}
-            relu = fusions.get(layer.name)
-            if relu is not None:
-                extra["relu"] = relu
+            chain = chains.get(layer.name)
+            if chain:
+                extra["after"] = chain
             out = fn(layer, src, **extra)
-            if relu is not None and out.pre_relu_edges is not None:  # the kernel ran the ReLU too
-                edges[layer.name], edges[relu.name] = out.pre_relu_edges, out.edges
-                by_output.update({name: out for name in relu.outputs})
+            if out.fused:  # the pass ran layers of the chain too: out is the last one's
+                ran = [c for c in chain if c.name in out.fused]
+                edges.update(out.fused)
+                done.update(c.name for c in ran)
+                by_output.update({name: out for name in ran[-1].outputs})
                 counted[id(out)] = out.edges
-                fused.add(relu.name)
                 cur = out
                 continue
         for name in layer.outputs:

@@ -16,14 +16,12 @@ import numpy as np
 
 from ..errors import SimError
 from ..ir.design import Layer
-from . import native
+from . import fused, native
 from .exact import (
     Matrix,
-    cast_plan,
     dense_result,
     finish_float,
     float_plan,
-    max_abs_code,
     recast,
     shifted_products,
 )
@@ -75,21 +73,27 @@ def _bias(layer: Layer) -> tuple[np.ndarray | None, FixedType | None]:
 
 
 @kernel("Dense")
-def dense(layer: Layer, x: Tensor, product: np.ndarray | None = None, relu: Layer | None = None) -> Tensor:
+def dense(layer: Layer, x: Tensor, product: np.ndarray | None = None, after: tuple[Layer, ...] = ()) -> Tensor:
     """nnet::dense (Latency or Resource): products into accum_t, summed, cast to the result
     type. `product`: the integer product of x's codes with the weights when already made
-    (sim/int8.py), else made here. `relu`: the ReLU reading this output alone, run in the
-    same pass where it can be (`_native_result`)."""
+    (sim/int8.py), else made here. `after`: the layers after it that its compiled pass may
+    run too (`fused.chains`); the Tensor's `fused` names those it ran."""
     acc_t, res_t = layer.type("accum_t"), layer.result_type()
     m, wt = _matrix(layer, acc_t, x.type, (1, 0))  # Resource: stored (n_out, n_in)
     b, bt = _bias(layer)
     plan = _plan(layer, x.type, m, wt, b, bt, acc_t, res_t)
-    done = finish_float(product.astype(np.float64), plan) if product is not None and plan is not None else None
+    done = None
+    if product is not None and plan is not None:
+        then, ran = fused.after(layer, after, product.shape[1])
+        out = fused.tensor(layer, native.affine_finish(product, None, plan, layer.cache, then), ran, product.shape)
+        if out is not None:
+            return out
+        done = finish_float(product.astype(np.float64), plan)
     if done is None and product is None and len(x.codes):
         rows = x.codes.reshape(len(x.codes), 1, -1)
-        fused = _native_result(layer, x.type, m, plan, rows, 1, 1, 1, relu, (len(x.codes), -1))
-        if fused is not None:
-            return fused
+        out = _native_result(layer, x.type, m, plan, rows, 1, 1, 1, after, (len(x.codes), -1))
+        if out is not None:
+            return out
     if done is None:
         done = dense_result(x.codes.reshape(len(x.codes), -1), x.type, m, wt, b, bt, acc_t, res_t, plan)
     return Tensor(done[0], res_t, done[1])
@@ -104,20 +108,12 @@ def dense_matrix(layer: Layer, in_t: FixedType) -> Matrix | None:
 
 
 def _native_result(layer: Layer, x_type: FixedType, m: Matrix, plan, x: np.ndarray, k: int, stride: int, out_w: int,
-                   relu: Layer | None, shape: tuple) -> Tensor | None:
-    """The layer's output from the compiled kernel (`native.layer_products`), or with `relu`
-    the ReLU's output after it (marked by pre_relu_edges, the layer's own edge count) when
-    the ReLU is a clip (`native.fuses_relu`); None where the kernel does not run."""
-    res_t = layer.result_type()
-    relu_t = relu.result_type() if relu is not None else None
-    if relu_t is not None and not native.fuses_relu(res_t, relu_t):
-        relu_t = None
-    done = native.layer_products(layer.cache, x_type, m, plan, x, k, stride, out_w, relu_t)
-    if done is None:
-        return None
-    if relu_t is None:
-        return Tensor(done[0].reshape(shape), res_t, done[1])
-    return Tensor(done[0].reshape(shape), relu_t, done[2], pre_relu_edges=done[1])
+                   after: tuple[Layer, ...], shape: tuple) -> Tensor | None:
+    """The layer's output from the compiled kernel (`native.layer_products`), with what it
+    could run of `after` (`fused.after`); None where the kernel does not run."""
+    then, ran = fused.after(layer, after, m.f64.shape[1])
+    return fused.tensor(layer, native.layer_products(layer.cache, x_type, m, plan, x, k, stride, out_w, then), ran,
+                        shape)
 
 
 def _plan(layer: Layer, x_type: FixedType, m: Matrix, wt: FixedType, b, bt, acc_t: FixedType, res_t: FixedType):
@@ -130,10 +126,11 @@ def _plan(layer: Layer, x_type: FixedType, m: Matrix, wt: FixedType, b, bt, acc_
 
 
 @kernel("Conv1D")
-def conv1d(layer: Layer, x: Tensor, relu: Layer | None = None) -> Tensor:
+def conv1d(layer: Layer, x: Tensor, after: tuple[Layer, ...] = ()) -> Tensor:
     """nnet::conv_1d (io_stream): the Dense arithmetic on each window of filt_width pixels
     (compiled, `native`, with `relu` as in `dense`; else at stride 1 one product per tap,
-    `shifted_products`; else, or when the integer path runs, im2col)."""
+    `shifted_products`; else, or when the integer path runs, im2col). `after`: as in
+    `dense`."""
     a = layer.attributes
     width, n_chan, n_filt = a["in_width"], a["n_chan"], a["n_filt"]
     k, stride, out_w = a["filt_width"], a["stride_width"], a["out_width"]
@@ -150,9 +147,9 @@ def conv1d(layer: Layer, x: Tensor, relu: Layer | None = None) -> Tensor:
     n = len(codes)
     plan = _plan(layer, x.type, m, wt, b, bt, acc_t, res_t) if n else None
     # a window of k pixels is k * n_chan consecutive codes of the (n, width, n_chan) rows
-    fused = _native_result(layer, x.type, m, plan, codes, k, stride, out_w, relu, (n, out_w, n_filt)) if n else None
-    if fused is not None:
-        return fused
+    out = _native_result(layer, x.type, m, plan, codes, k, stride, out_w, after, (n, out_w, n_filt)) if n else None
+    if out is not None:
+        return out
     if codes.dtype.kind != "f":  # after the compiled kernel, which copies the codes anyway
         codes = codes.astype(np.float64)  # exact: |code| < 2**53
     if plan is not None and stride == 1:
@@ -170,44 +167,31 @@ def conv1d(layer: Layer, x: Tensor, relu: Layer | None = None) -> Tensor:
 
 
 @kernel("ApplyAlpha", "BatchNormalization")  # the same nnet::normalize kernel: x * scale + bias
-def apply_alpha(layer: Layer, x: Tensor) -> Tensor:
-    """nnet::normalize: x * scale + bias exactly, then the cast to the result type (in
-    float64 where exact, `cast_plan`; else on int64)."""
-    s, st = layer.weight("scale")
-    b, bt = layer.weight("bias")
+def apply_alpha(layer: Layer, x: Tensor, after: tuple[Layer, ...] = ()) -> Tensor:
+    """nnet::normalize: x * scale + bias exactly, then the cast to the result type (in one
+    compiled pass, `native.affine_finish`, with `after` as in `dense`; else in float64
+    where exact, `fused.alpha_cast`; else on int64)."""
     res_t = layer.result_type()
     shape = x.codes.shape
     n = int(np.prod(shape[1:]))
-    s = np.broadcast_to(s.reshape(-1), (n,)) if s.size in (1, n) else np.resize(s.reshape(-1), n)
-    b = np.broadcast_to(b.reshape(-1), (n,)) if b.size in (1, n) else np.resize(b.reshape(-1), n)
-    prod_frac = x.type.fractional + st.fractional
-    frac = max(prod_frac, bt.fractional)
-    plan, scale = _alpha_plan(layer, x.type, s, b * 2.0 ** (frac - bt.fractional), prod_frac, frac, res_t)
-    if plan is not None:
+    cast = fused.alpha_cast(layer, x.type, n)
+    if cast.plan is not None:
+        flat = x.codes.reshape(shape[0], n)
+        then, ran = fused.after(layer, after, n)
+        out = fused.tensor(layer, native.affine_finish(flat, cast.scale, cast.plan, layer.cache, then), ran, shape)
+        if out is not None:
+            return out
         # copies: finish_float works in place, and the input may be traced or shared
-        total = x.codes.reshape(shape[0], n).astype(np.float64)
-        if scale is not None:
-            total *= scale
-        done = finish_float(total, plan)
+        total = flat.astype(np.float64)
+        if cast.scale is not None:
+            total *= cast.scale
+        done = finish_float(total, cast.plan)
         if done is not None:
             return Tensor(done[0].reshape(shape), res_t, done[1])
+    _, bt = layer.weight("bias")
     flat = x.ints.reshape(shape[0], n)
-    total = (flat * s[None, :]) * (1 << (frac - prod_frac)) + (b[None, :] << (frac - bt.fractional))
-    return Tensor(requantize(total, frac, res_t).reshape(shape), res_t)
-
-
-def _alpha_plan(layer: Layer, x_type: FixedType, s: np.ndarray, bias: np.ndarray, prod_frac: int, frac: int,
-                res_t: FixedType):
-    """(cast_plan, the scale in units of 2**-frac as float64, or None when it is 1
-    everywhere: the common bias-only layer) for inputs of x_type, made once per layer;
-    bias is already in units of 2**-frac."""
-    key = ("alpha", x_type)
-    if key not in layer.cache:
-        scale = s.astype(np.float64) * 2.0 ** (frac - prod_frac)
-        bound = max_abs_code(x_type) * float(np.abs(scale).max(initial=0)) + float(np.abs(bias).max(initial=0))
-        plan = cast_plan(bound, frac, bias, res_t)
-        layer.cache[key] = (plan, None if np.all(scale == 1.0) else scale)
-    return layer.cache[key]
+    total = (flat * cast.s[None, :]) * (1 << (cast.frac - cast.prod_frac)) + (cast.b[None, :] << (cast.frac - bt.fractional))
+    return Tensor(requantize(total, cast.frac, res_t).reshape(shape), res_t)
 
 
 @kernel("Activation", "ReLU")

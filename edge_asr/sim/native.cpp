@@ -1,11 +1,14 @@
 // The Dense/Conv1D arithmetic of edge_asr/sim (exact.py's float path) fused in one pass:
 // each output's sum of products, its bias, the scaling to the result's lsb, the rounding
-// and the clip, with the bounds of the sums for the wrap check and the edge counts.
+// and the clip, with the bounds of the sums for the wrap check and the edge counts; and,
+// in the same pass, an elementwise layer after it (nnet::normalize: a scale and a bias per
+// output, then its own cast) and a ReLU. The same finish runs on values made elsewhere
+// (`affine_*`: an elementwise layer alone, or a product made by native_int8.cpp).
 // Compiled for the host by edge_asr/sim/native.py (g++, once, cached) and called through
 // ctypes; see native.py for why this is ours and not a library's.
 //
 // Exactness: every code and every partial sum is an integer below 2**52 in magnitude
-// (native.py takes only layers whose float plan proves it from the types), so the
+// (native.py takes only layers whose float plans prove it from the types), so the
 // products and sums are exact in double in any order, with or without FMA; scaling by a
 // power of two is exact; round-half-to-even is the default rounding mode's nearest.
 // The 16-bit kernel sums pairs of int16 products in int32 over blocks of rows that
@@ -26,79 +29,184 @@ namespace {
 constexpr int kLanes = 16;  // outputs per block of filters (two AVX-512 registers of doubles)
 constexpr int kRows = 6;    // output rows per block: 12 accumulators hide the FMA latency
 
-// How the sums become result codes (see window_products), and what is counted on the way.
-struct Finish {
-    const double* bias;  // `padded` entries
+// One cast of exact values to a result type (exact.py's finish_float): the bias, the
+// values' bounds (for the wrap check), the scaling to the result's lsb, the rounding, the
+// clip, and the counts at the type's edges.
+struct Cast {
+    const double* bias;  // per output lane, padded to a multiple of kLanes
     double factor, lo, hi, edge_lo;
     int mode;            // 0 round half to even, 1 floor(v + 0.5), 2 floor, 3 none
-    double relu_lo, relu_hi;  // a ReLU fused after the cast: clip to these (else -inf, inf)
     double vmin = INFINITY, vmax = -INFINITY;
-    long at_hi = 0, at_lo = 0, at_relu_hi = 0;  // integer counters: a double one is a 4-cycle chain
+    long at_hi = 0, at_lo = 0;  // integer counters: a double one is a 4-cycle chain
 };
 
+// How the sums become result codes: the layer's cast; when `two`, an elementwise layer's
+// after it (times a scale per lane, then its cast); then a ReLU, a clip to [relu_lo,
+// relu_hi] (-inf and inf when there is none).
+struct Finish {
+    Cast first, second;
+    bool two;
+    const double* scale;  // the second cast's scale per lane, or null for 1
+    double relu_lo, relu_hi;
+    long at_relu_hi = 0;
+};
+
+// params (13 doubles): factor, mode, lo, hi, edge_lo of the first cast; 1 when a second
+// cast runs, else 0; factor, mode, lo, hi, edge_lo of the second; relu_lo, relu_hi.
+Finish make_finish(const double* p, const double* bias, const double* scale2, const double* bias2) {
+    Finish f;
+    f.first = Cast{bias, p[0], p[2], p[3], p[4], static_cast<int>(p[1])};
+    f.two = p[5] != 0;
+    f.second = Cast{bias2, p[6], p[8], p[9], p[10], static_cast<int>(p[7])};
+    f.scale = scale2;
+    f.relu_lo = p[11];
+    f.relu_hi = p[12];
+    return f;
+}
+
+// stats (9 doubles): the first cast's smallest and largest value (before scaling), how
+// many results equal its hi and how many its edge_lo; how many equal relu_hi after the
+// ReLU; the same four of the second cast.
+void write_stats(const Finish& f, double* stats) {
+    stats[0] = f.first.vmin;
+    stats[1] = f.first.vmax;
+    stats[2] = static_cast<double>(f.first.at_hi);
+    stats[3] = static_cast<double>(f.first.at_lo);
+    stats[4] = static_cast<double>(f.at_relu_hi);
+    stats[5] = f.second.vmin;
+    stats[6] = f.second.vmax;
+    stats[7] = static_cast<double>(f.second.at_hi);
+    stats[8] = static_cast<double>(f.second.at_lo);
+}
+
 #if defined(__AVX512F__)
-// One row of kLanes sums, the first `lanes` of them real, in two registers at a time
-// (the scalar version took half the 16-bit kernel's time).
+// The bounds of both casts, in registers while a block runs.
+struct Bounds {
+    __m512d min1, max1, min2, max2;
+    explicit Bounds(const Finish& f)
+        : min1(_mm512_set1_pd(f.first.vmin)), max1(_mm512_set1_pd(f.first.vmax)),
+          min2(_mm512_set1_pd(f.second.vmin)), max2(_mm512_set1_pd(f.second.vmax)) {}
+    void store(Finish& f) const {
+        f.first.vmin = _mm512_reduce_min_pd(min1);
+        f.first.vmax = _mm512_reduce_max_pd(max1);
+        f.second.vmin = _mm512_reduce_min_pd(min2);
+        f.second.vmax = _mm512_reduce_max_pd(max2);
+    }
+};
+
+// Eight values of lanes lane.. (those of mask k real) through one cast.
 template <int MODE>
-inline void finish_row(const double* acc, const double* bias, int lanes, Finish& f, __m512d& vmin, __m512d& vmax,
-                       double* o) {
+inline __m512d cast8(__m512d v, __mmask8 k, long lane, Cast& c, __m512d& vmin, __m512d& vmax) {
+    v = _mm512_add_pd(v, _mm512_maskz_loadu_pd(k, c.bias + lane));
+    vmin = _mm512_mask_min_pd(vmin, k, vmin, v);
+    vmax = _mm512_mask_max_pd(vmax, k, vmax, v);
+    v = _mm512_mul_pd(v, _mm512_set1_pd(c.factor));
+    if (MODE == 0) v = _mm512_roundscale_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    if (MODE == 1)
+        v = _mm512_roundscale_pd(_mm512_add_pd(v, _mm512_set1_pd(0.5)), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    if (MODE == 2) v = _mm512_roundscale_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    v = _mm512_min_pd(_mm512_max_pd(v, _mm512_set1_pd(c.lo)), _mm512_set1_pd(c.hi));
+    c.at_hi += __builtin_popcount(_mm512_mask_cmp_pd_mask(k, v, _mm512_set1_pd(c.hi), _CMP_EQ_OQ));
+    c.at_lo += __builtin_popcount(_mm512_mask_cmp_pd_mask(k, v, _mm512_set1_pd(c.edge_lo), _CMP_EQ_OQ));
+    return v;
+}
+
+// Eight sums finished (the first cast's rounding fixed at compile time, the second's
+// chosen here) and stored to o.
+template <int MODE>
+inline void finish8(__m512d v, __mmask8 k, long lane, Finish& f, Bounds& b, double* o) {
+    v = cast8<MODE>(v, k, lane, f.first, b.min1, b.max1);
+    if (f.two) {
+        if (f.scale != nullptr) v = _mm512_mul_pd(v, _mm512_maskz_loadu_pd(k, f.scale + lane));
+        switch (f.second.mode) {
+            case 0: v = cast8<0>(v, k, lane, f.second, b.min2, b.max2); break;
+            case 1: v = cast8<1>(v, k, lane, f.second, b.min2, b.max2); break;
+            case 2: v = cast8<2>(v, k, lane, f.second, b.min2, b.max2); break;
+            default: v = cast8<3>(v, k, lane, f.second, b.min2, b.max2); break;
+        }
+    }
+    v = _mm512_min_pd(_mm512_max_pd(v, _mm512_set1_pd(f.relu_lo)), _mm512_set1_pd(f.relu_hi));
+    f.at_relu_hi += __builtin_popcount(_mm512_mask_cmp_pd_mask(k, v, _mm512_set1_pd(f.relu_hi), _CMP_EQ_OQ));
+    _mm512_mask_storeu_pd(o, k, v);
+}
+
+// One row of kLanes sums from lane0, the first `lanes` of them real, in two registers at a
+// time (the scalar version took half the 16-bit kernel's time).
+template <int MODE>
+inline void finish_row(const double* acc, long lane0, int lanes, Finish& f, Bounds& b, double* o) {
     for (int h = 0; h < 2; ++h) {
         const int n = std::min(8, lanes - 8 * h);
         if (n <= 0) break;
         const __mmask8 k = static_cast<__mmask8>((1u << n) - 1);
-        __m512d v = _mm512_add_pd(_mm512_loadu_pd(acc + 8 * h), _mm512_loadu_pd(bias + 8 * h));
-        vmin = _mm512_mask_min_pd(vmin, k, vmin, v);
-        vmax = _mm512_mask_max_pd(vmax, k, vmax, v);
-        v = _mm512_mul_pd(v, _mm512_set1_pd(f.factor));
-        if (MODE == 0) v = _mm512_roundscale_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        if (MODE == 1)
-            v = _mm512_roundscale_pd(_mm512_add_pd(v, _mm512_set1_pd(0.5)), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-        if (MODE == 2) v = _mm512_roundscale_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-        v = _mm512_min_pd(_mm512_max_pd(v, _mm512_set1_pd(f.lo)), _mm512_set1_pd(f.hi));
-        f.at_hi += __builtin_popcount(_mm512_mask_cmp_pd_mask(k, v, _mm512_set1_pd(f.hi), _CMP_EQ_OQ));
-        f.at_lo += __builtin_popcount(_mm512_mask_cmp_pd_mask(k, v, _mm512_set1_pd(f.edge_lo), _CMP_EQ_OQ));
-        v = _mm512_min_pd(_mm512_max_pd(v, _mm512_set1_pd(f.relu_lo)), _mm512_set1_pd(f.relu_hi));
-        f.at_relu_hi += __builtin_popcount(_mm512_mask_cmp_pd_mask(k, v, _mm512_set1_pd(f.relu_hi), _CMP_EQ_OQ));
-        _mm512_mask_storeu_pd(o + 8 * h, k, v);
+        finish8<MODE>(_mm512_loadu_pd(acc + 8 * h), k, lane0 + 8 * h, f, b, o + 8 * h);
     }
 }
 
-void finish_block(const double (&acc)[kRows][kLanes], int rows, int lanes, const double* bias, Finish& f,
-                  double* out, long n_out) {
-    __m512d vmin = _mm512_set1_pd(f.vmin), vmax = _mm512_set1_pd(f.vmax);
-    for (int p = 0; p < rows; ++p) {
-        double* o = out + p * n_out;
-        switch (f.mode) {
-            case 0: finish_row<0>(acc[p], bias, lanes, f, vmin, vmax, o); break;
-            case 1: finish_row<1>(acc[p], bias, lanes, f, vmin, vmax, o); break;
-            case 2: finish_row<2>(acc[p], bias, lanes, f, vmin, vmax, o); break;
-            default: finish_row<3>(acc[p], bias, lanes, f, vmin, vmax, o); break;
+template <int MODE>
+void finish_rows(const double (&acc)[kRows][kLanes], int rows, int lanes, long lane0, Finish& f, double* out,
+                 long n_out) {
+    Bounds b(f);
+    for (int p = 0; p < rows; ++p) finish_row<MODE>(acc[p], lane0, lanes, f, b, out + p * n_out);
+    b.store(f);
+}
+
+void finish_block(const double (&acc)[kRows][kLanes], int rows, int lanes, long lane0, Finish& f, double* out,
+                  long n_out) {
+    switch (f.first.mode) {
+        case 0: finish_rows<0>(acc, rows, lanes, lane0, f, out, n_out); break;
+        case 1: finish_rows<1>(acc, rows, lanes, lane0, f, out, n_out); break;
+        case 2: finish_rows<2>(acc, rows, lanes, lane0, f, out, n_out); break;
+        default: finish_rows<3>(acc, rows, lanes, lane0, f, out, n_out); break;
+    }
+}
+
+inline __m512d load8(const double* x, __mmask8 k) { return _mm512_maskz_loadu_pd(k, x); }
+inline __m512d load8(const int32_t* x, __mmask8 k) { return _mm512_cvtepi32_pd(_mm256_maskz_loadu_epi32(k, x)); }
+
+// affine (below) eight values at a time, straight from x: sums built first in a block in
+// memory, as the products have them, took longer than numpy's passes on 2,000 x 14 values
+template <int MODE, typename T>
+void affine_rows(const T* x, long n, long cols, const double* scale, Finish& f, double* out) {
+    Bounds b(f);
+    for (long i = 0; i < n; ++i) {
+        const T* row = x + i * cols;
+        double* o = out + i * cols;
+        for (long c = 0; c < cols; c += 8) {
+            const __mmask8 k = static_cast<__mmask8>((1u << std::min<long>(8, cols - c)) - 1);
+            __m512d v = load8(row + c, k);
+            if (scale != nullptr) v = _mm512_mul_pd(v, _mm512_maskz_loadu_pd(k, scale + c));
+            finish8<MODE>(v, k, c, f, b, o + c);
         }
     }
-    f.vmin = _mm512_reduce_min_pd(vmin);
-    f.vmax = _mm512_reduce_max_pd(vmax);
+    b.store(f);
 }
 #else
-void finish_block(const double (&acc)[kRows][kLanes], int rows, int lanes, const double* bias, Finish& f,
-                  double* out, long n_out) {
-    for (int p = 0; p < rows; ++p) {
-        double* o = out + p * n_out;
-        for (int l = 0; l < lanes; ++l) {
-            double v = acc[p][l] + bias[l];
-            f.vmin = std::min(f.vmin, v);
-            f.vmax = std::max(f.vmax, v);
-            v *= f.factor;
-            if (f.mode == 0) v = std::nearbyint(v);
-            else if (f.mode == 1) v = std::floor(v + 0.5);
-            else if (f.mode == 2) v = std::floor(v);
-            v = std::min(std::max(v, f.lo), f.hi);
-            f.at_hi += v == f.hi;
-            f.at_lo += v == f.edge_lo;
-            v = std::min(std::max(v, f.relu_lo), f.relu_hi);
-            f.at_relu_hi += v == f.relu_hi;
-            o[l] = v;
-        }
-    }
+inline double cast1(double v, long lane, Cast& c) {
+    v += c.bias[lane];
+    c.vmin = std::min(c.vmin, v);
+    c.vmax = std::max(c.vmax, v);
+    v *= c.factor;
+    if (c.mode == 0) v = std::nearbyint(v);
+    else if (c.mode == 1) v = std::floor(v + 0.5);
+    else if (c.mode == 2) v = std::floor(v);
+    v = std::min(std::max(v, c.lo), c.hi);
+    c.at_hi += v == c.hi;
+    c.at_lo += v == c.edge_lo;
+    return v;
+}
+
+inline double finish1(double v, long lane, Finish& f) {
+    v = cast1(v, lane, f.first);
+    if (f.two) v = cast1(f.scale != nullptr ? v * f.scale[lane] : v, lane, f.second);
+    v = std::min(std::max(v, f.relu_lo), f.relu_hi);
+    f.at_relu_hi += v == f.relu_hi;
+    return v;
+}
+
+void finish_block(const double (&acc)[kRows][kLanes], int rows, int lanes, long lane0, Finish& f, double* out,
+                  long n_out) {
+    for (int p = 0; p < rows; ++p)
+        for (int l = 0; l < lanes; ++l) out[p * n_out + l] = finish1(acc[p][l], lane0 + l, f);
 }
 #endif
 
@@ -160,10 +268,31 @@ void block16(const int16_t* const* rows, const long* cuts, long n_cuts, const in
 }
 #endif
 
+// out[i, c] = finish(x[i, c] * scale[c]) for i < n, c < cols: an elementwise layer's cast
+// (nnet::normalize; the bias is the first cast's) or a product made elsewhere (scale null
+// for 1), in the same finish as the products'.
+template <typename T>
+void affine(const T* x, long n, long cols, const double* scale, Finish& f, double* out) {
+#if defined(__AVX512F__)
+    switch (f.first.mode) {
+        case 0: affine_rows<0>(x, n, cols, scale, f, out); break;
+        case 1: affine_rows<1>(x, n, cols, scale, f, out); break;
+        case 2: affine_rows<2>(x, n, cols, scale, f, out); break;
+        default: affine_rows<3>(x, n, cols, scale, f, out); break;
+    }
+#else
+    for (long i = 0; i < n; ++i)
+        for (long c = 0; c < cols; ++c) {
+            const double v = static_cast<double>(x[i * cols + c]);
+            out[i * cols + c] = finish1(scale != nullptr ? v * scale[c] : v, c, f);
+        }
+#endif
+}
+
 // The loop shared by both kernels: blocks of kRows output rows times kLanes filters.
 template <typename T, typename Sums>
 void run(const T* x, long n, long out_w, long in_stride, long step, long n_out, long padded, Finish& f, double* out,
-         double* stats, Sums sums) {
+         Sums sums) {
     const long total = n * out_w;
     for (long q0 = 0; q0 < total; q0 += kRows) {
         const int np = static_cast<int>(std::min<long>(kRows, total - q0));
@@ -176,37 +305,31 @@ void run(const T* x, long n, long out_w, long in_stride, long step, long n_out, 
             double acc[kRows][kLanes];
             sums(rows, np, f0, acc);
             const int lanes = static_cast<int>(std::min<long>(kLanes, n_out - f0));
-            finish_block(acc, np, lanes, f.bias + f0, f, out + q0 * n_out + f0, n_out);
+            finish_block(acc, np, lanes, f0, f, out + q0 * n_out + f0, n_out);
         }
     }
-    stats[0] = f.vmin;
-    stats[1] = f.vmax;
-    stats[2] = static_cast<double>(f.at_hi);
-    stats[3] = static_cast<double>(f.at_lo);
-    stats[4] = static_cast<double>(f.at_relu_hi);
 }
 
 }  // namespace
 
 extern "C" {
 
-// out[q, f] for output rows q < n * out_w (input i = q / out_w, position t = q % out_w):
-//   v = sum_{r < span} x[i * in_stride + t * step + r] * w[r, f] + bias[f]
-//   out[q, f] = clip(round(v * factor), lo, hi)
+// Every kernel below ends in the finish described by params, bias, scale2 and bias2
+// (make_finish: the layer's cast, optionally an elementwise layer's, optionally a ReLU;
+// bias and bias2 padded to a multiple of kLanes, scale2 too or null) and writes its 9
+// stats (write_stats).
+//
+// window_products: out[q, f] for output rows q < n * out_w (input i = q / out_w, position
+// t = q % out_w), from v = sum_{r < span} x[i * in_stride + t * step + r] * w[r, f].
 // x holds each input's codes in one contiguous row, so a window (k pixels of every
 // channel) is `span` consecutive codes. w is (span, padded), padded a multiple of kLanes
-// with zero columns past n_out; bias has `padded` entries. mode: 0 round half to even,
-// 1 floor(v + 0.5), 2 floor, 3 none. stats: the smallest and largest v (before scaling,
-// for the wrap check), then how many results equal hi and how many equal edge_lo (the
-// values at the type's edges). A ReLU fused after the cast clips each result to
-// [relu_lo, relu_hi] (-inf and inf when none), and stats[4] counts those equal to relu_hi.
-// The reads are float64: a float32 input converted in the loop took twice as long as
-// numpy's copy of it into float64 here.
+// with zero columns past n_out. The reads are float64: a float32 input converted in the
+// loop took twice as long as numpy's copy of it into float64 here.
 void window_products(const double* x, long n, long out_w, long in_stride, long step, long span, const double* w,
-                     long n_out, long padded, const double* bias, double factor, int mode, double lo, double hi,
-                     double edge_lo, double relu_lo, double relu_hi, double* out, double* stats) {
-    Finish f{bias, factor, lo, hi, edge_lo, mode, relu_lo, relu_hi};
-    run(x, n, out_w, in_stride, step, n_out, padded, f, out, stats,
+                     long n_out, long padded, const double* params, const double* bias, const double* scale2,
+                     const double* bias2, double* out, double* stats) {
+    Finish f = make_finish(params, bias, scale2, bias2);
+    run(x, n, out_w, in_stride, step, n_out, padded, f, out,
         [&](const double* const* rows, int np, long f0, double (&acc)[kRows][kLanes]) {
             switch (np) {
                 case 6: block<6>(rows, span, w, padded, f0, acc); break;
@@ -217,6 +340,7 @@ void window_products(const double* x, long n, long out_w, long in_stride, long s
                 default: block<1>(rows, span, w, padded, f0, acc); break;
             }
         });
+    write_stats(f, stats);
 }
 
 // Whether window_products_i16 is compiled in (512-bit integer dot products on this CPU).
@@ -232,12 +356,11 @@ int has_i16() {
 // blocks ending at cuts[0..n_cuts). x must hold one readable code past the last window
 // when span is odd (its weight is 0).
 void window_products_i16(const int16_t* x, long n, long out_w, long in_stride, long step, const long* cuts,
-                         long n_cuts, const int16_t* w, long n_out, long padded, const double* bias, double factor,
-                         int mode, double lo, double hi, double edge_lo, double relu_lo, double relu_hi, double* out,
-                         double* stats) {
+                         long n_cuts, const int16_t* w, long n_out, long padded, const double* params,
+                         const double* bias, const double* scale2, const double* bias2, double* out, double* stats) {
 #if defined(__AVX512BW__)
-    Finish f{bias, factor, lo, hi, edge_lo, mode, relu_lo, relu_hi};
-    run(x, n, out_w, in_stride, step, n_out, padded, f, out, stats,
+    Finish f = make_finish(params, bias, scale2, bias2);
+    run(x, n, out_w, in_stride, step, n_out, padded, f, out,
         [&](const int16_t* const* rows, int np, long f0, double (&acc)[kRows][kLanes]) {
             switch (np) {
                 case 6: block16<6>(rows, cuts, n_cuts, w, padded, f0, acc); break;
@@ -248,11 +371,27 @@ void window_products_i16(const int16_t* x, long n, long out_w, long in_stride, l
                 default: block16<1>(rows, cuts, n_cuts, w, padded, f0, acc); break;
             }
         });
+    write_stats(f, stats);
 #else
     (void)x, (void)n, (void)out_w, (void)in_stride, (void)step, (void)cuts, (void)n_cuts, (void)w, (void)n_out;
-    (void)padded, (void)bias, (void)factor, (void)mode, (void)lo, (void)hi, (void)edge_lo, (void)relu_lo, (void)relu_hi;
-    (void)out, (void)stats;
+    (void)padded, (void)params, (void)bias, (void)scale2, (void)bias2, (void)out, (void)stats;
 #endif
+}
+
+// affine on float64 values (an elementwise layer's input codes, exact; scale: its scale
+// per column, or null) and on int32 ones (a product made by code_products_u8).
+void affine_f64(const double* x, long n, long cols, const double* scale, const double* params, const double* bias,
+                const double* scale2, const double* bias2, double* out, double* stats) {
+    Finish f = make_finish(params, bias, scale2, bias2);
+    affine(x, n, cols, scale, f, out);
+    write_stats(f, stats);
+}
+
+void affine_i32(const int32_t* x, long n, long cols, const double* scale, const double* params, const double* bias,
+                const double* scale2, const double* bias2, double* out, double* stats) {
+    Finish f = make_finish(params, bias, scale2, bias2);
+    affine(x, n, cols, scale, f, out);
+    write_stats(f, stats);
 }
 
 }  // extern "C"

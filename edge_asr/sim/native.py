@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ from ..resources import cache_root
 from .exact import FloatPlan, Matrix, cast_bounds, max_abs_code, product_dtype
 from .fixed import FixedType
 
-SOURCE = Path(__file__).with_name("native.cpp")
+SOURCES = [Path(__file__).with_name(name) for name in ("native.cpp", "native_int8.cpp")]
 LANES = 16  # native.cpp's kLanes: the weights' columns are padded to a multiple of it
 MODES = {"AP_RND_CONV": 0, "AP_RND": 1, "AP_TRN": 2}
 _LOCK = threading.Lock()
@@ -48,7 +49,7 @@ _LIBRARY: list = []  # [the loaded library, or None when it cannot be had], once
 
 def _flags() -> list[str]:
     # -O2: gcc 12's -O3 vectorizes the block's row loop instead of its lanes, 10x slower here
-    flags = ["-O2", "-march=native", "-shared", "-fPIC", "-std=c++17"]
+    flags = ["-O2", "-march=native", "-shared", "-fPIC", "-std=c++17", "-pthread"]
     if platform.machine() in ("x86_64", "AMD64"):
         flags.append("-mprefer-vector-width=512")  # 16 lanes in two registers, not four
     return flags
@@ -68,7 +69,8 @@ def _build(compiler: str) -> Path:
     """The shared library for this source, compiler and CPU: cached, else compiled into a
     temporary file and renamed into place (a concurrent build leaves one whole file)."""
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), " ".join(_flags()), version, _cpu_id()]).encode())
+    texts = [source.read_text() for source in SOURCES]
+    key = hashlib.sha256("\0".join([*texts, " ".join(_flags()), version, _cpu_id()]).encode())
     folder = cache_root() / "sim-native" / key.hexdigest()[:16]
     lib = folder / "native.so"
     if lib.is_file():
@@ -77,8 +79,8 @@ def _build(compiler: str) -> Path:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
     os.close(fd)
     try:
-        subprocess.run([compiler, *_flags(), "-o", tmp, str(SOURCE)], capture_output=True, text=True, check=True,
-                       timeout=300)
+        subprocess.run([compiler, *_flags(), "-o", tmp, *map(str, SOURCES)], capture_output=True, text=True,
+                       check=True, timeout=300)
         os.replace(tmp, lib)
     finally:
         if os.path.exists(tmp):
@@ -92,19 +94,26 @@ def _library():
         if not _LIBRARY:
             lib = None
             compiler = os.environ.get("CXX", "g++")
-            if os.environ.get("EDGE_ASR_SIM_NATIVE", "1") != "0" and SOURCE.is_file() and shutil.which(compiler):
+            wanted = os.environ.get("EDGE_ASR_SIM_NATIVE", "1") != "0"
+            if wanted and all(source.is_file() for source in SOURCES) and shutil.which(compiler):
                 try:
                     lib = ctypes.CDLL(str(_build(compiler)))
                 except (OSError, subprocess.SubprocessError):
                     lib = None  # the numpy path gives the same codes, only slower
             if lib is not None:
-                p, i, d = ctypes.c_void_p, ctypes.c_long, ctypes.c_double
-                lib.window_products.argtypes = [p, i, i, i, i, i, p, i, i, p, d, ctypes.c_int, d, d, d, d, d, p, p]
+                p, i = ctypes.c_void_p, ctypes.c_long
+                lib.window_products.argtypes = [p, i, i, i, i, i, p, i, i, p, p, p, p, p, p]
                 lib.window_products.restype = None
-                lib.window_products_i16.argtypes = [p, i, i, i, i, p, i, p, i, i, p, d, ctypes.c_int, d, d, d, d, d,
-                                                    p, p]
+                lib.window_products_i16.argtypes = [p, i, i, i, i, p, i, p, i, i, p, p, p, p, p, p]
                 lib.window_products_i16.restype = None
                 lib.has_i16.restype = ctypes.c_int
+                lib.has_u8.restype = ctypes.c_int
+                for name in ("affine_f64", "affine_i32"):
+                    getattr(lib, name).argtypes = [p, i, i, p, p, p, p, p, p, p]
+                    getattr(lib, name).restype = None
+                lib.code_products_u8.argtypes = [p, i, i, ctypes.c_float, ctypes.c_int, ctypes.c_int, p, i, i, p,
+                                                 ctypes.c_int, p, p, p]
+                lib.code_products_u8.restype = None
             _LIBRARY.append(lib)
         return _LIBRARY[0]
 
@@ -114,42 +123,91 @@ def available() -> bool:
     return _library() is not None
 
 
-def _operands(cache: dict, m: Matrix, plan: FloatPlan, x_type: FixedType):
+def has_u8() -> bool:
+    """Whether the compiled 8-bit coding and product (native_int8.cpp) runs here: the kernel
+    is built and the CPU has 8-bit dot products (AVX-512 VNNI)."""
+    lib = _library()
+    return lib is not None and bool(lib.has_u8())
+
+
+def u8_weights(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 weights (n_in, n_out) laid out for code_products_u8: (ceil(n_in / 4), padded, 4),
+    four rows of a column in one 32-bit lane, zeros past n_in and n_out; and 128 times each
+    column's sum (int32, padded), which takes the unsigned codes' offset back out."""
+    span, n_out = weights.shape
+    padded, quads = -(-n_out // LANES) * LANES, -(-span // 4)
+    w = np.zeros((4 * quads, padded), np.int8)
+    w[:span, :n_out] = weights
+    correction = np.zeros(padded, np.int32)
+    correction[:n_out] = 128 * weights.astype(np.int64).sum(axis=0)
+    return np.ascontiguousarray(w.reshape(quads, 4, padded).transpose(0, 2, 1)), correction
+
+
+def code_products_u8(x: np.ndarray, t: FixedType, packed: tuple[np.ndarray, np.ndarray], n_out: int,
+                     threads: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """float32 inputs (batch, n_in) coded into t (rounded half to even, clamped; a signed
+    type of at most 8 bits) and multiplied by the weights `packed` by u8_weights, on up to
+    `threads` threads: (int8 codes (batch, n_in), int32 products (batch, n_out), the
+    smallest code, the largest). NaN, Inf and huge values come out at a clamp: the caller
+    checks the inputs when a bound reaches one."""
+    w, correction = packed
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n, span = x.shape
+    codes = np.empty((n, span), np.int8)
+    out = np.empty((n, n_out), np.int32)
+    bounds = np.empty(2, np.int64)
+    _library().code_products_u8(x.ctypes.data, n, span, 2.0 ** t.fractional, t.min_code, t.max_code, w.ctypes.data,
+                                n_out, w.shape[1], correction.ctypes.data, threads, codes.ctypes.data, out.ctypes.data,
+                                bounds.ctypes.data)
+    return codes, out, int(bounds[0]), int(bounds[1])
+
+
+@dataclass(frozen=True, eq=False)
+class After:
+    """What the compiled finish runs after a layer's own cast, in the same pass: an
+    elementwise layer's cast (nnet::normalize: `alpha`, its cast_plan over the output
+    lanes, with `scale` per lane or None for 1) and a ReLU (`relu`, its result type, a
+    clip: `fuses_relu`); either, both or neither."""
+
+    alpha: FloatPlan | None = None
+    scale: np.ndarray | None = None
+    relu: FixedType | None = None
+
+
+NOTHING = After()
+
+
+def _operands(cache: dict, m: Matrix, x_type: FixedType):
     """What the kernel multiplies, made once per layer and input type (kept in the layer's
-    cache): the bias in product units padded to a multiple of LANES (zeros when none), then
-    either ("i16", int16 weights (pairs of rows, padded columns, 2), the blocks' ends in
-    pairs) or ("f64", float64 weights (rows, padded columns))."""
+    cache): ("i16", int16 weights (pairs of rows, padded columns, 2), the blocks' ends in
+    pairs) or ("f64", float64 weights (rows, padded columns), None)."""
     key = ("native", x_type)
     if key not in cache:
         span, n_out = m.f64.shape
         padded = -(-n_out // LANES) * LANES
-        bias = np.zeros(padded)
-        if plan.bias is not None:
-            bias[:n_out] = plan.bias
         cuts = _int32_blocks(m, x_type) if _library().has_i16() else None
         if cuts is not None:
             pairs = -(-span // 2)
             w = np.zeros((2 * pairs, padded), np.int16)
             w[:span, :n_out] = m.codes
-            w = np.ascontiguousarray(w.reshape(pairs, 2, padded).transpose(0, 2, 1))
-            cache[key] = (bias, "i16", w, cuts)
+            cache[key] = ("i16", np.ascontiguousarray(w.reshape(pairs, 2, padded).transpose(0, 2, 1)), cuts)
         else:
             w = np.zeros((span, padded))
             w[:, :n_out] = m.f64
-            cache[key] = (bias, "f64", w, None)
+            cache[key] = ("f64", w, None)
     return cache[key]
 
 
 def layer_products(cache: dict, x_type: FixedType, m: Matrix, plan: FloatPlan | None, x: np.ndarray, k: int,
-                   stride: int, out_w: int, relu: FixedType | None = None) -> tuple[np.ndarray, int, int] | None:
+                   stride: int, out_w: int, after: After = NOTHING) -> tuple[np.ndarray, list[int]] | None:
     """A Dense/Conv1D layer's window_products where this kernel is the fast path (float64
     products; float32 ones only on the 16-bit kernel: the float64 one is no faster than
     BLAS there), else None. cache: the layer's."""
     if plan is None or not available():
         return None
-    if product_dtype(m, x_type) is np.float32 and _operands(cache, m, plan, x_type)[1] != "i16":
+    if product_dtype(m, x_type) is np.float32 and _operands(cache, m, x_type)[0] != "i16":
         return None
-    return window_products(x, x_type, k, stride, out_w, m, plan, cache, relu)
+    return window_products(x, x_type, k, stride, out_w, m, plan, cache, after)
 
 
 def fuses_relu(res_t: FixedType, relu_t: FixedType) -> bool:
@@ -189,31 +247,27 @@ def _int32_blocks(m: Matrix, x_type: FixedType) -> np.ndarray | None:
 
 
 def window_products(x: np.ndarray, x_type: FixedType, k: int, stride: int, out_w: int, m: Matrix, plan: FloatPlan,
-                    cache: dict, relu: FixedType | None = None) -> tuple[np.ndarray, int, int] | None:
+                    cache: dict, after: After = NOTHING) -> tuple[np.ndarray, list[int]] | None:
     """What `finish_float` gives for the product of every window of x with m, in one pass,
-    with the count of results at the type's edges; and with `relu` (a ReLU's result type,
-    `fuses_relu`), what that ReLU gives of them.
+    with the count of results at the type's edges; and what the layers in `after` give of
+    them.
 
     x: (N, pixels, channels) codes of x_type; output t of input i is the window of k
     pixels from pixel t * stride, every channel, in [pixel][channel] order (m's rows). A
     Dense is one window of one pixel. Codes and weights that fit int16 run on the CPU's
     16-bit dot products where it has them, else in float64. Returns ((N * out_w, n_out)
-    codes in float64: the layer's, or the ReLU's after it; the layer's edge count; the
-    ReLU's, else 0), or None when the accumulator or a wrapping result type would wrap
-    (then the integer path runs), as finish_float does."""
+    codes in float64: the last layer's; the edge counts of the layer, then of each layer
+    of `after` that runs), or None when the accumulator or a wrapping result type would
+    wrap (then the integer path runs), as finish_float does."""
     lib = _library()
     n, pixels, channels = x.shape
     span, n_out = m.f64.shape
     if span != k * channels or (out_w - 1) * stride + k > pixels:
         raise ValueError(f"windows of {k} x {channels} at stride {stride} do not fit {pixels} pixels, {span} weights")
-    bias, kind, w, cuts = _operands(cache, m, plan, x_type)
+    kind, w, cuts = _operands(cache, m, x_type)
     out = np.empty((n * out_w, n_out))
-    stats = np.empty(5)
-    res_t = plan.res_t
-    clip = (0.0, float(relu.max_code)) if relu is not None else (-np.inf, np.inf)
-    finish = (bias.ctypes.data, 2.0 ** (plan.shift - plan.drop), MODES[res_t.rounding] if plan.drop > 0 else 3,
-              float(res_t.lowest_code), float(res_t.max_code),
-              float(res_t.min_code) if res_t.signed else float("nan"), *clip, out.ctypes.data, stats.ctypes.data)
+    stats = np.empty(9)
+    finish = (*_finish(cache, plan, after, n_out), out.ctypes.data, stats.ctypes.data)
     if kind == "i16":
         # one copy, that makes the windows contiguous, plus one code: an odd window's last
         # pair reads one past it (times a zero weight)
@@ -227,6 +281,76 @@ def window_products(x: np.ndarray, x_type: FixedType, k: int, stride: int, out_w
         x = np.ascontiguousarray(x, dtype=np.float64)
         lib.window_products(x.ctypes.data, n, out_w, pixels * channels, stride * channels, span, w.ctypes.data, n_out,
                             w.shape[1], *finish)
+    return _finished(out, stats, plan, after)
+
+
+def affine_finish(x: np.ndarray, scale: np.ndarray | None, plan: FloatPlan, cache: dict,
+                  after: After = NOTHING) -> tuple[np.ndarray, list[int]] | None:
+    """What `finish_float` gives for x * scale (scale per column, None for 1), in one pass,
+    and what the layers in `after` give of it: an elementwise layer's cast (ApplyAlpha,
+    plan from `cast_plan`) or a Dense's product made elsewhere (int32, sim/int8.py; plan
+    from `float_plan`). x: (n, cols) float64 codes or int32 products. Returns as
+    window_products, or None without the compiled kernel or when a wrap shows."""
+    if not available() or x.ndim != 2 or x.dtype not in (np.float64, np.int32):
+        return None
+    lib = _library()
+    n, cols = x.shape
+    x = np.ascontiguousarray(x)
+    out = np.empty((n, cols))
+    stats = np.empty(9)
+    scale_ptr = None
+    if scale is not None:
+        scale = cache.setdefault(("native-scale", id(scale)), (scale, np.ascontiguousarray(scale, np.float64)))[1]
+        scale_ptr = scale.ctypes.data
+    kernel = lib.affine_f64 if x.dtype == np.float64 else lib.affine_i32
+    kernel(x.ctypes.data, n, cols, scale_ptr, *_finish(cache, plan, after, cols), out.ctypes.data, stats.ctypes.data)
+    return _finished(out, stats, plan, after)
+
+
+def _cast_params(plan: FloatPlan) -> list[float]:
+    """One cast's parameters for native.cpp's make_finish: the scaling to the result's lsb,
+    the rounding mode, the clip's bounds and the type's lower edge (NaN: unsigned)."""
+    res_t = plan.res_t
+    return [2.0 ** (plan.shift - plan.drop), MODES[res_t.rounding] if plan.drop > 0 else 3, float(res_t.lowest_code),
+            float(res_t.max_code), float(res_t.min_code) if res_t.signed else float("nan")]
+
+
+def _padded(values, lanes: int) -> np.ndarray:
+    """values (one per lane, or one for all; None for zeros) in float64, padded with zeros
+    to a multiple of LANES."""
+    out = np.zeros(-(-lanes // LANES) * LANES)
+    if values is not None:
+        out[:lanes] = values
+    return out
+
+
+def _finish(cache: dict, plan: FloatPlan, after: After, lanes: int) -> tuple:
+    """The finish's operands (native.cpp's make_finish: params, bias, scale2, bias2, as
+    addresses), made once per plan, `after` and width and kept in the layer's cache with
+    the arrays they point into."""
+    key = ("native-finish", id(plan), id(after), lanes)
+    kept = cache.get(key)
+    if kept is None or kept[0] is not plan or kept[1] is not after:
+        alpha = after.alpha
+        params = np.array(_cast_params(plan) + ([1.0, *_cast_params(alpha)] if alpha is not None else [0.0] * 6)
+                          + ([0.0, float(after.relu.max_code)] if after.relu is not None else [-np.inf, np.inf]))
+        arrays = (params, _padded(plan.bias, lanes),
+                  _padded(after.scale, lanes) if alpha is not None and after.scale is not None else None,
+                  _padded(alpha.bias if alpha is not None else None, lanes))
+        kept = cache[key] = (plan, after, arrays, tuple(a.ctypes.data if a is not None else None for a in arrays))
+    return kept[3]
+
+
+def _finished(out: np.ndarray, stats: np.ndarray, plan: FloatPlan, after: After) -> tuple[np.ndarray, list[int]] | None:
+    """(out, the edge counts of the layer and of each layer of `after`), or None when a
+    cast's bounds show a wrap (`cast_bounds`): then the layer runs on its own."""
     if cast_bounds(stats[:2], plan) is None:
         return None
-    return out, int(stats[2] + stats[3]), int(stats[4])
+    edges = [int(stats[2] + stats[3])]
+    if after.alpha is not None:
+        if cast_bounds(stats[5:7], after.alpha) is None:
+            return None
+        edges.append(int(stats[7] + stats[8]))
+    if after.relu is not None:
+        edges.append(int(stats[4]))
+    return out, edges

@@ -19,9 +19,10 @@ class Tensor:
     codes: np.ndarray
     type: FixedType
     edges: int | None = None  # values at the type's edges when the kernel knows (else counted)
-    # when the kernel that made these codes ran the ReLU after it too (engine: fusions),
-    # the edge count of its own output before the ReLU; None otherwise
-    pre_relu_edges: int | None = None
+    # when the kernel that made these codes ran layers after its own in the same pass
+    # (sim/fused.py): every layer it ran, by name, with its edge count; these codes are
+    # the last one's. None otherwise
+    fused: dict[str, int] | None = None
 
     @property
     def values(self) -> np.ndarray:

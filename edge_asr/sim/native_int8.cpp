@@ -1,0 +1,251 @@
+// The input coding and first matrix product of a design with 8-bit inputs (sim/int8.py)
+// in one compiled pass: each float32 input coded as the host codes it for the board
+// (x * 2**F rounded half to even, clamped to the type), and the codes' product with the
+// first Dense's int8 weights on the CPU's 8-bit dot products (AVX-512 VNNI), summed in
+// int32. Built with native.cpp by native.py. Where the CPU lacks VNNI, has_u8() is 0 and
+// sim/int8.py runs the same two steps on onnxruntime.
+//
+// Exactness: 2**F scaling of a float32 is exact (below overflow, where the clamp and the
+// caller's range check take over); round-half-to-even is the instruction's nearest mode;
+// int32 sums wrap modulo 2**32 and the result is in range (int8.py checks 128 * sum|w| <
+// 2**31 per column), so it is exact whatever the partial sums did.
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+#include <unistd.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace {
+
+// Threads kept between calls that help with a call's work: starting a thread per call
+// cost 67 us here, as long as coding 2,000 small inputs takes on one core. They sleep on
+// a condition variable between calls (onnxruntime's spinning threads kept a core busy for
+// 10 ms after each call, docs/experiments.md), and waking one takes tens of microseconds
+// here, so the caller does not wait for them: the work is a queue of pieces that the
+// caller starts on at once and helpers join as they wake; a helper that wakes after the
+// last piece is taken does nothing. Remade in a forked child, which has none of them.
+class Helpers {
+  public:
+    // Runs f(slot) on the calling thread (slot 0) and on up to `extra` helpers (slots 1..),
+    // each f taking pieces until none are left; returns when every f that started is done.
+    void run(int extra, const std::function<void(int)>& f) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (pid_ != getpid()) {  // a forked child: the parent's threads are not here
+            for (auto& t : threads_) t.detach();
+            threads_.clear();
+            pid_ = getpid();
+        }
+        while (static_cast<int>(threads_.size()) < extra)
+            threads_.emplace_back([this, slot = static_cast<int>(threads_.size()) + 1] { serve(slot); });
+        job_ = &f;
+        extra_ = extra;
+        ++generation_;
+        if (extra > 0) wake_.notify_all();
+        lock.unlock();
+        f(0);
+        lock.lock();
+        job_ = nullptr;  // helpers that wake from here on find nothing to do
+        done_.wait(lock, [this] { return working_ == 0; });
+    }
+
+  private:
+    void serve(int slot) {
+        long seen = 0;
+        std::unique_lock<std::mutex> lock(mutex_);
+        for (;;) {
+            wake_.wait(lock, [&] { return generation_ != seen; });
+            seen = generation_;
+            if (job_ == nullptr || slot > extra_) continue;
+            const std::function<void(int)>* job = job_;
+            ++working_;
+            lock.unlock();
+            (*job)(slot);
+            lock.lock();
+            if (--working_ == 0) done_.notify_one();
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable wake_, done_;
+    std::vector<std::thread> threads_;
+    const std::function<void(int)>* job_ = nullptr;
+    int extra_ = 0, working_ = 0;
+    long generation_ = 0;
+    pid_t pid_ = getpid();
+};
+
+// One call at a time: two Python threads calling at once take turns (a helper serves
+// one call at a time).
+[[maybe_unused]] std::mutex calls;
+
+[[maybe_unused]] Helpers& helpers() {
+    static Helpers* h = new Helpers;  // never destroyed: its threads sleep until exit
+    return *h;
+}
+
+#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+constexpr int kCodeRows = 6;  // input rows per block of the 8-bit product: 6 x 4 accumulators
+
+// Codes one row of float32 inputs: x * scale rounded half to even, clamped to [lo, hi]
+// (NaN and values past int32 become INT32_MIN, so lo: the caller checks the inputs when a
+// code sits at a clamp). The signed codes go to `codes`, the codes + 128 (what the unsigned
+// side of the CPU's 8-bit dot product takes) to `u8`, with their bounds; the values at
+// lo and hi are counted by the caller, and only when the bounds reach them.
+struct Coding {
+    __m512 scale;
+    __m512i lo, hi, vmin, vmax;
+};
+
+template <bool TAIL>
+inline void code16(const float* x, Coding& c, int8_t* codes, uint8_t* u8, __mmask16 m) {
+    const __m512 raw = TAIL ? _mm512_maskz_loadu_ps(m, x) : _mm512_loadu_ps(x);
+    __m512i q = _mm512_cvt_roundps_epi32(_mm512_mul_ps(raw, c.scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    q = _mm512_min_epi32(_mm512_max_epi32(q, c.lo), c.hi);
+    const __m128i b = _mm512_cvtepi32_epi8(q);
+    const __m128i flipped = _mm_xor_si128(b, _mm_set1_epi8(static_cast<char>(0x80)));
+    if (TAIL) {
+        c.vmin = _mm512_mask_min_epi32(c.vmin, m, c.vmin, q);
+        c.vmax = _mm512_mask_max_epi32(c.vmax, m, c.vmax, q);
+        _mm_mask_storeu_epi8(codes, m, b);
+        _mm_mask_storeu_epi8(u8, m, flipped);
+    } else {
+        c.vmin = _mm512_min_epi32(c.vmin, q);
+        c.vmax = _mm512_max_epi32(c.vmax, q);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(codes), b);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(u8), flipped);
+    }
+}
+
+inline void code_row(const float* x, long span, Coding& c, int8_t* codes, uint8_t* u8) {
+    long j = 0;
+    for (; j + 16 <= span; j += 16) code16<false>(x + j, c, codes + j, u8 + j, 0);
+    if (j < span) code16<true>(x + j, c, codes + j, u8 + j, static_cast<__mmask16>((1u << (span - j)) - 1));
+}
+
+// The products of kCodeRows coded rows (u8, each `quads` * 4 bytes) with CB blocks of 16
+// weight columns from f0: w is (quads, padded, 4) int8, so one register holds 4 rows of
+// 16 columns and one instruction adds 4 products per column.
+template <int CB>
+void product_block(const uint8_t* u8, long stride, long quads, const int8_t* __restrict w, long padded, long f0,
+                   const int32_t* correction, long n_out, int rows, int32_t* out) {
+    // every loop unrolled, else gcc keeps the accumulators on the stack
+    __m512i acc[kCodeRows][CB];
+#pragma GCC unroll 6
+    for (int p = 0; p < kCodeRows; ++p)
+#pragma GCC unroll 4
+        for (int b = 0; b < CB; ++b) acc[p][b] = _mm512_setzero_si512();
+    for (long g = 0; g < quads; ++g) {
+        __m512i wv[CB];
+#pragma GCC unroll 4
+        for (int b = 0; b < CB; ++b) wv[b] = _mm512_loadu_si512(w + (g * padded + f0 + 16 * b) * 4);
+#pragma GCC unroll 6
+        for (int p = 0; p < kCodeRows; ++p) {
+            int32_t four;
+            std::memcpy(&four, u8 + p * stride + 4 * g, 4);
+            const __m512i xv = _mm512_set1_epi32(four);
+#pragma GCC unroll 4
+            for (int b = 0; b < CB; ++b) acc[p][b] = _mm512_dpbusd_epi32(acc[p][b], xv, wv[b]);
+        }
+    }
+    // sum((code + 128) * w) - 128 * sum(w): int32 wraps modulo 2**32, and the result is in
+    // range (native.py checks 128 * sum|w| < 2**31), so it is exact
+    // (loops of constant bounds: an array indexed at run time would live on the stack)
+#pragma GCC unroll 6
+    for (int p = 0; p < kCodeRows; ++p)
+#pragma GCC unroll 4
+        for (int b = 0; b < CB; ++b) {
+            const long f = f0 + 16 * b, n = std::max<long>(0, std::min<long>(16, n_out - f));
+            if (p < rows && n > 0) {
+                const __m512i v = _mm512_sub_epi32(acc[p][b], _mm512_loadu_si512(correction + f));
+                _mm512_mask_storeu_epi32(out + p * n_out + f, static_cast<__mmask16>((1u << n) - 1), v);
+            }
+        }
+}
+
+void code_products_rows(const float* x, long n0, long n1, long span, float scale, int lo, int hi, const int8_t* w,
+                        long n_out, long padded, const int32_t* correction, int8_t* codes, int32_t* out, long* stats) {
+    const long quads = (span + 3) / 4, stride = 4 * quads;
+    std::vector<uint8_t> buffer(kCodeRows * stride, 0x80);  // past span: code 0 (times zero weights)
+    Coding c{_mm512_set1_ps(scale), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi), _mm512_set1_epi32(hi),
+             _mm512_set1_epi32(lo)};
+    for (long i0 = n0; i0 < n1; i0 += kCodeRows) {
+        const int rows = static_cast<int>(std::min<long>(kCodeRows, n1 - i0));
+        for (int p = 0; p < rows; ++p)
+            code_row(x + (i0 + p) * span, span, c, codes + (i0 + p) * span, buffer.data() + p * stride);
+        const uint8_t* u8 = buffer.data();
+        for (long f0 = 0; f0 < padded; f0 += 64) {
+            int32_t* o = out + i0 * n_out;
+            switch (std::min<long>(4, (padded - f0) / 16)) {
+                case 4: product_block<4>(u8, stride, quads, w, padded, f0, correction, n_out, rows, o); break;
+                case 3: product_block<3>(u8, stride, quads, w, padded, f0, correction, n_out, rows, o); break;
+                case 2: product_block<2>(u8, stride, quads, w, padded, f0, correction, n_out, rows, o); break;
+                default: product_block<1>(u8, stride, quads, w, padded, f0, correction, n_out, rows, o); break;
+            }
+        }
+    }
+    stats[0] = std::min<long>(stats[0], _mm512_reduce_min_epi32(c.vmin));
+    stats[1] = std::max<long>(stats[1], _mm512_reduce_max_epi32(c.vmax));
+}
+#endif
+
+}  // namespace
+
+extern "C" {
+
+// Whether code_products_u8 is compiled in (the CPU's 8-bit dot products: AVX-512 VNNI).
+int has_u8() {
+#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+// The input coding and first product of an 8-bit design (sim/int8.py) in one pass, on
+// `threads` threads: codes[i, j] = clip(round_half_even(x[i, j] * scale), lo, hi) as int8,
+// out[i, f] = sum_j codes[i, j] * w[j, f] in int32, for i < n, j < span, f < n_out.
+// w is laid out (ceil(span / 4), padded, 4) with zeros past span and n_out; correction[f]
+// is 128 * sum_j w[j, f] (padded entries). stats: the smallest and largest code.
+void code_products_u8(const float* x, long n, long span, float scale, int lo, int hi, const int8_t* w, long n_out,
+                      long padded, const int32_t* correction, int threads, int8_t* codes, int32_t* out, long* stats) {
+#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+    // pieces of kPiece rows: small enough to share 2,000 inputs out as helpers wake
+    constexpr long kPiece = 8 * kCodeRows;
+    const long pieces = (n + kPiece - 1) / kPiece;
+    threads = static_cast<int>(std::max<long>(1, std::min<long>(threads, pieces)));
+    std::vector<long> bounds(2 * threads);  // each slot's smallest and largest code
+    for (int t = 0; t < threads; ++t) bounds[2 * t] = hi, bounds[2 * t + 1] = lo;
+    std::atomic<long> next{0};
+    const std::function<void(int)> work = [&](int slot) {
+        long* s = bounds.data() + 2 * slot;
+        for (long piece; (piece = next.fetch_add(1)) < pieces;) {
+            const long a = piece * kPiece;
+            code_products_rows(x, a, std::min(n, a + kPiece), span, scale, lo, hi, w, n_out, padded, correction, codes,
+                               out, s);
+        }
+    };
+    {
+        std::lock_guard<std::mutex> one_call(calls);
+        helpers().run(threads - 1, work);
+    }
+    stats[0] = hi, stats[1] = lo;
+    for (int t = 0; t < threads; ++t) {
+        stats[0] = std::min(stats[0], bounds[2 * t]);
+        stats[1] = std::max(stats[1], bounds[2 * t + 1]);
+    }
+#else
+    (void)x, (void)n, (void)span, (void)scale, (void)lo, (void)hi, (void)w, (void)n_out, (void)padded;
+    (void)correction, (void)threads, (void)codes, (void)out, (void)stats;
+#endif
+}
+
+}  // extern "C"
