@@ -21,7 +21,7 @@ from ..ir.design import Design, load_design
 from . import fused, int8
 from .blas import can_hold_blas, one_blas_thread
 from .fixed import FixedType, quantize, quantize_float_bounded, to_float
-from .kernels import LAYERS, MERGES, dense_matrix
+from .kernels import LAYERS, MERGES, dense_matrix, dense_plan
 from .tensor import Tensor
 
 __all__ = ["Design", "SimError", "SimResult", "Tensor", "code_input", "load_design", "simulate",
@@ -210,17 +210,56 @@ def simulate(design: Design | str | Path, x: np.ndarray, trace: bool = False) ->
     x = _float_inputs(design, x)
     plan = int8.plan_for(design, dense_matrix) if x.dtype == np.float32 and len(x) else None
     if plan is not None:
-        # coding and the first product of the whole batch in one onnxruntime call on every
-        # core (sim/int8.py), the other layers in passes as usual. Passes of their own
-        # would each hand small numpy calls to the other thread under the GIL: measured
-        # on a 1,274 -> 14 -> 14 -> 12 MLP, two threads took 2.6 ms where one took 1.7
-        codes, product = int8.code_and_multiply(design, plan, x, _workers())
+        # coding and the first product of the whole batch in one call on every core
+        # (sim/int8.py; compiled, the product finished too), the other layers in passes as
+        # usual. Passes of their own would each hand small numpy calls to the other thread
+        # under the GIL: measured on a 1,274 -> 14 -> 14 -> 12 MLP, two threads took 2.6 ms
+        # where one took 1.7
+        finish = _first_finish(design, plan) if plan.packed is not None and not trace else None
+        codes, product = int8.code_and_multiply(design, plan, x, _workers(), finish and finish[:3])
+        made = _chunk_products(plan.dense, product, finish, len(x))
+
         def coded(i: int, j: int):
             # the whole batch's edge count holds for a pass of all of it (else: none, or count)
             edges = codes.edges if j - i == len(x) or codes.edges == 0 else None
-            return Tensor(codes.codes[i:j], codes.type, edges), {plan.dense: product[i:j]}
+            return Tensor(codes.codes[i:j], codes.type, edges), made(i, j)
         return _run_chunks(design, len(x), coded, trace, input_bytes=1)
     return _run_chunks(design, len(x), lambda i, j: code_input(design, x[i:j]), trace)
+
+
+def _first_finish(design: Design, plan: int8.Int8Plan) -> tuple | None:
+    """(the first Dense's cache, its float plan, what runs after it (`fused.after`), the
+    layer, those layers) for the compiled coding to finish its products too; None where
+    the Dense has no float plan. Made once per design."""
+    key = "_int8_finish"
+    if key not in design.cache:
+        layer = next(lay for lay in design.layers if lay.name == plan.dense)
+        float_plan = dense_plan(layer, plan.type)
+        found = None
+        if float_plan is not None:
+            then, ran = fused.after(layer, fused.chains(design).get(layer.name, ()), plan.weights.shape[1])
+            found = (layer.cache, float_plan, then, layer, ran)
+        design.cache[key] = found
+    return design.cache[key]
+
+
+def _chunk_products(name: str, product, finish: tuple | None, n: int):
+    """made(i, j) -> {the first Dense's name: what sim/int8.py made of it for inputs i..j}:
+    its int32 product, or its output Tensor when sim/int8.py finished it (`finish`)."""
+    if not isinstance(product, tuple):  # int32 products (no finish, or the pass ran again without it)
+        return lambda i, j: {name: product[i:j]}
+    whole = fused.tensor(finish[3], product, finish[4], (n, -1))
+
+    def made(i: int, j: int) -> dict:
+        if j - i == n:
+            return {name: whole}
+        # the edge counts are the whole batch's: the first pass carries them and the others
+        # none (the saturation counts are summed over passes)
+        part = Tensor(whole.codes[i:j], whole.type, whole.edges if i == 0 else 0)
+        if whole.fused:
+            part.fused = {k: v if i == 0 else 0 for k, v in whole.fused.items()}
+        return {name: part}
+    return made
 
 
 def simulate_codes(design: Design | str | Path, codes: np.ndarray, trace: bool = False) -> SimResult:
@@ -256,9 +295,9 @@ def simulate_codes(design: Design | str | Path, codes: np.ndarray, trace: bool =
 SAME_CODES = ("Transpose", "Reshape", "Clone")
 
 
-def _simulate(design: Design, cur: Tensor, products: dict[str, np.ndarray] | None, trace: bool) -> SimResult:
+def _simulate(design: Design, cur: Tensor, products: dict[str, np.ndarray | Tensor] | None, trace: bool) -> SimResult:
     """The layers in order on one pass's input tensor; `products` holds Dense products
-    already made (sim/int8.py) by layer name. A layer whose compiled pass can run the
+    (or, compiled, its output Tensor) already made (sim/int8.py) by layer name. A layer whose compiled pass can run the
     layers after it (an ApplyAlpha, a ReLU: `fused.chains`) runs them there where it can
     (not when tracing: each layer's own output is not made then)."""
     traced: dict[str, np.ndarray] | None = {} if trace else None
@@ -277,24 +316,25 @@ def _simulate(design: Design, cur: Tensor, products: dict[str, np.ndarray] | Non
         elif kind in MERGES:
             a, b = (by_output[i] for i in layer.inputs[:2])
             out = MERGES[kind](layer, a, b)
+        elif isinstance(made := products.get(layer.name) if products else None, Tensor):
+            out = made  # made with the input coding (sim/int8.py), with the layers after it
         else:
             fn = LAYERS.get(kind)
             if fn is None:
                 raise SimError(f"layer {layer.name}: kind {kind} is not simulated yet")
             src = by_output.get(layer.inputs[0], cur) if layer.inputs else cur
-            extra = {"product": products[layer.name]} if products and layer.name in products else {}
-            chain = chains.get(layer.name)
-            if chain:
-                extra["after"] = chain
+            extra = {"product": made} if made is not None else {}
+            if chains.get(layer.name):
+                extra["after"] = chains[layer.name]
             out = fn(layer, src, **extra)
-            if out.fused:  # the pass ran layers of the chain too: out is the last one's
-                ran = [c for c in chain if c.name in out.fused]
-                edges.update(out.fused)
-                done.update(c.name for c in ran)
-                by_output.update({name: out for name in ran[-1].outputs})
-                counted[id(out)] = out.edges
-                cur = out
-                continue
+        if out.fused:  # the pass ran layers of the chain too: out is the last one's
+            ran = [c for c in chains[layer.name] if c.name in out.fused]
+            edges.update(out.fused)
+            done.update(c.name for c in ran)
+            by_output.update({name: out for name in ran[-1].outputs})
+            counted[id(out)] = out.edges
+            cur = out
+            continue
         for name in layer.outputs:
             by_output[name] = out
         if kind in SAME_CODES and out.type == src.type and id(src) in counted:

@@ -132,17 +132,31 @@ def _make_plan(design: Design, matrix_of) -> Int8Plan | None:
     return None
 
 
-def code_and_multiply(design: Design, plan: Int8Plan, x: np.ndarray, threads: int = 1) -> tuple[Tensor, np.ndarray]:
+def code_and_multiply(design: Design, plan: Int8Plan, x: np.ndarray, threads: int = 1,
+                      finish: tuple[dict, object, native.After] | None = None) -> tuple[Tensor, object]:
     """float32 inputs in the ONNX layout -> (the input Tensor, int8 codes in the design's
     input shape, with their count at the type's edges; the Dense's product of those codes,
     int32 (batch, n_out)), on `threads` threads: on the compiled kernel where the plan has
     its weights (`packed`), else on onnxruntime.
+
+    With `finish` (the Dense layer's cache, float plan and what runs after it, for the
+    compiled kernel only) the kernel finishes the products in the same pass and the second
+    item is (codes in float64, edge counts: `native.window_products`). The input codes are
+    then not kept: the Tensor holds zeros, as every layer that reads them (the Reshapes and
+    the Dense, `plan_for`) has run. Where a code sits at the type's edges (to be counted)
+    or a cast would wrap (the Dense runs on its own), the pass runs again without it.
 
     Raises FixedPointError for NaN, Inf or values too large to code exactly, as the numpy
     coding does: both engines saturate them, so the inputs are checked whenever a code
     sits at the type's clamp."""
     t = plan.type
     flat = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
+    shape = (len(x),) + design.input_shape
+    if plan.packed is not None and finish is not None:
+        _, product, lo, hi = native.code_products_u8(flat, t, plan.packed, plan.weights.shape[1], threads, finish,
+                                                     keep_codes=False)
+        if product is not None and t.min_code < lo and hi < t.max_code:
+            return Tensor(np.broadcast_to(np.int8(0), shape), t, 0), product
     if plan.packed is not None:
         codes, product, lo, hi = native.code_products_u8(flat, t, plan.packed, plan.weights.shape[1], threads)
     else:
@@ -161,4 +175,4 @@ def code_and_multiply(design: Design, plan: Int8Plan, x: np.ndarray, threads: in
         edges += int(np.count_nonzero(codes == t.max_code))
     if lo == t.min_code:
         edges += int(np.count_nonzero(codes == t.min_code))
-    return Tensor(codes.reshape((len(x),) + design.input_shape), t, edges), product
+    return Tensor(codes.reshape(shape), t, edges), product

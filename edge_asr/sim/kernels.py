@@ -107,6 +107,18 @@ def dense_matrix(layer: Layer, in_t: FixedType) -> Matrix | None:
         return None
 
 
+def dense_plan(layer: Layer, in_t: FixedType):
+    """A Dense layer's float plan for inputs of in_t (`_plan`), or None where its float path
+    does not run."""
+    acc_t = layer.type("accum_t")
+    try:
+        m, wt = _matrix(layer, acc_t, in_t, (1, 0))
+    except SimError:
+        return None
+    b, bt = _bias(layer)
+    return _plan(layer, in_t, m, wt, b, bt, acc_t, layer.result_type())
+
+
 def _native_result(layer: Layer, x_type: FixedType, m: Matrix, plan, x: np.ndarray, k: int, stride: int, out_w: int,
                    after: tuple[Layer, ...], shape: tuple) -> Tensor | None:
     """The layer's output from the compiled kernel (`native.layer_products`), with what it

@@ -40,7 +40,8 @@ from ..resources import cache_root
 from .exact import FloatPlan, Matrix, cast_bounds, max_abs_code, product_dtype
 from .fixed import FixedType
 
-SOURCES = [Path(__file__).with_name(name) for name in ("native.cpp", "native_int8.cpp")]
+SOURCES = [Path(__file__).with_name(name) for name in ("native.cpp", "native_int8.cpp")]  # compiled
+HEADERS = [Path(__file__).with_name("native_finish.h")]  # included by both
 LANES = 16  # native.cpp's kLanes: the weights' columns are padded to a multiple of it
 MODES = {"AP_RND_CONV": 0, "AP_RND": 1, "AP_TRN": 2}
 _LOCK = threading.Lock()
@@ -69,7 +70,7 @@ def _build(compiler: str) -> Path:
     """The shared library for this source, compiler and CPU: cached, else compiled into a
     temporary file and renamed into place (a concurrent build leaves one whole file)."""
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
-    texts = [source.read_text() for source in SOURCES]
+    texts = [source.read_text() for source in SOURCES + HEADERS]
     key = hashlib.sha256("\0".join([*texts, " ".join(_flags()), version, _cpu_id()]).encode())
     folder = cache_root() / "sim-native" / key.hexdigest()[:16]
     lib = folder / "native.so"
@@ -95,7 +96,7 @@ def _library():
             lib = None
             compiler = os.environ.get("CXX", "g++")
             wanted = os.environ.get("EDGE_ASR_SIM_NATIVE", "1") != "0"
-            if wanted and all(source.is_file() for source in SOURCES) and shutil.which(compiler):
+            if wanted and all(source.is_file() for source in SOURCES + HEADERS) and shutil.which(compiler):
                 try:
                     lib = ctypes.CDLL(str(_build(compiler)))
                 except (OSError, subprocess.SubprocessError):
@@ -112,7 +113,7 @@ def _library():
                     getattr(lib, name).argtypes = [p, i, i, p, p, p, p, p, p, p]
                     getattr(lib, name).restype = None
                 lib.code_products_u8.argtypes = [p, i, i, ctypes.c_float, ctypes.c_int, ctypes.c_int, p, i, i, p,
-                                                 ctypes.c_int, p, p, p]
+                                                 ctypes.c_int, p, p, p, p, p, p, p, p, p]
                 lib.code_products_u8.restype = None
             _LIBRARY.append(lib)
         return _LIBRARY[0]
@@ -143,23 +144,33 @@ def u8_weights(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(w.reshape(quads, 4, padded).transpose(0, 2, 1)), correction
 
 
-def code_products_u8(x: np.ndarray, t: FixedType, packed: tuple[np.ndarray, np.ndarray], n_out: int,
-                     threads: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+def code_products_u8(x: np.ndarray, t: FixedType, packed: tuple[np.ndarray, np.ndarray], n_out: int, threads: int,
+                     finish: tuple[dict, FloatPlan, After] | None = None, keep_codes: bool = True) -> tuple:
     """float32 inputs (batch, n_in) coded into t (rounded half to even, clamped; a signed
     type of at most 8 bits) and multiplied by the weights `packed` by u8_weights, on up to
-    `threads` threads: (int8 codes (batch, n_in), int32 products (batch, n_out), the
-    smallest code, the largest). NaN, Inf and huge values come out at a clamp: the caller
-    checks the inputs when a bound reaches one."""
+    `threads` threads: (int8 codes (batch, n_in), the products, the smallest code, the
+    largest). NaN, Inf and huge values come out at a clamp: the caller checks the inputs
+    when a bound reaches one. The products are int32 (batch, n_out); with `finish` (the
+    Dense layer's cache, its float plan, what runs after it) they are finished in the same
+    pass, and the second item is what window_products returns (None on a wrap). Without
+    `keep_codes` the codes are not stored (the first item is None)."""
     w, correction = packed
     x = np.ascontiguousarray(x, dtype=np.float32)
     n, span = x.shape
-    codes = np.empty((n, span), np.int8)
-    out = np.empty((n, n_out), np.int32)
+    codes = np.empty((n, span), np.int8) if keep_codes else None
     bounds = np.empty(2, np.int64)
+    if finish is None:
+        out = np.empty((n, n_out), np.int32)
+        tail = (out.ctypes.data, bounds.ctypes.data, None, None, None, None, None, None)
+    else:
+        out, stats = np.empty((n, n_out)), np.empty(9)
+        tail = (None, bounds.ctypes.data, *_finish(finish[0], finish[1], finish[2], n_out), out.ctypes.data,
+                stats.ctypes.data)
     _library().code_products_u8(x.ctypes.data, n, span, 2.0 ** t.fractional, t.min_code, t.max_code, w.ctypes.data,
-                                n_out, w.shape[1], correction.ctypes.data, threads, codes.ctypes.data, out.ctypes.data,
-                                bounds.ctypes.data)
-    return codes, out, int(bounds[0]), int(bounds[1])
+                                n_out, w.shape[1], correction.ctypes.data, threads,
+                                codes.ctypes.data if keep_codes else None, *tail)
+    product = out if finish is None else _finished(out, stats, finish[1], finish[2])
+    return codes, product, int(bounds[0]), int(bounds[1])
 
 
 @dataclass(frozen=True, eq=False)
