@@ -216,7 +216,7 @@ def simulate(design: Design | str | Path, x: np.ndarray, trace: bool = False) ->
         # under the GIL: measured on a 1,274 -> 14 -> 14 -> 12 MLP, two threads took 2.6 ms
         # where one took 1.7
         finish = _first_finish(design, plan) if plan.packed is not None and not trace else None
-        codes, product = int8.code_and_multiply(design, plan, x, _workers(), finish and finish[:3])
+        codes, product = int8.code_and_multiply(design, plan, x, _workers(), finish and finish[0])
         made = _chunk_products(plan.dense, product, finish, len(x))
 
         def coded(i: int, j: int):
@@ -228,17 +228,31 @@ def simulate(design: Design | str | Path, x: np.ndarray, trace: bool = False) ->
 
 
 def _first_finish(design: Design, plan: int8.Int8Plan) -> tuple | None:
-    """(the first Dense's cache, its float plan, what runs after it (`fused.after`), the
-    layer, those layers) for the compiled coding to finish its products too; None where
-    the Dense has no float plan. Made once per design."""
+    """What the compiled 8-bit pass can finish after the first product (not when tracing,
+    which keeps each layer's own output): (the finishes for `native.code_products_u8`, the
+    first Dense, every layer run after it, in order): the Dense's ApplyAlpha and ReLU
+    (`fused.after`), then each Dense that alone reads the last of those, with its own.
+    None where the first Dense has no float plan. Made once per design."""
     key = "_int8_finish"
     if key not in design.cache:
-        layer = next(lay for lay in design.layers if lay.name == plan.dense)
-        float_plan = dense_plan(layer, plan.type)
+        first = next(lay for lay in design.layers if lay.name == plan.dense)
+        float_plan = dense_plan(first, plan.type)
         found = None
         if float_plan is not None:
-            then, ran = fused.after(layer, fused.chains(design).get(layer.name, ()), plan.weights.shape[1])
-            found = (layer.cache, float_plan, then, layer, ran)
+            chains = fused.chains(design)
+            then, ran = fused.after(first, chains.get(first.name, ()), plan.weights.shape[1])
+            finishes, run = [(first.cache, float_plan, then)], [*ran]
+            last = run[-1] if run else first
+            # the Dense layers after it, each on the block of rows the pass holds in cache
+            while (nxt := fused.sole_reader(design, last)) is not None and nxt.class_name == "Dense":
+                m, nxt_plan = dense_matrix(nxt, last.result_type()), dense_plan(nxt, last.result_type())
+                if m is None or nxt_plan is None:
+                    break
+                then, ran = fused.after(nxt, chains.get(nxt.name, ()), m.f64.shape[1])
+                finishes.append((nxt.cache, m, nxt_plan, then))
+                run += [nxt, *ran]
+                last = run[-1]
+            found = (finishes, first, tuple(run))
         design.cache[key] = found
     return design.cache[key]
 
@@ -248,7 +262,7 @@ def _chunk_products(name: str, product, finish: tuple | None, n: int):
     its int32 product, or its output Tensor when sim/int8.py finished it (`finish`)."""
     if not isinstance(product, tuple):  # int32 products (no finish, or the pass ran again without it)
         return lambda i, j: {name: product[i:j]}
-    whole = fused.tensor(finish[3], product, finish[4], (n, -1))
+    whole = fused.tensor(finish[1], product, finish[2], (n, -1))
 
     def made(i: int, j: int) -> dict:
         if j - i == n:
@@ -295,6 +309,13 @@ def simulate_codes(design: Design | str | Path, codes: np.ndarray, trace: bool =
 SAME_CODES = ("Transpose", "Reshape", "Clone")
 
 
+def _by_name(design: Design) -> dict:
+    """The design's layers by name, found once."""
+    if "_by_name" not in design.cache:
+        design.cache["_by_name"] = {layer.name: layer for layer in design.layers}
+    return design.cache["_by_name"]
+
+
 def _simulate(design: Design, cur: Tensor, products: dict[str, np.ndarray | Tensor] | None, trace: bool) -> SimResult:
     """The layers in order on one pass's input tensor; `products` holds Dense products
     (or, compiled, its output Tensor) already made (sim/int8.py) by layer name. A layer whose compiled pass can run the
@@ -327,11 +348,11 @@ def _simulate(design: Design, cur: Tensor, products: dict[str, np.ndarray | Tens
             if chains.get(layer.name):
                 extra["after"] = chains[layer.name]
             out = fn(layer, src, **extra)
-        if out.fused:  # the pass ran layers of the chain too: out is the last one's
-            ran = [c for c in chains[layer.name] if c.name in out.fused]
+        if out.fused:  # the pass ran the layers after it too: out is the last one's
             edges.update(out.fused)
-            done.update(c.name for c in ran)
-            by_output.update({name: out for name in ran[-1].outputs})
+            done.update(out.fused)
+            last = _by_name(design)[next(reversed(out.fused))]
+            by_output.update({name: out for name in last.outputs})
             counted[id(out)] = out.edges
             cur = out
             continue

@@ -33,29 +33,33 @@ def _is_relu(layer: Layer) -> bool:
             and layer.attributes.get("activation", "linear").lower() == "relu")
 
 
+def sole_reader(design: Design, layer: Layer) -> Layer | None:
+    """The layer that alone reads this layer's only output (as its first input), else None."""
+    key = "_readers"
+    if key not in design.cache:
+        readers: dict[str, list[Layer]] = {}
+        for lay in design.layers:
+            for name in lay.inputs:
+                readers.setdefault(name, []).append(lay)
+        design.cache[key] = readers
+    after = design.cache[key].get(layer.outputs[0], []) if len(layer.outputs) == 1 else []
+    return after[0] if len(after) == 1 and after[0].inputs[:1] == layer.outputs else None
+
+
 def chains(design: Design) -> dict[str, tuple[Layer, ...]]:
     """Layer name (a kind in FUSES) -> the layers after it its pass may run: an
     ApplyAlpha/BatchNormalization (after a Dense or Conv1D), then a ReLU, each the only
     reader of the layer before it. Found once per design."""
     key = "_fused_chains"
     if key not in design.cache:
-        readers: dict[str, list[Layer]] = {}
-        for layer in design.layers:
-            for name in layer.inputs:
-                readers.setdefault(name, []).append(layer)
-
-        def sole_reader(layer: Layer) -> Layer | None:
-            after = readers.get(layer.outputs[0], []) if len(layer.outputs) == 1 else []
-            return after[0] if len(after) == 1 and after[0].inputs[:1] == layer.outputs else None
-
         found = {}
         for layer in design.layers:
             if layer.class_name not in FUSES:
                 continue
-            chain, nxt = [], sole_reader(layer)
+            chain, nxt = [], sole_reader(design, layer)
             if nxt is not None and nxt.class_name in ALPHA and layer.class_name not in ALPHA:
                 chain.append(nxt)
-                nxt = sole_reader(nxt)
+                nxt = sole_reader(design, nxt)
             if nxt is not None and _is_relu(nxt):
                 chain.append(nxt)
             if chain:

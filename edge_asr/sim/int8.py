@@ -133,17 +133,17 @@ def _make_plan(design: Design, matrix_of) -> Int8Plan | None:
 
 
 def code_and_multiply(design: Design, plan: Int8Plan, x: np.ndarray, threads: int = 1,
-                      finish: tuple[dict, object, native.After] | None = None) -> tuple[Tensor, object]:
+                      finish: list[tuple] | None = None) -> tuple[Tensor, object]:
     """float32 inputs in the ONNX layout -> (the input Tensor, int8 codes in the design's
     input shape, with their count at the type's edges; the Dense's product of those codes,
     int32 (batch, n_out)), on `threads` threads: on the compiled kernel where the plan has
     its weights (`packed`), else on onnxruntime.
 
-    With `finish` (the Dense layer's cache, float plan and what runs after it, for the
-    compiled kernel only) the kernel finishes the products in the same pass and the second
-    item is (codes in float64, edge counts: `native.window_products`). The input codes are
-    then not kept: the Tensor holds zeros, as every layer that reads them (the Reshapes and
-    the Dense, `plan_for`) has run. Where a code sits at the type's edges (to be counted)
+    With `finish` (for the compiled kernel only: the Dense layer's finish and the Dense
+    layers run after it, `native.code_products_u8`) the kernel finishes the products in
+    the same pass and the second item is (the last layer's codes in float64, the edge
+    counts of every layer run). The input codes are then not kept: the Tensor holds zeros,
+    as every layer that reads them (the Reshapes and the Dense, `plan_for`) has run. Where a code sits at the type's edges (to be counted)
     or a cast would wrap (the Dense runs on its own), the pass runs again without it.
 
     Raises FixedPointError for NaN, Inf or values too large to code exactly, as the numpy

@@ -28,23 +28,6 @@
 
 namespace {
 
-template <int P>
-void block(const double* const* rows, long span, const double* __restrict w, long padded, long f0,
-           double (&acc)[kRows][kLanes]) {
-    double a[P][kLanes] = {};
-    for (long r = 0; r < span; ++r) {
-        const double* __restrict wr = w + r * padded + f0;
-#pragma GCC unroll 8
-        for (int p = 0; p < P; ++p) {
-            const double xv = rows[p][r];
-#pragma GCC unroll 16
-            for (int l = 0; l < kLanes; ++l) a[p][l] += xv * wr[l];
-        }
-    }
-    for (int p = 0; p < P; ++p)
-        for (int l = 0; l < kLanes; ++l) acc[p][l] = a[p][l];
-}
-
 #if defined(__AVX512BW__)
 inline __m512i dot_pairs(__m512i acc, __m512i x, __m512i w) {
 #if defined(__AVX512VNNI__)
@@ -149,14 +132,7 @@ void window_products(const double* x, long n, long out_w, long in_stride, long s
     Finish f = make_finish(params, bias, scale2, bias2);
     run(x, n, out_w, in_stride, step, n_out, padded, f, out,
         [&](const double* const* rows, int np, long f0, double (&acc)[kRows][kLanes]) {
-            switch (np) {
-                case 6: block<6>(rows, span, w, padded, f0, acc); break;
-                case 5: block<5>(rows, span, w, padded, f0, acc); break;
-                case 4: block<4>(rows, span, w, padded, f0, acc); break;
-                case 3: block<3>(rows, span, w, padded, f0, acc); break;
-                case 2: block<2>(rows, span, w, padded, f0, acc); break;
-                default: block<1>(rows, span, w, padded, f0, acc); break;
-            }
+            sums_f64(rows, np, span, w, padded, f0, acc);
         });
     write_stats(f, stats);
 }

@@ -113,7 +113,7 @@ def _library():
                     getattr(lib, name).argtypes = [p, i, i, p, p, p, p, p, p, p]
                     getattr(lib, name).restype = None
                 lib.code_products_u8.argtypes = [p, i, i, ctypes.c_float, ctypes.c_int, ctypes.c_int, p, i, i, p,
-                                                 ctypes.c_int, p, p, p, p, p, p, p, p, p]
+                                                 ctypes.c_int, p, p, p, p, p, p, p, i, p, p, p, p]
                 lib.code_products_u8.restype = None
             _LIBRARY.append(lib)
         return _LIBRARY[0]
@@ -145,15 +145,19 @@ def u8_weights(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def code_products_u8(x: np.ndarray, t: FixedType, packed: tuple[np.ndarray, np.ndarray], n_out: int, threads: int,
-                     finish: tuple[dict, FloatPlan, After] | None = None, keep_codes: bool = True) -> tuple:
+                     finish: list[tuple] | None = None, keep_codes: bool = True) -> tuple:
     """float32 inputs (batch, n_in) coded into t (rounded half to even, clamped; a signed
     type of at most 8 bits) and multiplied by the weights `packed` by u8_weights, on up to
     `threads` threads: (int8 codes (batch, n_in), the products, the smallest code, the
     largest). NaN, Inf and huge values come out at a clamp: the caller checks the inputs
-    when a bound reaches one. The products are int32 (batch, n_out); with `finish` (the
-    Dense layer's cache, its float plan, what runs after it) they are finished in the same
-    pass, and the second item is what window_products returns (None on a wrap). Without
-    `keep_codes` the codes are not stored (the first item is None)."""
+    when a bound reaches one. Without `keep_codes` the codes are not stored (None).
+
+    The products are int32 (batch, n_out). With `finish` they are finished in the same
+    pass: finish[0] is (the Dense layer's cache, its float plan, what runs after it), and
+    each further item (a Dense layer's cache, its Matrix, float plan, After) is a Dense
+    layer run next on each block of rows while it is in cache. The second item is then
+    (the last layer's codes in float64, the edge counts of every layer run, in order), or
+    None when a cast would wrap."""
     w, correction = packed
     x = np.ascontiguousarray(x, dtype=np.float32)
     n, span = x.shape
@@ -161,16 +165,45 @@ def code_products_u8(x: np.ndarray, t: FixedType, packed: tuple[np.ndarray, np.n
     bounds = np.empty(2, np.int64)
     if finish is None:
         out = np.empty((n, n_out), np.int32)
-        tail = (out.ctypes.data, bounds.ctypes.data, None, None, None, None, None, None)
+        tail = (out.ctypes.data, bounds.ctypes.data, None, None, None, None, 0, None, None, None, None)
     else:
-        out, stats = np.empty((n, n_out)), np.empty(9)
-        tail = (None, bounds.ctypes.data, *_finish(finish[0], finish[1], finish[2], n_out), out.ctypes.data,
-                stats.ctypes.data)
+        cache, plan, after = finish[0]
+        dims, ptrs, width = [], [], n_out
+        for stage_cache, m, stage_plan, stage_after in finish[1:]:
+            weights = _f64_weights(stage_cache, m)
+            dims += [m.f64.shape[0], m.f64.shape[1], weights.shape[1]]
+            ptrs += [weights.ctypes.data, *_finish(stage_cache, stage_plan, stage_after, m.f64.shape[1])]
+            width = m.f64.shape[1]
+        dims, ptrs = np.array(dims, np.int64), np.array([p or 0 for p in ptrs], np.uint64)
+        out, stats = np.empty((n, width)), np.empty(9 * len(finish))
+        tail = (None, bounds.ctypes.data, *_finish(cache, plan, after, n_out), len(finish) - 1, dims.ctypes.data,
+                ptrs.ctypes.data, out.ctypes.data, stats.ctypes.data)
     _library().code_products_u8(x.ctypes.data, n, span, 2.0 ** t.fractional, t.min_code, t.max_code, w.ctypes.data,
                                 n_out, w.shape[1], correction.ctypes.data, threads,
                                 codes.ctypes.data if keep_codes else None, *tail)
-    product = out if finish is None else _finished(out, stats, finish[1], finish[2])
+    product = out
+    if finish is not None:
+        edges = []
+        for k, item in enumerate(finish):
+            done = _finished(out, stats[9 * k:9 * k + 9], item[-2], item[-1])
+            if done is None:
+                product = None
+                break
+            edges += done[1]
+        product = (out, edges) if product is not None else None
     return codes, product, int(bounds[0]), int(bounds[1])
+
+
+def _f64_weights(cache: dict, m: Matrix) -> np.ndarray:
+    """m's float64 weights (rows, columns padded to a multiple of LANES), made once (kept in
+    the layer's cache)."""
+    key = ("native-f64", id(m))
+    kept = cache.get(key)
+    if kept is None or kept[0] is not m:
+        w = np.zeros((m.f64.shape[0], -(-m.f64.shape[1] // LANES) * LANES))
+        w[:, :m.f64.shape[1]] = m.f64
+        kept = cache[key] = (m, w)
+    return kept[1]
 
 
 @dataclass(frozen=True, eq=False)

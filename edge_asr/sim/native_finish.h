@@ -212,4 +212,36 @@ void finish_block(const double (&acc)[kRows][kLanes], int rows, int lanes, long 
 }
 #endif
 
+// The float64 sums of `rows` rows (np <= kRows) of `span` codes with the weights' columns
+// f0.. (w: (span, padded)), used by window_products and by the Dense layers that the 8-bit
+// pass runs after its first (native_int8.cpp).
+template <int P>
+void block(const double* const* rows, long span, const double* __restrict w, long padded, long f0,
+           double (&acc)[kRows][kLanes]) {
+    double a[P][kLanes] = {};
+    for (long r = 0; r < span; ++r) {
+        const double* __restrict wr = w + r * padded + f0;
+#pragma GCC unroll 8
+        for (int p = 0; p < P; ++p) {
+            const double xv = rows[p][r];
+#pragma GCC unroll 16
+            for (int l = 0; l < kLanes; ++l) a[p][l] += xv * wr[l];
+        }
+    }
+    for (int p = 0; p < P; ++p)
+        for (int l = 0; l < kLanes; ++l) acc[p][l] = a[p][l];
+}
+
+void sums_f64(const double* const* rows, int np, long span, const double* w, long padded, long f0,
+              double (&acc)[kRows][kLanes]) {
+    switch (np) {
+        case 6: block<6>(rows, span, w, padded, f0, acc); break;
+        case 5: block<5>(rows, span, w, padded, f0, acc); break;
+        case 4: block<4>(rows, span, w, padded, f0, acc); break;
+        case 3: block<3>(rows, span, w, padded, f0, acc); break;
+        case 2: block<2>(rows, span, w, padded, f0, acc); break;
+        default: block<1>(rows, span, w, padded, f0, acc); break;
+    }
+}
+
 }  // namespace

@@ -180,14 +180,52 @@ void product_block(const uint8_t* u8, long stride, long quads, const int8_t* __r
 
 static_assert(kCodeRows == kRows, "a block of coded rows is finished as one block of kRows");
 
-// Rows [n0, n1): coded, multiplied, and either stored as int32 sums (fin null) or finished
-// (native_finish.h) into out64.
+// A Dense layer run after the first on each block of rows while the block is in cache:
+// its float64 weights (span, padded) and its finish.
+struct Stage {
+    const double* w;
+    long span, n_out, padded;
+    Finish fin;
+};
+
+// One slot's finishes: the first Dense's, then those of the Dense layers after it.
+struct Pass {
+    Finish first;
+    std::vector<Stage> stages;
+};
+
+// The stages on one block of `rows` finished rows (src, `stride` apart), each into the
+// next scratch buffer, the last into out (rows of its width).
+void run_stages(std::vector<Stage>& stages, int rows, const double* src, long stride, double* scratch, double* out) {
+    double* spare[2] = {scratch, scratch + kRows * stride};
+    for (size_t k = 0; k < stages.size(); ++k) {
+        Stage& st = stages[k];
+        const bool last = k + 1 == stages.size();
+        double* dst = last ? out : spare[k % 2];
+        const long dst_stride = last ? st.n_out : stride;
+        const double* in[kRows];
+        for (int p = 0; p < rows; ++p) in[p] = src + p * stride;
+        for (long f0 = 0; f0 < st.padded; f0 += kLanes) {
+            double acc[kRows][kLanes];
+            sums_f64(in, rows, st.span, st.w, st.padded, f0, acc);
+            finish_block(acc, rows, static_cast<int>(std::min<long>(kLanes, st.n_out - f0)), f0, st.fin, dst + f0,
+                         dst_stride);
+        }
+        src = dst;
+    }
+}
+
+// Rows [n0, n1): coded, multiplied, and either stored as int32 sums (pass null) or finished
+// (native_finish.h), the stages after it run, into out64. `width`: the widest output of
+// the first Dense and the stages.
 void code_products_rows(const float* x, long n0, long n1, long span, float scale, int lo, int hi, const int8_t* w,
-                        long n_out, long padded, const int32_t* correction, int8_t* codes, int32_t* out, Finish* fin,
-                        double* out64, long* stats) {
+                        long n_out, long padded, const int32_t* correction, int8_t* codes, int32_t* out, Pass* pass,
+                        long width, double* out64, long* stats) {
     const long quads = (span + 3) / 4, stride = 4 * quads;
     std::vector<uint8_t> buffer(kCodeRows * stride, 0x80);  // past span: code 0 (times zero weights)
     int32_t stage[kCodeRows][64] = {};                        // one block's sums, to be finished
+    const bool staged = pass != nullptr && !pass->stages.empty();
+    std::vector<double> scratch(staged ? 3 * kRows * width : 0);  // the first's output, then two spares
     Coding c{_mm512_set1_ps(scale), _mm512_set1_epi32(lo), _mm512_set1_epi32(hi), _mm512_set1_epi32(hi),
              _mm512_set1_epi32(lo)};
     for (long i0 = n0; i0 < n1; i0 += kCodeRows) {
@@ -197,8 +235,8 @@ void code_products_rows(const float* x, long n0, long n1, long span, float scale
                      buffer.data() + p * stride);
         const uint8_t* u8 = buffer.data();
         for (long f0 = 0; f0 < padded; f0 += 64) {
-            int32_t* o = fin == nullptr ? out + i0 * n_out : &stage[0][0];
-            const long o_stride = fin == nullptr ? n_out : 64, col0 = fin == nullptr ? 0 : f0;
+            int32_t* o = pass == nullptr ? out + i0 * n_out : &stage[0][0];
+            const long o_stride = pass == nullptr ? n_out : 64, col0 = pass == nullptr ? 0 : f0;
             const int blocks = static_cast<int>(std::min<long>(4, (padded - f0) / 16));
             switch (blocks) {
                 case 4: product_block<4>(u8, stride, quads, w, padded, f0, correction, n_out, rows, o, o_stride, col0); break;
@@ -206,17 +244,21 @@ void code_products_rows(const float* x, long n0, long n1, long span, float scale
                 case 2: product_block<2>(u8, stride, quads, w, padded, f0, correction, n_out, rows, o, o_stride, col0); break;
                 default: product_block<1>(u8, stride, quads, w, padded, f0, correction, n_out, rows, o, o_stride, col0); break;
             }
-            if (fin == nullptr) continue;
+            if (pass == nullptr) continue;
             for (int b = 0; b < blocks; ++b) {
                 const long f = f0 + 16 * b;
                 if (f >= n_out) break;
                 double acc[kRows][kLanes];
                 for (int p = 0; p < rows; ++p)
                     for (int l = 0; l < kLanes; ++l) acc[p][l] = static_cast<double>(stage[p][16 * b + l]);
-                finish_block(acc, rows, static_cast<int>(std::min<long>(kLanes, n_out - f)), f, *fin,
-                             out64 + i0 * n_out + f, n_out);
+                double* dst = staged ? scratch.data() + f : out64 + i0 * n_out + f;
+                finish_block(acc, rows, static_cast<int>(std::min<long>(kLanes, n_out - f)), f, pass->first, dst,
+                             staged ? width : n_out);
             }
         }
+        if (staged)
+            run_stages(pass->stages, rows, scratch.data(), width, scratch.data() + kRows * width,
+                       out64 + i0 * pass->stages.back().n_out);
     }
     stats[0] = std::min<long>(stats[0], _mm512_reduce_min_epi32(c.vmin));
     stats[1] = std::max<long>(stats[1], _mm512_reduce_max_epi32(c.vmax));
@@ -227,6 +269,12 @@ void merge(Cast& into, const Cast& c) {
     into.vmax = std::max(into.vmax, c.vmax);
     into.at_hi += c.at_hi;
     into.at_lo += c.at_lo;
+}
+
+void merge(Finish& into, const Finish& f) {
+    merge(into.first, f.first);
+    merge(into.second, f.second);
+    into.at_relu_hi += f.at_relu_hi;
 }
 #endif
 
@@ -249,12 +297,16 @@ int has_u8() {
 // w is laid out (ceil(span / 4), padded, 4) with zeros past span and n_out; correction[f]
 // is 128 * sum_j w[j, f] (padded entries). bounds: the smallest and largest code.
 // With params null the sums go to out (int32); else they are finished as native.cpp's
-// kernels finish theirs (make_finish: params, bias, scale2, bias2) into out64 (float64),
-// with the finish's 9 stats. codes may be null: the codes are not stored.
+// kernels finish theirs (make_finish: params, bias, scale2, bias2), and the n_stages Dense
+// layers after it run on each block of rows (stage k: dims[3k..] its span, width and padded
+// width; ptrs[5k..] the addresses of its float64 weights (span, padded) and of its finish's
+// params, bias, scale2, bias2), the last one's output going to out64 (float64); stats: 9
+// per finish (write_stats), the first's, then each stage's. codes may be null: the codes
+// are not stored.
 void code_products_u8(const float* x, long n, long span, float scale, int lo, int hi, const int8_t* w, long n_out,
                       long padded, const int32_t* correction, int threads, int8_t* codes, int32_t* out, long* bounds,
                       const double* params, const double* bias, const double* scale2, const double* bias2,
-                      double* out64, double* stats) {
+                      long n_stages, const long* dims, const uint64_t* ptrs, double* out64, double* stats) {
 #if defined(__AVX512BW__) && defined(__AVX512VNNI__)
     // pieces of kPiece rows: small enough to share 2,000 inputs out as helpers wake
     constexpr long kPiece = 8 * kCodeRows;
@@ -262,16 +314,26 @@ void code_products_u8(const float* x, long n, long span, float scale, int lo, in
     threads = static_cast<int>(std::max<long>(1, std::min<long>(threads, pieces)));
     std::vector<long> slot_bounds(2 * threads);  // each slot's smallest and largest code
     for (int t = 0; t < threads; ++t) slot_bounds[2 * t] = hi, slot_bounds[2 * t + 1] = lo;
-    std::vector<Finish> fins;  // each slot's finish: its own bounds and counts
-    if (params != nullptr) fins.assign(threads, make_finish(params, bias, scale2, bias2));
+    std::vector<Pass> passes;  // each slot's finishes: their own bounds and counts
+    long width = n_out;
+    if (params != nullptr) {
+        Pass pass{make_finish(params, bias, scale2, bias2), {}};
+        for (long k = 0; k < n_stages; ++k) {
+            auto at = [&](int i) { return reinterpret_cast<const double*>(static_cast<uintptr_t>(ptrs[5 * k + i])); };
+            pass.stages.push_back(Stage{at(0), dims[3 * k], dims[3 * k + 1], dims[3 * k + 2],
+                                        make_finish(at(1), at(2), at(3), at(4))});
+            width = std::max(width, dims[3 * k + 2]);
+        }
+        passes.assign(threads, pass);
+    }
     std::atomic<long> next{0};
     const std::function<void(int)> work = [&](int slot) {
         long* s = slot_bounds.data() + 2 * slot;
-        Finish* fin = fins.empty() ? nullptr : &fins[slot];
+        Pass* pass = passes.empty() ? nullptr : &passes[slot];
         for (long piece; (piece = next.fetch_add(1)) < pieces;) {
             const long a = piece * kPiece;
             code_products_rows(x, a, std::min(n, a + kPiece), span, scale, lo, hi, w, n_out, padded, correction, codes,
-                               out, fin, out64, s);
+                               out, pass, width, out64, s);
         }
     };
     {
@@ -283,18 +345,18 @@ void code_products_u8(const float* x, long n, long span, float scale, int lo, in
         bounds[0] = std::min(bounds[0], slot_bounds[2 * t]);
         bounds[1] = std::max(bounds[1], slot_bounds[2 * t + 1]);
     }
-    if (!fins.empty()) {
+    if (!passes.empty()) {
         for (int t = 1; t < threads; ++t) {
-            merge(fins[0].first, fins[t].first);
-            merge(fins[0].second, fins[t].second);
-            fins[0].at_relu_hi += fins[t].at_relu_hi;
+            merge(passes[0].first, passes[t].first);
+            for (long k = 0; k < n_stages; ++k) merge(passes[0].stages[k].fin, passes[t].stages[k].fin);
         }
-        write_stats(fins[0], stats);
+        write_stats(passes[0].first, stats);
+        for (long k = 0; k < n_stages; ++k) write_stats(passes[0].stages[k].fin, stats + 9 * (k + 1));
     }
 #else
     (void)x, (void)n, (void)span, (void)scale, (void)lo, (void)hi, (void)w, (void)n_out, (void)padded;
     (void)correction, (void)threads, (void)codes, (void)out, (void)bounds, (void)params, (void)bias, (void)scale2;
-    (void)bias2, (void)out64, (void)stats;
+    (void)bias2, (void)n_stages, (void)dims, (void)ptrs, (void)out64, (void)stats;
 #endif
 }
 
