@@ -177,3 +177,19 @@ def test_a_pass_that_cannot_finish_runs_again_without_it(mlp, monkeypatch):
     edge = simulate(design, x)
     assert seen == [2, 0] and edge.saturation["global_in"] >= 1
     assert int8.plan_for(design, kernels.dense_matrix).packed is not None
+
+
+@pytest.mark.skipif(not native.has_u8(), reason="this CPU has no AVX-512 VNNI: the 8-bit pass is not built in")
+def test_the_8bit_pass_runs_in_a_forked_child():
+    """The helper threads are the parent's: a child made by fork (multiprocessing's
+    default here) makes its own and gets the same products."""
+    import os
+    t = FixedType(8, 3, True, "AP_RND_CONV", "AP_SAT")
+    x = np.random.default_rng(0).standard_normal((500, 40)).astype(np.float32)
+    w = native.u8_weights(np.random.default_rng(1).integers(-128, 128, (40, 16)).astype(np.int8))
+    want = native.code_products_u8(x, t, w, 16, 2)[1]  # the parent's helpers exist now
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 when its products are the parent's
+        os._exit(0 if np.array_equal(native.code_products_u8(x, t, w, 16, 2)[1], want) else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 #include <unistd.h>
@@ -41,9 +42,10 @@ class Helpers {
     // each f taking pieces until none are left; returns when every f that started is done.
     void run(int extra, const std::function<void(int)>& f) {
         std::unique_lock<std::mutex> lock(mutex_);
-        if (pid_ != getpid()) {  // a forked child: the parent's threads are not here
-            for (auto& t : threads_) t.detach();
-            threads_.clear();
+        if (pid_ != getpid()) {
+            // a forked child: the parent's threads are not here. Their handles are dropped
+            // unread (detaching or destroying them would act on threads of another process)
+            new (&threads_) std::vector<std::thread>();
             pid_ = getpid();
         }
         while (static_cast<int>(threads_.size()) < extra)
