@@ -211,10 +211,10 @@ def simulate(design: Design | str | Path, x: np.ndarray, trace: bool = False) ->
     plan = int8.plan_for(design, dense_matrix) if x.dtype == np.float32 and len(x) else None
     if plan is not None:
         # coding and the first product of the whole batch in one call on every core
-        # (sim/int8.py; compiled, the product finished too), the other layers in passes as
-        # usual. Passes of their own would each hand small numpy calls to the other thread
-        # under the GIL: measured on a 1,274 -> 14 -> 14 -> 12 MLP, two threads took 2.6 ms
-        # where one took 1.7
+        # (sim/int8.py; compiled, with the layers after it that the pass can run:
+        # `_first_finish`), the other layers in passes as usual. Passes of their own would
+        # each hand small numpy calls to the other thread under the GIL: measured on a
+        # 1,274 -> 14 -> 14 -> 12 MLP, two threads took 2.6 ms where one took 1.7
         finish = _first_finish(design, plan) if plan.packed is not None and not trace else None
         codes, product = int8.code_and_multiply(design, plan, x, _workers(), finish and finish[0])
         made = _chunk_products(plan.dense, product, finish, len(x))
@@ -317,10 +317,11 @@ def _by_name(design: Design) -> dict:
 
 
 def _simulate(design: Design, cur: Tensor, products: dict[str, np.ndarray | Tensor] | None, trace: bool) -> SimResult:
-    """The layers in order on one pass's input tensor; `products` holds Dense products
-    (or, compiled, its output Tensor) already made (sim/int8.py) by layer name. A layer whose compiled pass can run the
-    layers after it (an ApplyAlpha, a ReLU: `fused.chains`) runs them there where it can
-    (not when tracing: each layer's own output is not made then)."""
+    """The layers in order on one pass's input tensor. `products`, by layer name, holds what
+    sim/int8.py made of a Dense: its product, or its output Tensor (with the layers its
+    pass ran, `Tensor.fused`). A layer whose compiled pass can run the layers after it (an
+    ApplyAlpha, a ReLU: `fused.chains`) runs them there where it can (not when tracing:
+    each layer's own output is not made then)."""
     traced: dict[str, np.ndarray] | None = {} if trace else None
     edges: dict[str, int] = {}
     by_output: dict[str, Tensor] = {}

@@ -140,9 +140,8 @@ def _plan(layer: Layer, x_type: FixedType, m: Matrix, wt: FixedType, b, bt, acc_
 @kernel("Conv1D")
 def conv1d(layer: Layer, x: Tensor, after: tuple[Layer, ...] = ()) -> Tensor:
     """nnet::conv_1d (io_stream): the Dense arithmetic on each window of filt_width pixels
-    (compiled, `native`, with `relu` as in `dense`; else at stride 1 one product per tap,
-    `shifted_products`; else, or when the integer path runs, im2col). `after`: as in
-    `dense`."""
+    (compiled, `native`, with `after` as in `dense`; else at stride 1 one product per tap,
+    `shifted_products`; else, or when the integer path runs, im2col)."""
     a = layer.attributes
     width, n_chan, n_filt = a["in_width"], a["n_chan"], a["n_filt"]
     k, stride, out_w = a["filt_width"], a["stride_width"], a["out_width"]

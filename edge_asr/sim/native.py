@@ -6,19 +6,23 @@ which runs them on BLAS and then makes five or six more passes over each layer's
 BLAS's handling of a 16-column product took 2.8-4.5x onnxruntime's time for the float
 model. onnxruntime has no float64 or 16-bit integer convolution (ConvInteger takes 8 bits
 and took 5-12 ms here, docs/experiments.md), and no kept library fuses the cast.
-native.cpp makes each output's product, bias, scaling, rounding, clip and edge count (and
-a ReLU after the layer, `fuses_relu`) in registers: on the CPU's 16-bit dot products
-(AVX-512) when codes and weights fit int16, summed in int32 over blocks of rows that cannot
-reach 2**31 (`_int32_blocks`), else in float64. At 2,000 inputs that took the 16-bit conv
-nets from 10-12 ms to 4.1-4.6 ms and the shipped 10-bit model from 83 to 37 ms
-(benchmarks/sim_speed.py, docs/experiments.md).
+native.cpp makes each output's product, bias, scaling, rounding, clip and edge count in
+registers, and in the same pass the ApplyAlpha and the ReLU after the layer (`After`,
+sim/fused.py; the finish is native_finish.h): on the CPU's 16-bit dot products (AVX-512)
+when codes and weights fit int16, summed in int32 over blocks of rows that cannot reach
+2**31 (`_int32_blocks`), else in float64. `affine_finish` runs the same finish on an
+ApplyAlpha alone or on products made elsewhere. native_int8.cpp codes 8-bit inputs and
+makes the first product on the CPU's 8-bit dot products (`code_products_u8`, sim/int8.py),
+then the Dense layers after it. Measured at 2,000 inputs in benchmarks/sim_speed.py
+(docs/experiments.md, fourth and fifth rounds).
 
 It is built with g++ on first use into $EDGE_ASR_CACHE/sim-native/<key>/ (the key covers
-the source, the flags, the compiler and this CPU's flags: it is built for this CPU), and
+the sources, the flags, the compiler and this CPU's flags: it is built for this CPU), and
 loaded through ctypes, which lets go of the GIL so the simulator's passes overlap. Without
 g++, when the build fails, or with EDGE_ASR_SIM_NATIVE=0, `available()` is False and
-the numpy path runs: the codes are the same (tests/test_sim_native.py holds them to the
-integer path). A board bundle carries no .cpp, so the board runs numpy.
+the numpy path runs: the codes are the same (tests/test_sim_native.py and
+tests/test_sim_fused.py hold them to the integer path). A board bundle carries no .cpp,
+so the board runs numpy.
 """
 
 from __future__ import annotations
@@ -181,17 +185,16 @@ def code_products_u8(x: np.ndarray, t: FixedType, packed: tuple[np.ndarray, np.n
     _library().code_products_u8(x.ctypes.data, n, span, 2.0 ** t.fractional, t.min_code, t.max_code, w.ctypes.data,
                                 n_out, w.shape[1], correction.ctypes.data, threads,
                                 codes.ctypes.data if keep_codes else None, *tail)
-    product = out
-    if finish is not None:
-        edges = []
-        for k, item in enumerate(finish):
-            done = _finished(out, stats[9 * k:9 * k + 9], item[-2], item[-1])
-            if done is None:
-                product = None
-                break
-            edges += done[1]
-        product = (out, edges) if product is not None else None
-    return codes, product, int(bounds[0]), int(bounds[1])
+    lo, hi = int(bounds[0]), int(bounds[1])
+    if finish is None:
+        return codes, out, lo, hi
+    edges = []
+    for k, item in enumerate(finish):  # item[-2:]: the layer's float plan and what runs after it
+        done = _finished(out, stats[9 * k:9 * k + 9], item[-2], item[-1])
+        if done is None:
+            return codes, None, lo, hi
+        edges += done[1]
+    return codes, (out, edges), lo, hi
 
 
 def _f64_weights(cache: dict, m: Matrix) -> np.ndarray:
@@ -342,12 +345,11 @@ def affine_finish(x: np.ndarray, scale: np.ndarray | None, plan: FloatPlan, cach
     x = np.ascontiguousarray(x)
     out = np.empty((n, cols))
     stats = np.empty(9)
-    scale_ptr = None
     if scale is not None:
-        scale = cache.setdefault(("native-scale", id(scale)), (scale, np.ascontiguousarray(scale, np.float64)))[1]
-        scale_ptr = scale.ctypes.data
+        scale = np.ascontiguousarray(scale, np.float64)  # (no copy: alpha_cast's scale is so already)
     kernel = lib.affine_f64 if x.dtype == np.float64 else lib.affine_i32
-    kernel(x.ctypes.data, n, cols, scale_ptr, *_finish(cache, plan, after, cols), out.ctypes.data, stats.ctypes.data)
+    kernel(x.ctypes.data, n, cols, None if scale is None else scale.ctypes.data, *_finish(cache, plan, after, cols),
+           out.ctypes.data, stats.ctypes.data)
     return _finished(out, stats, plan, after)
 
 
