@@ -93,7 +93,7 @@ def test_a_layer_and_the_cast_after_it_in_one_pass():
     assert edges[1] > 0
 
 
-@pytest.mark.skipif(not native.has_u8(), reason="this CPU has no AVX-512 VNNI: the 8-bit pass is not built in")
+@pytest.mark.skipif(not int8.has_u8(), reason="this CPU has no AVX-512 VNNI: the 8-bit pass is not built in")
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("n,span", [(1, 5), (49, 13), (2000, 70)])
 def test_the_8bit_pass_codes_and_multiplies_as_numpy(threads, n, span):
@@ -104,11 +104,11 @@ def test_the_8bit_pass_codes_and_multiplies_as_numpy(threads, n, span):
     x = (rng.standard_normal((n, span)) * 6).astype(np.float32)
     x.flat[::7] = (np.round(x.flat[::7] * 32) + 0.5) / 32  # ties at the lsb (1/32)
     w = rng.integers(-128, 128, (span, 19)).astype(np.int8)
-    codes, product, lo, hi = native.code_products_u8(x, t, native.u8_weights(w), 19, threads)
+    codes, product, lo, hi = int8.code_products_u8(x, t, int8.u8_weights(w), 19, threads)
     want = np.clip(np.rint(x.astype(np.float64) * 32), t.min_code, t.max_code).astype(np.int64)
     assert np.array_equal(codes, want) and np.array_equal(product, want @ w.astype(np.int64))
     assert (lo, hi) == (want.min(), want.max())
-    kept, again, *_ = native.code_products_u8(x, t, native.u8_weights(w), 19, threads, keep_codes=False)
+    kept, again, *_ = int8.code_products_u8(x, t, int8.u8_weights(w), 19, threads, keep_codes=False)
     assert kept is None and np.array_equal(again, product)
 
 
@@ -116,7 +116,7 @@ def test_the_8bit_pass_codes_and_multiplies_as_numpy(threads, n, span):
 def mlp(tmp_path):
     """A small MLP (Dense, ReLU, Dense, softmax) with 8-bit inputs, inputs inside the input
     type (no code at its edges: the pass finishes), and its integer path's result."""
-    if not native.has_u8():
+    if not int8.has_u8():
         pytest.skip("this CPU has no AVX-512 VNNI: the 8-bit pass is not built in")
     design = load_design(_design(tmp_path, _MLP(), 8))
     t = design.input_type
@@ -128,14 +128,14 @@ def mlp(tmp_path):
 def _calls(monkeypatch):
     """Every call of the compiled 8-bit pass: whether it finished, and how many layers."""
     seen = []
-    real = native.code_products_u8
+    real = int8.code_products_u8
 
     def spy(*a, **k):
         out = real(*a, **k)
         finish = a[5] if len(a) > 5 else k.get("finish")
         seen.append(len(finish) if finish else 0)
         return out
-    monkeypatch.setattr(native, "code_products_u8", spy)
+    monkeypatch.setattr(int8, "code_products_u8", spy)
     return seen
 
 
@@ -166,7 +166,7 @@ def test_a_pass_that_cannot_finish_runs_again_without_it(mlp, monkeypatch):
     want = simulate(design, x)
     _forget(design)
     seen = _calls(monkeypatch)
-    monkeypatch.setattr(native, "_finished", lambda *a: None)
+    monkeypatch.setattr(int8, "finished", lambda *a: None)
     got = simulate(design, x)
     assert seen == [2, 0]
     assert np.array_equal(got.codes, want.codes) and got.saturation == want.saturation
@@ -179,17 +179,17 @@ def test_a_pass_that_cannot_finish_runs_again_without_it(mlp, monkeypatch):
     assert int8.plan_for(design, kernels.dense_matrix).packed is not None
 
 
-@pytest.mark.skipif(not native.has_u8(), reason="this CPU has no AVX-512 VNNI: the 8-bit pass is not built in")
+@pytest.mark.skipif(not int8.has_u8(), reason="this CPU has no AVX-512 VNNI: the 8-bit pass is not built in")
 def test_the_8bit_pass_runs_in_a_forked_child():
     """The helper threads are the parent's: a child made by fork (multiprocessing's
     default here) makes its own and gets the same products."""
     import os
     t = FixedType(8, 3, True, "AP_RND_CONV", "AP_SAT")
     x = np.random.default_rng(0).standard_normal((500, 40)).astype(np.float32)
-    w = native.u8_weights(np.random.default_rng(1).integers(-128, 128, (40, 16)).astype(np.int8))
-    want = native.code_products_u8(x, t, w, 16, 2)[1]  # the parent's helpers exist now
+    w = int8.u8_weights(np.random.default_rng(1).integers(-128, 128, (40, 16)).astype(np.int8))
+    want = int8.code_products_u8(x, t, w, 16, 2)[1]  # the parent's helpers exist now
     pid = os.fork()
     if pid == 0:  # the child: exit 0 when its products are the parent's
-        os._exit(0 if np.array_equal(native.code_products_u8(x, t, w, 16, 2)[1], want) else 3)
+        os._exit(0 if np.array_equal(int8.code_products_u8(x, t, w, 16, 2)[1], want) else 3)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0

@@ -15,7 +15,7 @@ import torch
 from edge_asr.errors import FixedPointError
 from edge_asr.hw.convert import ConvertOptions, convert
 from edge_asr.hw.csim import CsimBackend
-from edge_asr.sim import engine, int8, kernels, native
+from edge_asr.sim import engine, int8, kernels
 from edge_asr.sim.engine import load_design, simulate
 
 from .conftest import torch_to_onnx
@@ -62,10 +62,10 @@ def _inputs(t, rng) -> np.ndarray:
 def int8_engine(request, monkeypatch):
     """Each engine of the 8-bit path in turn: the compiled kernel where the CPU has 8-bit
     dot products, else onnxruntime (the compiled kernel turned off for the second)."""
-    if request.param == "native" and not native.has_u8():
+    if request.param == "native" and not int8.has_u8():
         pytest.skip("this CPU has no AVX-512 VNNI: the compiled 8-bit kernel is not built in")
     if request.param == "onnxruntime":
-        monkeypatch.setattr(native, "has_u8", lambda: False)
+        monkeypatch.setattr(int8, "has_u8", lambda: False)
     return request.param
 
 
@@ -155,7 +155,7 @@ def test_without_onnxruntime(tmp_path, compiled):
     """As on a board: onnxruntime cannot be imported. Without the compiled kernel (a bundle
     has no .cpp) the simulator runs on numpy; with it, the kernel still takes the 8-bit
     path. Both give the codes of a run here."""
-    if compiled and not native.has_u8():
+    if compiled and not int8.has_u8():
         pytest.skip("this CPU has no AVX-512 VNNI: the compiled 8-bit kernel is not built in")
     design_dir = _design(tmp_path, _MLP(), 8)
     code = (f"import sys; sys.modules['onnxruntime'] = None\n"

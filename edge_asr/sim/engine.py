@@ -229,7 +229,7 @@ def simulate(design: Design | str | Path, x: np.ndarray, trace: bool = False) ->
 
 def _first_finish(design: Design, plan: int8.Int8Plan) -> tuple | None:
     """What the compiled 8-bit pass can finish after the first product (not when tracing,
-    which keeps each layer's own output): (the finishes for `native.code_products_u8`, the
+    which keeps each layer's own output): (the finishes for `int8.code_products_u8`, the
     first Dense, every layer run after it, in order): the Dense's ApplyAlpha and ReLU
     (`fused.after`), then each Dense that alone reads the last of those, with its own.
     None where the first Dense has no float plan. Made once per design."""

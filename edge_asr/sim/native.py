@@ -128,85 +128,9 @@ def available() -> bool:
     return _library() is not None
 
 
-def has_u8() -> bool:
-    """Whether the compiled 8-bit coding and product (native_int8.cpp) runs here: the kernel
-    is built and the CPU has 8-bit dot products (AVX-512 VNNI)."""
-    lib = _library()
-    return lib is not None and bool(lib.has_u8())
-
-
-def u8_weights(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """int8 weights (n_in, n_out) laid out for code_products_u8: (ceil(n_in / 4), padded, 4),
-    four rows of a column in one 32-bit lane, zeros past n_in and n_out; and 128 times each
-    column's sum (int32, padded), which takes the unsigned codes' offset back out."""
-    span, n_out = weights.shape
-    padded, quads = -(-n_out // LANES) * LANES, -(-span // 4)
-    w = np.zeros((4 * quads, padded), np.int8)
-    w[:span, :n_out] = weights
-    correction = np.zeros(padded, np.int32)
-    correction[:n_out] = 128 * weights.astype(np.int64).sum(axis=0)
-    return np.ascontiguousarray(w.reshape(quads, 4, padded).transpose(0, 2, 1)), correction
-
-
-def code_products_u8(x: np.ndarray, t: FixedType, packed: tuple[np.ndarray, np.ndarray], n_out: int, threads: int,
-                     finish: list[tuple] | None = None, keep_codes: bool = True) -> tuple:
-    """float32 inputs (batch, n_in) coded into t (rounded half to even, clamped; a signed
-    type of at most 8 bits) and multiplied by the weights `packed` by u8_weights, on up to
-    `threads` threads: (int8 codes (batch, n_in), the products, the smallest code, the
-    largest). NaN, Inf and huge values come out at a clamp: the caller checks the inputs
-    when a bound reaches one. Without `keep_codes` the codes are not stored (None).
-
-    The products are int32 (batch, n_out). With `finish` they are finished in the same
-    pass: finish[0] is (the Dense layer's cache, its float plan, what runs after it), and
-    each further item (a Dense layer's cache, its Matrix, float plan, After) is a Dense
-    layer run next on each block of rows while it is in cache. The second item is then
-    (the last layer's codes in float64, the edge counts of every layer run, in order), or
-    None when a cast would wrap."""
-    w, correction = packed
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    n, span = x.shape
-    codes = np.empty((n, span), np.int8) if keep_codes else None
-    bounds = np.empty(2, np.int64)
-    if finish is None:
-        out = np.empty((n, n_out), np.int32)
-        tail = (out.ctypes.data, bounds.ctypes.data, None, None, None, None, 0, None, None, None, None)
-    else:
-        cache, plan, after = finish[0]
-        dims, ptrs, width = [], [], n_out
-        for stage_cache, m, stage_plan, stage_after in finish[1:]:
-            weights = _f64_weights(stage_cache, m)
-            dims += [m.f64.shape[0], m.f64.shape[1], weights.shape[1]]
-            ptrs += [weights.ctypes.data, *_finish(stage_cache, stage_plan, stage_after, m.f64.shape[1])]
-            width = m.f64.shape[1]
-        dims, ptrs = np.array(dims, np.int64), np.array([p or 0 for p in ptrs], np.uint64)
-        out, stats = np.empty((n, width)), np.empty(9 * len(finish))
-        tail = (None, bounds.ctypes.data, *_finish(cache, plan, after, n_out), len(finish) - 1, dims.ctypes.data,
-                ptrs.ctypes.data, out.ctypes.data, stats.ctypes.data)
-    _library().code_products_u8(x.ctypes.data, n, span, 2.0 ** t.fractional, t.min_code, t.max_code, w.ctypes.data,
-                                n_out, w.shape[1], correction.ctypes.data, threads,
-                                codes.ctypes.data if keep_codes else None, *tail)
-    lo, hi = int(bounds[0]), int(bounds[1])
-    if finish is None:
-        return codes, out, lo, hi
-    edges = []
-    for k, item in enumerate(finish):  # item[-2:]: the layer's float plan and what runs after it
-        done = _finished(out, stats[9 * k:9 * k + 9], item[-2], item[-1])
-        if done is None:
-            return codes, None, lo, hi
-        edges += done[1]
-    return codes, (out, edges), lo, hi
-
-
-def _f64_weights(cache: dict, m: Matrix) -> np.ndarray:
-    """m's float64 weights (rows, columns padded to a multiple of LANES), made once (kept in
-    the layer's cache)."""
-    key = ("native-f64", id(m))
-    kept = cache.get(key)
-    if kept is None or kept[0] is not m:
-        w = np.zeros((m.f64.shape[0], -(-m.f64.shape[1] // LANES) * LANES))
-        w[:, :m.f64.shape[1]] = m.f64
-        kept = cache[key] = (m, w)
-    return kept[1]
+def library():
+    """The compiled library loaded through ctypes (built on the first call), or None."""
+    return _library()
 
 
 @dataclass(frozen=True, eq=False)
@@ -314,7 +238,7 @@ def window_products(x: np.ndarray, x_type: FixedType, k: int, stride: int, out_w
     kind, w, cuts = _operands(cache, m, x_type)
     out = np.empty((n * out_w, n_out))
     stats = np.empty(9)
-    finish = (*_finish(cache, plan, after, n_out), out.ctypes.data, stats.ctypes.data)
+    finish = (*finish_operands(cache, plan, after, n_out), out.ctypes.data, stats.ctypes.data)
     if kind == "i16":
         # one copy, that makes the windows contiguous, plus one code: an odd window's last
         # pair reads one past it (times a zero weight)
@@ -328,7 +252,7 @@ def window_products(x: np.ndarray, x_type: FixedType, k: int, stride: int, out_w
         x = np.ascontiguousarray(x, dtype=np.float64)
         lib.window_products(x.ctypes.data, n, out_w, pixels * channels, stride * channels, span, w.ctypes.data, n_out,
                             w.shape[1], *finish)
-    return _finished(out, stats, plan, after)
+    return finished(out, stats, plan, after)
 
 
 def affine_finish(x: np.ndarray, scale: np.ndarray | None, plan: FloatPlan, cache: dict,
@@ -348,9 +272,9 @@ def affine_finish(x: np.ndarray, scale: np.ndarray | None, plan: FloatPlan, cach
     if scale is not None:
         scale = np.ascontiguousarray(scale, np.float64)  # (no copy: alpha_cast's scale is so already)
     kernel = lib.affine_f64 if x.dtype == np.float64 else lib.affine_i32
-    kernel(x.ctypes.data, n, cols, None if scale is None else scale.ctypes.data, *_finish(cache, plan, after, cols),
+    kernel(x.ctypes.data, n, cols, None if scale is None else scale.ctypes.data, *finish_operands(cache, plan, after, cols),
            out.ctypes.data, stats.ctypes.data)
-    return _finished(out, stats, plan, after)
+    return finished(out, stats, plan, after)
 
 
 def _cast_params(plan: FloatPlan) -> list[float]:
@@ -370,7 +294,7 @@ def _padded(values, lanes: int) -> np.ndarray:
     return out
 
 
-def _finish(cache: dict, plan: FloatPlan, after: After, lanes: int) -> tuple:
+def finish_operands(cache: dict, plan: FloatPlan, after: After, lanes: int) -> tuple:
     """The finish's operands (native.cpp's make_finish: params, bias, scale2, bias2, as
     addresses), made once per plan, `after` and width and kept in the layer's cache with
     the arrays they point into."""
@@ -387,7 +311,7 @@ def _finish(cache: dict, plan: FloatPlan, after: After, lanes: int) -> tuple:
     return kept[3]
 
 
-def _finished(out: np.ndarray, stats: np.ndarray, plan: FloatPlan, after: After) -> tuple[np.ndarray, list[int]] | None:
+def finished(out: np.ndarray, stats: np.ndarray, plan: FloatPlan, after: After) -> tuple[np.ndarray, list[int]] | None:
     """(out, the edge counts of the layer and of each layer of `after`), or None when a
     cast's bounds show a wrap (`cast_bounds`): then the layer runs on its own."""
     if cast_bounds(stats[:2], plan) is None:
