@@ -8,8 +8,11 @@ host, onnxruntime and g++ where they help, with numpy as the fallback).
     engine   the scheduler: code the inputs, run the layers, chunks on all cores
     vectors  golden vectors (C-sim outputs kept in the repository) and their check
     blas     BLAS held to one thread around small products
-    int8     the host's 8-bit input coding and first product on onnxruntime
-    native   Dense/Conv1D with their cast (and a ReLU after) in one compiled pass (g++)
+    int8     the host's 8-bit input coding and first product in one pass: compiled
+             (native_int8.cpp, with the Dense layers after it), else on onnxruntime
+    native   Dense/Conv1D with their cast in one compiled pass (g++: native.cpp and
+             native_int8.cpp, sharing the finish in native_finish.h)
+    fused    the ApplyAlpha and ReLU run inside the pass of the layer before them
     tensor   codes with their fixed-point type, what the kernels pass along
 """
 
