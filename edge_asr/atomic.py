@@ -7,8 +7,8 @@ with --force, checked by the caller before any work) stays intact until the rena
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -51,6 +51,21 @@ def move_into_place(src: Path, out: Path) -> None:
     src.rename(out)
 
 
+def _make_temporary_dir(out: Path) -> Path:
+    """A new hidden sibling of `out` with the mode any folder of the user's gets (0777 less
+    the umask, which os.mkdir applies). Not tempfile.mkdtemp, which makes it private (0700):
+    reading the umask to widen that would mean setting it, for the whole process and every
+    thread in it, for a moment."""
+    for _ in range(100):
+        tmp = out.parent / f".{out.name}.tmp-{secrets.token_hex(4)}"
+        try:
+            os.mkdir(tmp, 0o777)
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{out.parent}: no free name for a temporary folder beside {out.name}")
+
+
 @contextmanager
 def atomic_dir(out: Path) -> Iterator[Path]:
     """A temporary sibling of `out` to write into; renamed to `out` when the block ends
@@ -59,12 +74,7 @@ def atomic_dir(out: Path) -> Iterator[Path]:
     `Terminated`).
     """
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    # mkdtemp makes the folder private (0700); the output gets the mode any folder of the
-    # user's would (0777 less the umask)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)
+    tmp = _make_temporary_dir(out)
     try:
         yield tmp
         move_into_place(tmp, out)

@@ -15,6 +15,7 @@ import hashlib
 import html
 import io
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,134 @@ def _cost_plot(hw: dict) -> tuple[str, str]:
     return "Estimated resources by layer", _png(fig)
 
 
+def _example_clips(model_dir: Path, info, examples: str | None) -> list[Path]:
+    """The .wav clips the demo classifies: --examples, the model's own, or (for a model with
+    none, such as kws-digits-w4a4) the keyword spotter's when the labels are the same."""
+    folder = Path(examples) if examples else model_dir / "examples"
+    if not examples and not folder.is_dir():
+        from .resources import shipped_model
+        spotter = shipped_model()
+        if load_model_dir(spotter).labels == info.labels:
+            folder = spotter / "examples"
+    wavs = sorted(folder.glob("*.wav"))
+    if not wavs:
+        raise InputError(f"{folder}: no .wav files to classify; pass --examples DIR")
+    return wavs
+
+
+@dataclass
+class DemoRun:
+    """What the demo measured: the design, the bit-exact check, the clips and the stream."""
+    info: object
+    design_dir: Path
+    design: object
+    calib: np.ndarray
+    saturation: dict
+    mismatches: int
+    agreement: float
+    rows: list[tuple[str, str, str, float]]  # clip, label, predicted, score
+    stream: dict | None
+    hw: dict
+
+    @property
+    def accuracy(self) -> float:
+        """Share of the example clips classified as their label."""
+        return float(np.mean([r[1] == r[2] for r in self.rows]))
+
+
+def _run(model_dir: Path, wavs: list[Path], cache: Path, log) -> DemoRun:
+    """Convert (cached), check the simulator against C-sim on the calibration windows, and run
+    the clips and a connected-digit stream through the simulator."""
+    from .hw.cost import cost_record
+    from .ir.design import Design
+    from .runtime.backends import get_backend
+    from .runtime.recognizer import Recognizer
+    from .sim.engine import simulate
+    info = load_model_dir(model_dir)
+    design_dir = _design_for(model_dir, cache, log)
+    design = Design.load(design_dir)
+    calib = np.load(model_dir / "calib.npy").astype(np.float64)
+    sim_res = simulate(design, calib)
+    csim = get_backend("csim", design_dir, log=log).run(calib)
+    ref = get_backend("onnx", info).run(calib.astype(np.float32))
+    sim_probs = simulate(design, features_of_files(wavs, info.feature)).outputs
+    rows = []
+    for w, p in zip(wavs, sim_probs, strict=True):
+        k = int(p.argmax())
+        rows.append((w.name, w.name.split("-")[0], info.labels[k], float(p[k])))
+    parts = []
+    for word in CONNECTED:
+        clip = next((w for w in wavs if w.name.startswith(f"{word}-")), None)
+        if clip is not None:
+            parts += [read_audio(clip, info.feature.sample_rate), np.zeros(4000, np.float32)]
+    rec = Recognizer.from_design(design_dir, "sim")
+    stream = rec.recognize_chunks(np.array_split(np.concatenate(parts), 40)) if parts else None
+    return DemoRun(info=info, design_dir=design_dir, design=design, calib=calib, saturation=sim_res.saturation,
+                   mismatches=int(np.count_nonzero(sim_res.outputs != csim)),
+                   agreement=float((sim_res.outputs.argmax(1) == ref.argmax(1)).mean()), rows=rows, stream=stream,
+                   hw=cost_record(design))
+
+
+def _print_summary(run: DemoRun, model_dir: Path, out) -> None:
+    """The table on the terminal."""
+    from .hw.cost_check import model_error
+    info, hw, stream = run.info, run.hw, run.stream
+    out(f"model {info.meta.get('name', model_dir.name)}: {info.meta.get('net')}, {info.meta.get('parameters')} "
+        f"parameters; design {run.design_dir}")
+    out(f"{'clip':<46} {'label':<10} {'score':>6}   (fixed point, bit-exact simulator)")
+    for name, _, label, score in run.rows:
+        out(f"{name:<46} {label:<10} {score:6.3f}")
+    out("")
+    out(f"{'example clips correct':<34} {run.accuracy:.1%} ({sum(r[1] == r[2] for r in run.rows)} of {len(run.rows)})")
+    out(f"{'top-1 agreement, fixed vs float':<34} {run.agreement:.1%} on {len(run.calib)} calibration windows")
+    out(f"{'simulator vs C-sim, differing bits':<34} {run.mismatches} values")
+    if stream:
+        out(f"{'connected digits (streamed, sim)':<34} said '{' '.join(CONNECTED)}' -> heard '{stream['text']}'")
+        out(f"{'decision latency p50 / p99':<34} {stream['latency_ms_p50']:.2f} / "
+            f"{stream['latency_ms_p99']:.2f} ms   RTF {stream['rtf']:.4f}")
+    t, a = hw["totals"], hw["available"]
+    bits = (run.design.data.get("calibration") or {}).get("bits")
+    out(f"{'FPGA cost, estimated':<34} {'fits' if hw['fits'] else 'does NOT fit'} {hw['board']} within "
+        f"{hw['budget']:.0%} at {f'{bits} bits' if bits else 'its trained widths'}: DSP {t['dsp']}/{a['dsp']}, "
+        f"BRAM18 {t['bram18']}/{a['bram18']}, LUT {t['lut']}/{a['lut']}, FF {t['ff']}/{a['ff']}")
+    out(f"{'estimated FPGA latency / interval':<34} {hw['latency_cycles']} / {hw['interval_cycles']} cycles = "
+        f"{hw['latency_us']:.1f} / {hw['interval_us']:.1f} us at {1000 / hw['clock_ns']:.0f} MHz "
+        "(from hls4ml's rules, not synthesized)")
+    err = model_error()
+    out(f"{'cost model error, measured':<34} median LUT {err['lut']['median']:.0%}, FF {err['ff']['median']:.0%}, "
+        f"DSP {err['dsp']['median']:.0%}, latency {err['latency']['median']:.0%} against {err['lut']['n']} published "
+        "Vivado HLS reports")
+    test_acc = info.meta.get("metrics", {}).get("test_accuracy")
+    if test_acc is not None:
+        kind = "quantized model" if info.meta.get("quantization") else "float model"
+        out(f"{kind + ', test split accuracy':<34} {test_acc:.1%} (held-out voices)")
+
+
+def _write_report(run: DemoRun, report_path: Path) -> None:
+    """The HTML report: the summary, the clips, the plots."""
+    from .hw.cost_check import error_line
+    hw, stream = run.hw, run.stream
+    figs = _plots(run.info.meta, run.design, run.saturation) + [_cost_plot(hw)]
+    table = "".join(f"<tr><td>{html.escape(n)}</td><td>{html.escape(lab)}</td><td>{s:.3f}</td></tr>"
+                    for n, _, lab, s in run.rows)
+    body = [f"<h1>edge-asr demo: {html.escape(str(run.info.meta.get('name')))}</h1>",
+            f"<p>Design <code>{html.escape(str(run.design_dir))}</code>; simulator vs C-sim differing values: "
+            f"<b>{run.mismatches}</b>; fixed/float top-1 agreement {run.agreement:.1%}; example clips correct "
+            f"{run.accuracy:.1%}; FPGA cost estimated from hls4ml's rules, not synthesized: "
+            f"{'fits' if hw['fits'] else 'does not fit'} {hw['board']} within {hw['budget']:.0%}, interval "
+            f"{hw['interval_us']:.1f} us, latency {hw['latency_us']:.1f} us ({html.escape(error_line())}).</p>",
+            f"<table border=1 cellpadding=3><tr><th>clip</th><th>label</th><th>score</th></tr>{table}</table>"]
+    if stream:
+        body.append(f"<p>Connected digits: said <b>{' '.join(CONNECTED)}</b>, heard <b>{stream['text']}</b>; "
+                    f"latency p50 {stream['latency_ms_p50']:.2f} ms, p99 {stream['latency_ms_p99']:.2f} ms, "
+                    f"RTF {stream['rtf']:.4f}.</p>")
+    for title, png in figs:
+        body.append(f"<h2>{html.escape(title)}</h2><img src='data:image/png;base64,{png}'>")
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(report_path, "<!doctype html><html><head><meta charset='utf-8'><title>edge-asr demo</title>"
+                      "</head><body style='font-family:sans-serif'>" + "".join(body) + "</body></html>\n")
+
+
 def demo(model_dir: Path, examples: str | None = None, report: str | None = None, out=print, log=print,
          force: bool = False) -> int:
     """The main job on a model directory (default: the shipped kws-digits): convert for
@@ -128,109 +257,15 @@ def demo(model_dir: Path, examples: str | None = None, report: str | None = None
     """
     if report is not None:  # the user's file: never replaced without --force (the cached one is ours)
         refuse_existing(Path(report), force, "--report")
-    from .hw.cost import cost_record
-    from .hw.cost_check import error_line, model_error
-    from .ir.design import Design
     from .resources import cache_root
-    from .runtime.backends import get_backend
-    from .runtime.recognizer import Recognizer
-    from .sim.engine import simulate
     t_start = time.time()
-    info = load_model_dir(model_dir)
-    folder = Path(examples) if examples else model_dir / "examples"
-    if not examples and not folder.is_dir():
-        # a model without clips of its own (kws-digits-w4a4) shares the keyword spotter's,
-        # when it has its labels
-        from .resources import shipped_model
-        spotter = shipped_model()
-        if load_model_dir(spotter).labels == info.labels:
-            folder = spotter / "examples"
-    wavs = sorted(folder.glob("*.wav"))
-    if not wavs:
-        raise InputError(f"{folder}: no .wav files to classify; pass --examples DIR")
+    wavs = _example_clips(model_dir, load_model_dir(model_dir), examples)
     if not (model_dir / "calib.npy").is_file():
         raise InputError(f"{model_dir}: no calib.npy (calibration inputs) to convert with")
     cache = cache_root()
-    design_dir = _design_for(model_dir, cache, log)
-    design = Design.load(design_dir)
-
-    # 2. bit-exact check on the calibration windows
-    calib = np.load(model_dir / "calib.npy").astype(np.float64)
-    sim_res = simulate(design, calib)
-    csim = get_backend("csim", design_dir, log=log).run(calib)
-    mismatches = int(np.count_nonzero(sim_res.outputs != csim))
-    ref = get_backend("onnx", info).run(calib.astype(np.float32))
-    agreement = float((sim_res.outputs.argmax(1) == ref.argmax(1)).mean())
-
-    # 3. example clips (offline windows) and a connected-digit stream, through the simulator
-    x = features_of_files(wavs, info.feature)
-    sim_probs = simulate(design, x).outputs
-    rows = []
-    for w, p in zip(wavs, sim_probs, strict=True):
-        k = int(p.argmax())
-        rows.append((w.name, w.name.split("-")[0], info.labels[k], float(p[k])))
-    accuracy = float(np.mean([r[1] == r[2] for r in rows]))
-    rec = Recognizer.from_design(design_dir, "sim")
-    parts = []
-    for word in CONNECTED:
-        clip = next((w for w in wavs if w.name.startswith(f"{word}-")), None)
-        if clip is not None:
-            parts += [read_audio(clip, info.feature.sample_rate), np.zeros(4000, np.float32)]
-    stream_res = rec.recognize_chunks(np.array_split(np.concatenate(parts), 40)) if parts else None
-    hw = cost_record(design)
-
-    out(f"model {info.meta.get('name', model_dir.name)}: {info.meta.get('net')}, {info.meta.get('parameters')} "
-        f"parameters; design {design_dir}")
-    out(f"{'clip':<46} {'label':<10} {'score':>6}   (fixed point, bit-exact simulator)")
-    for name, _, label, score in rows:
-        out(f"{name:<46} {label:<10} {score:6.3f}")
-    out("")
-    out(f"{'example clips correct':<34} {accuracy:.1%} ({sum(r[1] == r[2] for r in rows)} of {len(rows)})")
-    out(f"{'top-1 agreement, fixed vs float':<34} {agreement:.1%} on {len(calib)} calibration windows")
-    out(f"{'simulator vs C-sim, differing bits':<34} {mismatches} values")
-    if stream_res:
-        out(f"{'connected digits (streamed, sim)':<34} said '{' '.join(CONNECTED)}' -> heard '{stream_res['text']}'")
-        out(f"{'decision latency p50 / p99':<34} {stream_res['latency_ms_p50']:.2f} / "
-            f"{stream_res['latency_ms_p99']:.2f} ms   RTF {stream_res['rtf']:.4f}")
-    t, a = hw["totals"], hw["available"]
-    bits = (design.data.get("calibration") or {}).get("bits")
-    out(f"{'FPGA cost, estimated':<34} {'fits' if hw['fits'] else 'does NOT fit'} {hw['board']} within "
-        f"{hw['budget']:.0%} at {f'{bits} bits' if bits else 'its trained widths'}: DSP {t['dsp']}/{a['dsp']}, BRAM18 {t['bram18']}/{a['bram18']}, LUT {t['lut']}/{a['lut']}, "
-        f"FF {t['ff']}/{a['ff']}")
-    out(f"{'estimated FPGA latency / interval':<34} {hw['latency_cycles']} / {hw['interval_cycles']} cycles = "
-        f"{hw['latency_us']:.1f} / {hw['interval_us']:.1f} us at {1000 / hw['clock_ns']:.0f} MHz "
-        "(from hls4ml's rules, not synthesized)")
-    err = model_error()
-    out(f"{'cost model error, measured':<34} median LUT {err['lut']['median']:.0%}, FF {err['ff']['median']:.0%}, "
-        f"DSP {err['dsp']['median']:.0%}, latency {err['latency']['median']:.0%} against {err['lut']['n']} published "
-        "Vivado HLS reports")
-    test_acc = info.meta.get("metrics", {}).get("test_accuracy")
-    if test_acc is not None:
-        kind = "quantized model" if info.meta.get("quantization") else "float model"
-        out(f"{kind + ', test split accuracy':<34} {test_acc:.1%} (held-out voices)")
-
+    run = _run(model_dir, wavs, cache, log)
+    _print_summary(run, model_dir, out)
     report_path = Path(report) if report else cache / "demo" / "report.html"
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    figs = _plots(info.meta, design, sim_res.saturation) + [_cost_plot(hw)]
-    table = "".join(f"<tr><td>{html.escape(n)}</td><td>{html.escape(lab)}</td><td>{s:.3f}</td></tr>"
-                    for n, _, lab, s in rows)
-    body = [f"<h1>edge-asr demo: {html.escape(str(info.meta.get('name')))}</h1>",
-            f"<p>Design <code>{html.escape(str(design_dir))}</code>; simulator vs C-sim differing values: "
-            f"<b>{mismatches}</b>; fixed/float top-1 agreement {agreement:.1%}; example clips correct "
-            f"{accuracy:.1%}; FPGA cost estimated from hls4ml's rules, not synthesized: "
-            f"{'fits' if hw['fits'] else 'does not fit'} {hw['board']} within {hw['budget']:.0%}, interval "
-            f"{hw['interval_us']:.1f} us, latency {hw['latency_us']:.1f} us ({html.escape(error_line())}).</p>",
-            f"<table border=1 cellpadding=3><tr><th>clip</th><th>label</th><th>score</th></tr>{table}</table>"]
-    if stream_res:
-        body.append(f"<p>Connected digits: said <b>{' '.join(CONNECTED)}</b>, heard <b>{stream_res['text']}</b>; "
-                    f"latency p50 {stream_res['latency_ms_p50']:.2f} ms, p99 {stream_res['latency_ms_p99']:.2f} ms, "
-                    f"RTF {stream_res['rtf']:.4f}.</p>")
-    for title, png in figs:
-        body.append(f"<h2>{html.escape(title)}</h2><img src='data:image/png;base64,{png}'>")
-    write_text_atomic(report_path, "<!doctype html><html><head><meta charset='utf-8'><title>edge-asr demo</title>"
-                      "</head><body style='font-family:sans-serif'>" + "".join(body) + "</body></html>\n")
+    _write_report(run, report_path)
     out(f"report: {report_path}   ({time.time() - t_start:.1f} s)")
-    return 0 if mismatches == 0 else 1
-
-
-
+    return 0 if run.mismatches == 0 else 1

@@ -7,6 +7,20 @@ catching the standard type keeps working. tests/test_layout.py checks that every
 exception class defined in the package belongs to this family.
 """
 
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def raised_by_edge_asr(exc: BaseException) -> bool:
+    """True when the innermost frame of an exception's traceback is this package's own code:
+    where a library (hls4ml, g++ through hls4ml) is wrapped, what it raises becomes one line
+    for the user, and what we raise stays a bug of ours."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(_PACKAGE)
+
 
 class EdgeAsrError(Exception):
     """Base of every error a user can cause or fix. The message says what, where, what to do."""

@@ -118,7 +118,7 @@ def _ddp_gradient(rank: int, world: int, port: int, x, y, shards, out):
     import torch.distributed as dist
     from torch import nn
 
-    from edge_asr.training.train import share_of_batch
+    from edge_asr.training.loop import share_of_batch
     store = dist.TCPStore("127.0.0.1", port, world, is_master=False)
     dist.init_process_group("gloo", store=store, rank=rank, world_size=world)
     torch.manual_seed(0)

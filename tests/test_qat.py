@@ -162,7 +162,7 @@ def test_qat_flags_need_qat(tmp_path, small_data, small_run, capsys):
 
 
 def test_init_takes_an_exported_model_directory(small_model, small_run):
-    from edge_asr.training.qat import float_kernels
+    from edge_asr.training.rundir import float_kernels
     from_model, meta = float_kernels(small_model)
     from_run, _ = float_kernels(small_run)
     assert len(from_model) == len(from_run) == 6 and meta["net"] == "conv1d"

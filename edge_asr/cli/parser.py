@@ -48,8 +48,8 @@ def _ranged(kind, lo=None, hi=None, above: bool = False):
     def parse(text: str):
         try:
             value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from exc
         if kind is float and not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"{text} is not a finite number")
         if lo is not None and (value <= lo if above else value < lo):

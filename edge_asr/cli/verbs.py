@@ -73,7 +73,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     require_extra("train", "edge-asr train")
     from ..frontend.features import FeatureConfig
     from ..training.distributed import Launch
-    from ..training.train import TrainConfig, train
+    from ..training.spec import TrainConfig
+    from ..training.train import train
     distill = {k: v for k, v in (("distill_weight", a.distill_weight),
                                  ("distill_temperature", a.distill_temperature)) if v is not None}
     if distill and not a.teacher:

@@ -140,6 +140,36 @@ def _human_files(rng: np.random.Generator, copies: int) -> list[tuple[np.ndarray
     return out
 
 
+def _cut_windows(tmp: Path, x: np.ndarray, said: list[str], steps: list[str], voice, split: str, i: int, count: int,
+                 rng: np.random.Generator) -> list[Row]:
+    """`count` one-second windows cut at random from file i's speech, written as `_unknown_` clips."""
+    rows = []
+    for k in range(count):
+        at = int(rng.integers(0, max(1, x.size - SR)))
+        rel = f"wav/{split}/{UNKNOWN}/run-{i:04d}-{k:03d}.wav"
+        write_wav(tmp / rel, np.pad(x[at:at + SR], (0, max(0, SR - x[at:at + SR].size))))
+        rows.append(Row(rel, UNKNOWN, f"running speech at {at / SR:.2f} s: " + " | ".join(said)[:200],
+                        voice.engine, voice.id, voice.speaker, ";".join(steps + [f"window={at / SR:.2f}"]),
+                        split, 1.0))
+    return rows
+
+
+def _write_human_part(tmp: Path, rng: np.random.Generator, copies: int, log) -> list[Row]:
+    """The human non-digit prompts as running files (none, said in the log, without Asterisk's)."""
+    try:
+        human = _human_files(rng, copies)
+    except ToolMissingError as exc:
+        log(f"no human part: {exc}")
+        return []
+    rows = []
+    for k, (x, said, steps) in enumerate(human):
+        rel = f"wav/running/human-{k:02d}.wav"
+        write_wav(tmp / rel, x)
+        rows.append(Row(rel, UNKNOWN, " | ".join(said), "human", "asterisk-allison", "allison", steps, "test",
+                        round(x.size / SR, 3)))
+    return rows
+
+
 def make_running_set(out: str | Path, hours: float = 1.0, split: str = "test", seed: int = 0,
                      human_copies: int = 4, force: bool = False, progress: bool = True, log=print,
                      windows: int = 0) -> Path:
@@ -188,30 +218,16 @@ def make_running_set(out: str | Path, hours: float = 1.0, split: str = "test", s
             x, steps = _augment_long(x, rng)
             seconds["tts"] += x.size / SR
             if windows:
-                for k in range(min(per_file, windows - i * per_file)):
-                    at = int(rng.integers(0, max(1, x.size - SR)))
-                    rel = f"wav/{split}/{UNKNOWN}/run-{i:04d}-{k:03d}.wav"
-                    write_wav(tmp / rel, np.pad(x[at:at + SR], (0, max(0, SR - x[at:at + SR].size))))
-                    rows.append(Row(rel, UNKNOWN, f"running speech at {at / SR:.2f} s: " + " | ".join(said)[:200],
-                                    voice.engine, voice.id, voice.speaker, ";".join(steps + [f"window={at / SR:.2f}"]),
-                                    split, 1.0))
+                rows += _cut_windows(tmp, x, said, steps, voice, split, i, min(per_file, windows - i * per_file), rng)
                 continue
             rel = f"wav/running/tts-{i:04d}.wav"
             write_wav(tmp / rel, x)
             rows.append(Row(rel, UNKNOWN, " | ".join(said), voice.engine, voice.id, voice.speaker,
                             ";".join(steps) or "clean", split, round(x.size / SR, 3)))
-        human = []
         if split == "test" and not windows:  # the human recordings are test data: never chosen or trained on
-            try:
-                human = _human_files(rng, human_copies)
-            except ToolMissingError as exc:
-                log(f"no human part: {exc}")
-        for k, (x, said, steps) in enumerate(human):
-            rel = f"wav/running/human-{k:02d}.wav"
-            write_wav(tmp / rel, x)
-            seconds["human"] += x.size / SR
-            rows.append(Row(rel, UNKNOWN, " | ".join(said), "human", "asterisk-allison", "allison", steps, split,
-                            round(x.size / SR, 3)))
+            human = _write_human_part(tmp, rng, human_copies, log)
+            rows += human
+            seconds["human"] = sum(r.seconds for r in human)
         write_manifest(tmp, rows)
         (tmp / "data.json").write_text(json.dumps({
             "kind": "running-windows" if windows else "running", "split": split, "seed": seed,

@@ -187,7 +187,7 @@ def _render_pico(voice: Voice, text: str, rate: float, pitch: float) -> tuple[np
     try:
         engine = ttspico.TtsEngine(voice.name)
     except RuntimeError as exc:
-        raise ToolMissingError(f"SVOX Pico voice {voice.name}: {exc}") from None
+        raise ToolMissingError(f"SVOX Pico voice {voice.name}: {exc}") from exc
     # At its default volume (100) Pico clips hundreds of samples per sentence; 60 does not.
     engine.set_property("volume", 60)
     # Pico takes rate and pitch in percent (rate 20-500, pitch 50-200).
@@ -219,7 +219,7 @@ def kokoro_phonemes(text: str) -> str:
         out = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", "en-us", text], check=True, text=True,
                              capture_output=True, timeout=60).stdout
     except (FileNotFoundError, subprocess.CalledProcessError) as exc:
-        raise ToolMissingError(f"kokoro needs espeak-ng for its phonemes: {exc}") from None
+        raise ToolMissingError(f"kokoro needs espeak-ng for its phonemes: {exc}") from exc
     ipa = " ".join(out.split())
     for a, b in _MISAKI:
         ipa = ipa.replace(a, b)
@@ -271,7 +271,7 @@ def prepare(voices: list[Voice]) -> None:
         try:
             core.model_path()
         except RuntimeError as exc:  # a part's checksum is wrong
-            raise ToolMissingError(f"Kokoro: {exc}") from None
+            raise ToolMissingError(f"Kokoro: {exc}") from exc
 
 
 def _render_kokoro(voice: Voice, text: str, rate: float) -> tuple[np.ndarray, int]:
@@ -291,10 +291,10 @@ def _run(cmd: list[str], stdin: str | None = None) -> None:
     try:
         subprocess.run(cmd, input=stdin, text=True, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
-    except FileNotFoundError:
-        raise ToolMissingError(f"{cmd[0]} is not installed") from None
+    except FileNotFoundError as exc:
+        raise ToolMissingError(f"{cmd[0]} is not installed") from exc
     except subprocess.CalledProcessError as exc:
-        raise ToolMissingError(f"{cmd[0]} failed: {exc.stderr.strip()[:200]}") from None
+        raise ToolMissingError(f"{cmd[0]} failed: {exc.stderr.strip()[:200]}") from exc
 
 
 def render(voice: Voice, text: str, rate: float = 1.0, pitch: float = 1.0) -> tuple[np.ndarray, int]:

@@ -78,7 +78,7 @@ def check_hwh(path: Path, design: Design) -> None:
     try:
         root = ET.parse(path).getroot()
     except (ET.ParseError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path}: not a hardware description (.hwh is XML; {exc})") from None
+        raise BundleError(f"{path}: not a hardware description (.hwh is XML; {exc})") from exc
     if not any(m.get("MODTYPE") == "axi_dma" for m in root.iter("MODULE")):
         raise BundleError(f"{path}: describes no AXI DMA; give the .hwh of the block design built from {design.name}")
 
@@ -170,7 +170,7 @@ def verify_bundle(bundle_dir: str | Path, board: str | None = None, part: str | 
     try:
         verify_manifest(bundle_dir, "bundle")
     except EdgeAsrError as exc:
-        raise BundleError(str(exc)) from None
+        raise BundleError(str(exc)) from exc
     info = json.loads((bundle_dir / "bundle.json").read_text())
     if board is not None and info.get("board") != board:
         raise BundleError(f"{bundle_dir}: bundle is for board {info.get('board')}, this is {board}; "

@@ -30,7 +30,7 @@ def _open_info(path: Path):
         return sf.info(str(path))
     except Exception as exc:  # libsndfile's message is long; keep its first line
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AudioError(f"{path}: not a readable audio file ({first}); give a WAV/FLAC/OGG file") from None
+        raise AudioError(f"{path}: not a readable audio file ({first}); give a WAV/FLAC/OGG file") from exc
 
 
 def _check_finite(block: np.ndarray, path: Path) -> None:
@@ -56,7 +56,7 @@ def read_audio(path: str | Path, sample_rate: int = SAMPLE_RATE,
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(f"{path}: cannot decode ({exc}); the file may be truncated or corrupt") from None
+        raise AudioError(f"{path}: cannot decode ({exc}); the file may be truncated or corrupt") from exc
     if data.shape[0] == 0:
         raise AudioError(f"{path}: has no samples; record or export it again")
     _check_finite(data, path)
@@ -92,7 +92,7 @@ def stream_audio(path: str | Path, sample_rate: int = SAMPLE_RATE,
     except AudioError:
         raise
     except Exception as exc:
-        raise AudioError(f"{path}: cannot decode ({exc}); the file may be truncated or corrupt") from None
+        raise AudioError(f"{path}: cannot decode ({exc}); the file may be truncated or corrupt") from exc
     if resampler is not None:
         tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
         if tail.size:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgeAsrError, InputError
+from ..errors import EdgeAsrError, InputError, raised_by_edge_asr
 from ..ir.design import Design
 from ..ir.manifest import manifest_digest
 from ..resources import cache_root
@@ -76,9 +76,11 @@ class CsimBackend:
                     hls4ml_fixes.write_project(hm)  # what hm.compile() does, plus our repairs
                     hm._compile()
                     (workdir / "ok").write_text("compiled\n")
-            except Exception as exc:
+            except Exception as exc:  # hls4ml, g++ (through hls4ml) or the loader; our own repairs' bugs stay bugs
+                if raised_by_edge_asr(exc):
+                    raise
                 raise CsimError(f"{self.design_dir}: C simulation build failed ({str(exc).splitlines()[0]}); "
-                                f"see {workdir / 'hls'}") from None
+                                f"see {workdir / 'hls'}") from exc
             self.compile_seconds = time.time() - t0
         self.hls_model = hm
         CsimBackend._loaded[key] = hm

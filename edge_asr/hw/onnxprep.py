@@ -1,6 +1,7 @@
 """Prepare a float ONNX graph for hls4ml's ONNX frontend, as small named passes.
 
-Each pass takes a qonnx ModelWrapper and returns a new one. `prepare()` composes them:
+Each pass takes a qonnx ModelWrapper and returns a new one, leaving its input as it was
+(tests/test_convert.py holds every pass to that). `prepare()` composes them:
 fix the batch size to 1, QONNX cleanup, channels-last conversion, Gemm -> MatMul + Add,
 cleanup again. `check_supported()` runs first and names every node hls4ml cannot take.
 """
@@ -25,10 +26,18 @@ def load(path: str | Path):
     from qonnx.core.modelwrapper import ModelWrapper
     try:
         model = ModelWrapper(onnx.load(str(path)))
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
+    except Exception as exc:  # onnx raises DecodeError, OSError, ValueError, ... for an unreadable file
+        raise InputError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from exc
     check_finite(model, str(path))
     return model
+
+
+def copy_model(model):
+    """A deep copy of a ModelWrapper, for a pass that edits the graph it returns."""
+    import copy
+
+    from qonnx.core.modelwrapper import ModelWrapper
+    return ModelWrapper(copy.deepcopy(model.model))
 
 
 def check_finite(model, source: str) -> None:
@@ -52,7 +61,7 @@ def qdq_to_quant(model):
     quantization tools write them, fused into QONNX Quant nodes (QONNX's QCDQToQuant), so
     that a QDQ model converts the QONNX way: its types from its quantizers."""
     if not any(n.op_type in QDQ_OPS for n in model.graph.node):
-        return model
+        return copy_model(model)
     from qonnx.transformation.infer_shapes import InferShapes
     from qonnx.transformation.qcdq_to_qonnx import QCDQToQuant
     # QCDQToQuant reads each integer type (a quantized weight's, a QuantizeLinear's output)
@@ -92,6 +101,7 @@ def simplify_quant_nodes(model):
     """
     import numpy as np
     from onnx import numpy_helper
+    model = copy_model(model)
     graph = model.graph
     out_name = graph.output[0].name
     for node in list(graph.node):
@@ -145,7 +155,8 @@ def _bypass(model, node) -> None:
 
 
 def fix_batch_size(model):
-    """Set a symbolic or missing batch dimension to 1 on graph inputs and outputs."""
+    """Pass: set a symbolic or missing batch dimension to 1 on graph inputs and outputs."""
+    model = copy_model(model)
     graph = model.model.graph
     for vi in list(graph.input) + list(graph.output):
         dims = vi.type.tensor_type.shape.dim
@@ -160,7 +171,7 @@ def fix_batch_size(model):
 def cleanup(model):
     """Pass: QONNX's cleanup (shape inference, constant folding, unique names)."""
     from qonnx.util.cleanup import cleanup_model
-    return cleanup_model(model)
+    return cleanup_model(copy_model(model))  # it sets the Quant nodes' domain on the model it is given
 
 
 def describe_initializers(model):
@@ -173,6 +184,7 @@ def describe_initializers(model):
     reader looks every node input's shape up in value_info.
     """
     from onnx import helper
+    model = copy_model(model)
     described = {v.name for v in model.graph.value_info} | {v.name for v in model.graph.input}
     for init in model.graph.initializer:
         if init.name not in described:
@@ -243,8 +255,7 @@ def input_shape(model) -> list[int]:
 
 def prepare(model, source: str):
     """The whole preparation; returns (prepared model, cleaned float model for calibration)."""
-    import copy
-    original = copy.deepcopy(model)
+    original = model  # the passes leave it as it is: nodes are named as the user named them
     model = qdq_to_quant(fix_batch_size(model))
     check_fixed_input(model, source)
     model = cleanup(model)

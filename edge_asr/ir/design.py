@@ -48,15 +48,15 @@ def _type(d, where: str) -> FixedType | None:
     try:
         return FixedType.from_dict(d)
     except (FixedPointError, TypeError) as exc:
-        raise DesignError(f"{where}: not a legal fixed-point type ({exc})") from None
+        raise DesignError(f"{where}: not a legal fixed-point type ({exc})") from exc
 
 
 def _codes(values, t: FixedType, shape, where: str) -> np.ndarray:
     """Integer codes from the record, checked against their type's range; read-only."""
     try:
         codes = np.asarray(values, dtype=np.int64)
-    except (TypeError, ValueError, OverflowError):
-        raise DesignError(f"{where}: codes are not integers") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DesignError(f"{where}: codes are not integers") from exc
     if shape is not None:
         if codes.size != int(np.prod(shape, dtype=np.int64)):
             raise DesignError(f"{where}: {codes.size} codes for shape {list(shape)}")
@@ -184,7 +184,7 @@ class Design:
             self._input_type = _type(data["input"]["type"], f"{where}: input type")
             self._output_type = _type(data["output"]["type"], f"{where}: output type")
         except (KeyError, TypeError, ValueError) as exc:
-            raise DesignError(f"{where}: malformed ({type(exc).__name__}: {exc}); convert the model again") from None
+            raise DesignError(f"{where}: malformed ({type(exc).__name__}: {exc}); convert the model again") from exc
 
     @classmethod
     def load(cls, path: str | Path, verify: bool = True, kind: str | None = None) -> "Design":
@@ -220,7 +220,7 @@ class Design:
         try:
             data = json.loads(file.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DesignError(f"{file}: not valid JSON ({exc}); convert the model again") from None
+            raise DesignError(f"{file}: not valid JSON ({exc}); convert the model again") from exc
         return cls(data, folder, str(file))
 
     # --- what the design computes ------------------------------------------------------

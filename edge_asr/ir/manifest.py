@@ -62,8 +62,8 @@ def verify_manifest(root: str | Path, kind: str | None = None) -> dict:
     try:
         manifest = json.loads(path.read_text())
         files = manifest["files"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise ManifestError(f"{path}: not a valid manifest") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ManifestError(f"{path}: not a valid manifest") from exc
     if kind is not None and manifest.get("kind") != kind:
         raise ManifestError(f"{path}: is a {manifest.get('kind')} manifest, expected {kind}")
     present = {p.relative_to(root).as_posix(): p for p in _files(root)}

@@ -62,8 +62,8 @@ def synth_verilog(top: str, sources: list[Path], family: str = "xc7", timeout: f
         try:
             r = subprocess.run(yosys_command() + ["-q", "-p", script], capture_output=True, text=True,
                                timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise ToolMissingError(f"{top}: Yosys did not finish in {timeout:.0f} s; try a narrower kernel") from None
+        except subprocess.TimeoutExpired as exc:
+            raise ToolMissingError(f"{top}: Yosys did not finish in {timeout:.0f} s; try a narrower kernel") from exc
         if r.returncode != 0 or not stat.is_file():
             last = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
             raise ToolMissingError(f"{top}: Yosys failed ({last[0]})")

@@ -78,70 +78,53 @@ def _kernel_out(k: K.Kernel, p: str, src_data: str) -> str:
     return "\n".join(lines)
 
 
-def top_verilog(design: Design, kernels: list[K.Kernel]) -> tuple[str, dict]:
-    """The top module's Verilog and a description of its ports (beats, widths, the
-    layer whose values the output carries)."""
-    by_first = {k.layers[0].name: k for k in kernels}
-    fused = {layer.name for k in kernels for layer in k.layers[1:]}
-    t_in = design.input_type
-    shape = design.onnx_input_shape  # (features, frames): channels-first at the graph input
-    cur = Stream("s_axis_tvalid", "s_in", shape[0], t_in.width, t_in.signed, shape[1])
-    body: list[str] = []
-    last_values: Layer | None = None
-    for idx, layer in enumerate(design.layers):
-        kind = layer.class_name
-        if kind in ("Input", "InputLayer", "Transpose") or layer.name in fused:
-            continue
-        if kind == "Softmax":
-            break
-        p = f"l{idx}"
-        if kind in ("Conv1D", "Dense"):
-            k = by_first[layer.name]
-            out_w = k.out_type.width
-            if kind == "Conv1D":
-                a = layer.attributes
-                if a.get("stride_width", 1) != 1 or a.get("pad_left", 0) or a.get("pad_right", 0):
-                    raise K.UnsupportedKernelError(f"layer {layer.name}: only stride-1 convolutions without padding "
-                                                   "have a line buffer yet")
-                body.append(f"  wire {p}_wv; wire [{a['filt_width'] * cur.n * cur.w - 1}:0] {p}_win;\n"
-                            f"  edge_asr_linebuf #({cur.n}, {cur.w}, {a['filt_width']}, {cur.pixels}) {p}_lb "
-                            f"(clk, rst, en, {cur.valid}, {cur.data}, {p}_wv, {p}_win);")
-                src_valid, src_data, pixels = f"{p}_wv", f"{p}_win", a["out_width"]
-            else:
-                if cur.pixels != 1:
-                    raise K.UnsupportedKernelError(f"layer {layer.name}: a Dense layer on {cur.pixels} pixels "
-                                                   "(no Flatten before it)")
-                src_valid, src_data, pixels = cur.valid, cur.data, 1
-            bits = k.n_out * out_w
-            body.append(_kernel_out(k, p, src_data) + f"\n  wire {p}_v; wire [{bits - 1}:0] {p}_d;\n"
-                        f"  edge_asr_stage #({bits}) {p}_reg (clk, rst, en, {src_valid}, {p}_k, {p}_v, {p}_d);")
-            cur = Stream(f"{p}_v", f"{p}_d", k.n_out, out_w, k.out_type.signed, pixels)
-            last_values = k.layers[-1]
-        elif kind == "Pooling1D":
-            a = layer.attributes
-            if a.get("pool_width", 2) != 2 or a.get("stride_width", 2) != 2 or \
-                    "max" not in str(a.get("pool_op", "max")).lower():
-                raise K.UnsupportedKernelError(f"layer {layer.name}: only max pooling over pairs is built yet")
-            body.append(f"  wire {p}_v; wire [{cur.n * cur.w - 1}:0] {p}_d;\n"
-                        f"  edge_asr_maxpool #({cur.n}, {cur.w}, {int(cur.signed)}, {cur.pixels}) {p}_pool "
-                        f"(clk, rst, en, {cur.valid}, {cur.data}, {p}_v, {p}_d);")
-            cur = Stream(f"{p}_v", f"{p}_d", cur.n, cur.w, cur.signed, cur.pixels // 2)
-            last_values = layer
-        elif kind == "Reshape":
-            body.append(f"  wire {p}_v; wire [{cur.pixels * cur.n * cur.w - 1}:0] {p}_d;\n"
-                        # a line buffer as long as the image is a flatten: it fills once per inference
-                        f"  edge_asr_linebuf #({cur.n}, {cur.w}, {cur.pixels}, {cur.pixels}) {p}_flat "
-                        f"(clk, rst, en, {cur.valid}, {cur.data}, {p}_v, {p}_d);")
-            cur = Stream(f"{p}_v", f"{p}_d", cur.pixels * cur.n, cur.w, cur.signed, 1)
-            last_values = layer
-        else:
-            raise K.UnsupportedKernelError(f"layer {layer.name}: {kind} has no RTL yet (the top level builds "
-                                           "Conv1D, Dense, ReLU/linear fused into them, max pooling, Flatten)")
-    if last_values is None or cur.pixels != 1:
-        raise K.UnsupportedKernelError("the design does not end in one vector per inference before its Softmax")
-    in_bits, out_bits = shape[0] * t_in.width, cur.n * cur.w
-    in_port, out_port = port_bits(in_bits), port_bits(out_bits)
-    text = f"""// edge-asr: the streaming top level of a design, written by edge_asr/rtl/top.py from design.json
+def _lower_kernel(layer: Layer, p: str, cur: Stream, k: K.Kernel) -> tuple[str, Stream]:
+    """A Conv1D (behind its line buffer) or Dense kernel and the register stage after it."""
+    out_w = k.out_type.width
+    text = ""
+    if layer.class_name == "Conv1D":
+        a = layer.attributes
+        if a.get("stride_width", 1) != 1 or a.get("pad_left", 0) or a.get("pad_right", 0):
+            raise K.UnsupportedKernelError(f"layer {layer.name}: only stride-1 convolutions without padding "
+                                           "have a line buffer yet")
+        text = (f"  wire {p}_wv; wire [{a['filt_width'] * cur.n * cur.w - 1}:0] {p}_win;\n"
+                f"  edge_asr_linebuf #({cur.n}, {cur.w}, {a['filt_width']}, {cur.pixels}) {p}_lb "
+                f"(clk, rst, en, {cur.valid}, {cur.data}, {p}_wv, {p}_win);\n")
+        src_valid, src_data, pixels = f"{p}_wv", f"{p}_win", a["out_width"]
+    else:
+        if cur.pixels != 1:
+            raise K.UnsupportedKernelError(f"layer {layer.name}: a Dense layer on {cur.pixels} pixels "
+                                           "(no Flatten before it)")
+        src_valid, src_data, pixels = cur.valid, cur.data, 1
+    bits = k.n_out * out_w
+    text += (_kernel_out(k, p, src_data) + f"\n  wire {p}_v; wire [{bits - 1}:0] {p}_d;\n"
+             f"  edge_asr_stage #({bits}) {p}_reg (clk, rst, en, {src_valid}, {p}_k, {p}_v, {p}_d);")
+    return text, Stream(f"{p}_v", f"{p}_d", k.n_out, out_w, k.out_type.signed, pixels)
+
+
+def _lower_maxpool(layer: Layer, p: str, cur: Stream) -> tuple[str, Stream]:
+    """Max pooling over pairs of pixels."""
+    a = layer.attributes
+    if a.get("pool_width", 2) != 2 or a.get("stride_width", 2) != 2 or \
+            "max" not in str(a.get("pool_op", "max")).lower():
+        raise K.UnsupportedKernelError(f"layer {layer.name}: only max pooling over pairs is built yet")
+    text = (f"  wire {p}_v; wire [{cur.n * cur.w - 1}:0] {p}_d;\n"
+            f"  edge_asr_maxpool #({cur.n}, {cur.w}, {int(cur.signed)}, {cur.pixels}) {p}_pool "
+            f"(clk, rst, en, {cur.valid}, {cur.data}, {p}_v, {p}_d);")
+    return text, Stream(f"{p}_v", f"{p}_d", cur.n, cur.w, cur.signed, cur.pixels // 2)
+
+
+def _lower_flatten(p: str, cur: Stream) -> tuple[str, Stream]:
+    """A line buffer as long as the image: it fills once per inference, one vector out."""
+    text = (f"  wire {p}_v; wire [{cur.pixels * cur.n * cur.w - 1}:0] {p}_d;\n"
+            f"  edge_asr_linebuf #({cur.n}, {cur.w}, {cur.pixels}, {cur.pixels}) {p}_flat "
+            f"(clk, rst, en, {cur.valid}, {cur.data}, {p}_v, {p}_d);")
+    return text, Stream(f"{p}_v", f"{p}_d", cur.pixels * cur.n, cur.w, cur.signed, 1)
+
+
+def _module_text(body: list[str], in_bits: int, in_port: int, out_bits: int, out_port: int, cur: Stream) -> str:
+    """The top module around the stages: AXI-stream ports and one enable for every stage."""
+    return f"""// edge-asr: the streaming top level of a design, written by edge_asr/rtl/top.py from design.json
 `timescale 1ns / 1ps
 module {TOP} (
     input clk,
@@ -165,6 +148,41 @@ module {TOP} (
   assign m_axis_tlast = 1'b1;  // one beat per inference
 endmodule
 """
+
+
+def top_verilog(design: Design, kernels: list[K.Kernel]) -> tuple[str, dict]:
+    """The top module's Verilog and a description of its ports (beats, widths, the
+    layer whose values the output carries)."""
+    by_first = {k.layers[0].name: k for k in kernels}
+    fused = {layer.name for k in kernels for layer in k.layers[1:]}
+    t_in = design.input_type
+    shape = design.onnx_input_shape  # (features, frames): channels-first at the graph input
+    cur = Stream("s_axis_tvalid", "s_in", shape[0], t_in.width, t_in.signed, shape[1])
+    body: list[str] = []
+    last_values: Layer | None = None
+    for idx, layer in enumerate(design.layers):
+        kind = layer.class_name
+        if kind in ("Input", "InputLayer", "Transpose") or layer.name in fused:
+            continue
+        if kind == "Softmax":
+            break
+        p = f"l{idx}"
+        if kind in ("Conv1D", "Dense"):
+            text, cur = _lower_kernel(layer, p, cur, by_first[layer.name])
+            last_values = by_first[layer.name].layers[-1]
+        elif kind == "Pooling1D":
+            (text, cur), last_values = _lower_maxpool(layer, p, cur), layer
+        elif kind == "Reshape":
+            (text, cur), last_values = _lower_flatten(p, cur), layer
+        else:
+            raise K.UnsupportedKernelError(f"layer {layer.name}: {kind} has no RTL yet (the top level builds "
+                                           "Conv1D, Dense, ReLU/linear fused into them, max pooling, Flatten)")
+        body.append(text)
+    if last_values is None or cur.pixels != 1:
+        raise K.UnsupportedKernelError("the design does not end in one vector per inference before its Softmax")
+    in_bits, out_bits = shape[0] * t_in.width, cur.n * cur.w
+    in_port, out_port = port_bits(in_bits), port_bits(out_bits)
+    text = _module_text(body, in_bits, in_port, out_bits, out_port, cur)
     ports = {"in_values": shape[0], "in_width": t_in.width, "beats_per_inference": shape[1], "in_port": in_port,
              "out_values": cur.n, "out_width": cur.w, "out_signed": cur.signed, "out_port": out_port,
              "output_layer": last_values.name, "output_type": last_values.result_type().cpp()}

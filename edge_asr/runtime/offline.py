@@ -33,7 +33,7 @@ def run_sim(design_dir: str | Path, source: str, trace: bool = False) -> dict:
     try:
         res = simulate(design, x, trace=trace)
     except SimError as exc:
-        raise InputError(f"{design_dir}: {exc}") from None
+        raise InputError(f"{design_dir}: {exc}") from exc
     labels = design.labels
     out = {
         "design": str(design_dir), "input": source, "n": int(len(x)),

@@ -82,7 +82,7 @@ def load(partial: Path, recipe: dict, fingerprint: str) -> dict:
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as exc:  # torch raises several types for a damaged file
-        raise InputError(f"{path}: not a readable checkpoint ({exc}); start again without --resume") from None
+        raise InputError(f"{path}: not a readable checkpoint ({exc}); start again without --resume") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise InputError(f"{path}: not a checkpoint of this version of edge-asr; start again without --resume")
     saved = state["recipe"]

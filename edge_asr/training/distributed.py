@@ -2,7 +2,8 @@
 
 `launch` starts the workers of this node through torch's elastic launcher (the engine of
 `torchrun`): N processes, each joining one process group (gloo on CPUs, nccl where CUDA
-is present) and running `train.run_training` with a `Group` that names its rank. One
+is present) and running the function it is given (the training loop) with a `Group`
+that names its rank. One
 node rendezvouses on localhost as `torchrun --standalone` does; several nodes use the
 static rendezvous at --master-addr:--master-port, node 0 hosting it, as `torchrun
 --node-rank` does. A worker that dies or raises ends every worker of the run (the
@@ -17,6 +18,7 @@ import signal
 import socket
 import sys
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -169,11 +171,10 @@ def leave_group() -> None:
         dist.destroy_process_group()
 
 
-def _worker(spec: dict) -> None:
-    """Entry point of one worker process (started by the elastic launcher)."""
-    from .train import run_training
+def _worker(work: Callable[[object, Group], None], args) -> None:
+    """Entry point of one worker process (started by the elastic launcher): `work(args, group)`."""
     group = join_group()
-    run_training(spec, group)
+    work(args, group)
     leave_group()
 
 
@@ -183,9 +184,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(spec: dict, where: Launch, log, debug: bool = False) -> None:
-    """Run `spec` (train.run_training's argument) on `where.nproc` workers of this node;
-    WorkerFailed naming the first rank that failed."""
+def launch(work: Callable[[object, Group], None], args, where: Launch, log, debug: bool = False) -> None:
+    """Run `work(args, group)` on `where.nproc` workers of this node, each with its Group;
+    WorkerFailed naming the first rank that failed. `work` is a module-level function and
+    `args` picklable: both travel to spawned processes."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
@@ -208,14 +210,14 @@ def launch(spec: dict, where: Launch, log, debug: bool = False) -> None:
         if "ignore:resource_tracker:UserWarning" not in sys.warnoptions:
             sys.warnoptions.append("ignore:resource_tracker:UserWarning")
     try:
-        elastic_launch(config, _worker)(spec)
+        elastic_launch(config, _worker)(work, args)
     except ChildFailedError as exc:
         rank, failure = exc.get_first_failure()
-        raise WorkerFailed(f"training: rank {rank} (pid {failure.pid}) {_what_happened(failure)}") from None
+        raise WorkerFailed(f"training: rank {rank} (pid {failure.pid}) {_what_happened(failure)}") from exc
     except SignalException as exc:  # the launcher stopped its workers; stop as the CLI does on a signal
         if exc.sigval == signal.SIGINT:
-            raise KeyboardInterrupt from None
-        raise Terminated from None
+            raise KeyboardInterrupt from exc
+        raise Terminated from exc
     finally:
         logging.disable(logging.NOTSET)
 

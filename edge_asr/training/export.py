@@ -22,8 +22,9 @@ from ..errors import ExportError, InputError
 from ..frontend.features import FeatureConfig
 from ..runtime.backends.onnx import OnnxBackend
 from ..runtime.modeldir import MODEL_SCHEMA_VERSION, load_model_dir
-from .nets import build_net, fold_batchnorm
+from .nets import fold_batchnorm
 from .qonnx_export import export_quantized, output_step, qonnx_parity
+from .rundir import load_run
 
 PARITY_TOL = 1e-5
 OPSET = 13
@@ -41,35 +42,6 @@ class WithSoftmax(nn.Module):
         return torch.softmax(self.net(x), dim=1)
 
 
-def load_run(run_dir: Path) -> tuple[nn.Module, dict]:
-    """(net with its best weights, train.json) of a run directory; weights read with weights_only=True."""
-    meta_path, weights = run_dir / "train.json", run_dir / "best.pt"
-    if not meta_path.is_file() or not weights.is_file():
-        raise InputError(f"{run_dir}: not a training run (want train.json + best.pt); make one with `edge-asr train`")
-    try:
-        meta = json.loads(meta_path.read_text())
-        net, net_kwargs = meta["net"], meta["net_kwargs"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{meta_path}: not a train.json written by `edge-asr train` ({exc!r}); "
-                         "train the run again") from None
-    if meta.get("quantization"):
-        from .qat import QuantSpec, quantized_net
-        spec = {k: meta["quantization"][k] for k in ("weight_bits", "act_bits", "bias_bits", "first_last_bits")}
-        model = quantized_net(net, net_kwargs, QuantSpec(**spec))
-    else:
-        model = build_net(net, **net_kwargs)
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    except Exception as exc:
-        raise InputError(f"{weights}: cannot load the weights ({str(exc).splitlines()[0]})") from None
-    for key, tensor in state.items():
-        if torch.is_floating_point(tensor) and not torch.isfinite(tensor).all():
-            raise InputError(f"{weights}: tensor {key!r} holds {int((~torch.isfinite(tensor)).sum())} NaN/Inf "
-                             "value(s); the training diverged: train again (a lower --lr)")
-    return model.eval(), meta
-
-
 def _export_float(wrapped: nn.Module, path: Path, shape: list[int], opset: int) -> None:
     """The float net as plain ONNX (TorchScript exporter), checked by onnx.checker."""
     torch.onnx.export(wrapped, (torch.zeros(shape),), str(path), dynamo=False, opset_version=opset,
@@ -78,8 +50,8 @@ def _export_float(wrapped: nn.Module, path: Path, shape: list[int], opset: int) 
     import onnx
     try:
         onnx.checker.check_model(onnx.load(str(path)), full_check=True)
-    except Exception as exc:
-        raise ExportError(f"{path.name}: onnx.checker rejects the export ({exc})") from None
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ExportError(f"{path.name}: onnx.checker rejects the export ({exc})") from exc
 
 
 def _model_json(meta: dict, fcfg: FeatureConfig, shape: list[int], opset: int, name: str) -> dict:

@@ -65,6 +65,11 @@ def build_net(name: str, **kwargs) -> nn.Module:
     return NETS[name](**kwargs)
 
 
+def kernel_layers(net: nn.Module) -> list[nn.Module]:
+    """The Conv1d and Linear layers of a net, in order: the layers with weights a design holds."""
+    return [m for m in net.modules() if isinstance(m, (nn.Conv1d, nn.Linear))]
+
+
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters of a module."""
     return sum(p.numel() for p in model.parameters())

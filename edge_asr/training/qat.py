@@ -16,16 +16,14 @@ the export is exactly an ap_fixed type and the design is bit-exact to the QONNX 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import InputError
-from .nets import build_net, fold_batchnorm
+from .nets import build_net, kernel_layers
 
 
 def quiet_brevitas_import() -> None:
@@ -85,10 +83,6 @@ class QuantizedNet(nn.Module):
         return self.out(self.body(self.inp(x)))
 
 
-def _kernel_layers(net: nn.Module) -> list[nn.Module]:
-    return [m for m in net.modules() if isinstance(m, (nn.Conv1d, nn.Linear))]
-
-
 def quantized_net(name: str, net_kwargs: dict, spec: QuantSpec) -> QuantizedNet:
     """The Brevitas twin of zoo net `name` (see the module docstring)."""
     quiet_brevitas_import()
@@ -96,7 +90,7 @@ def quantized_net(name: str, net_kwargs: dict, spec: QuantSpec) -> QuantizedNet:
     from brevitas.quant import Int8WeightPerTensorFixedPoint, Int16Bias, Uint8ActPerTensorFixedPoint
     spec.check()
     body = build_net(name, **net_kwargs)
-    kernels = _kernel_layers(body)
+    kernels = kernel_layers(body)
 
     def weight_bits(layer) -> int:
         edge = layer is kernels[0] or layer is kernels[-1]
@@ -127,42 +121,9 @@ def quantized_net(name: str, net_kwargs: dict, spec: QuantSpec) -> QuantizedNet:
     return QuantizedNet(body, spec)
 
 
-def float_kernels(init: Path) -> tuple[list[tuple[np.ndarray, np.ndarray | None]], dict]:
-    """(weight, bias) of each Conv1d/Linear of a float model in order, BatchNorm folded in,
-    and its metadata (net, net_kwargs, labels, feature): from a training run (train.json +
-    best.pt) or an exported model directory (model.json + model.onnx)."""
-    if (init / "train.json").is_file():
-        from .export import load_run
-        model, meta = load_run(init)
-        if meta.get("quantization"):
-            raise InputError(f"--init {init}: a quantization-aware run; give the float run it started from")
-        layers = _kernel_layers(fold_batchnorm(model))
-        return [(m.weight.detach().numpy(), None if m.bias is None else m.bias.detach().numpy())
-                for m in layers], meta
-    if (init / "model.json").is_file() and (init / "model.onnx").is_file():
-        import onnx
-        from onnx import numpy_helper
-        meta = json.loads((init / "model.json").read_text())
-        if meta.get("quantization"):
-            raise InputError(f"--init {init}: a quantization-aware model; give the float model it started from")
-        graph = onnx.load(str(init / "model.onnx")).graph
-        inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-        out = []
-        for node in graph.node:
-            if node.op_type in ("Conv", "Gemm"):
-                w, b = inits.get(node.input[1]), inits.get(node.input[2]) if len(node.input) > 2 else None
-                if w is None:
-                    raise InputError(f"--init {init}: node {node.name} has no constant weights")
-                trans_b = any(a.name == "transB" and a.i for a in node.attribute)
-                out.append((w if node.op_type == "Conv" or trans_b else w.T, b))
-        return out, meta
-    raise InputError(f"--init {init}: not a training run (train.json + best.pt) or a model directory "
-                     "(model.json + model.onnx)")
-
-
 def load_float_weights(net: QuantizedNet, kernels: list[tuple[np.ndarray, np.ndarray | None]], source: str) -> None:
     """Copy float (weight, bias) pairs into the quantized net's layers, in order."""
-    layers = _kernel_layers(net.body)
+    layers = kernel_layers(net.body)
     if len(layers) != len(kernels):
         raise InputError(f"--init {source}: {len(kernels)} kernel layers, the net has {len(layers)}; give a "
                          "run of the same net")

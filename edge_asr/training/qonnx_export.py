@@ -44,7 +44,7 @@ def export_quantized(wrapped: nn.Module, tmp: Path, shape: list[int], opset: int
                          input_names=["features"], output_names=["probabilities"],
                          dynamic_axes={"features": {0: "batch"}, "probabilities": {0: "batch"}})
         except Exception as exc:
-            raise ExportError(f"{path.name}: Brevitas cannot export this net ({str(exc).splitlines()[0]})") from None
+            raise ExportError(f"{path.name}: Brevitas cannot export this net ({str(exc).splitlines()[0]})") from exc
     proto = onnx.load(str(path))
     _drop_initializer_inputs(proto)
     onnx.save(proto, str(path))

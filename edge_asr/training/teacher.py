@@ -11,19 +11,19 @@ from torch import nn
 from ..errors import InputError
 from ..frontend.features import FeatureConfig
 from .batches import FrontEnd, log_mel_config
+from .rundir import load_run
 
 
 def load_teacher(run: Path, mel_cfg: FeatureConfig, labels: list[str]) -> tuple[nn.Module, FrontEnd]:
     """The teacher net of a run directory in eval mode, with its own front end (its DCT, mean
     normalisation and scaling) over the student's log-mel batches."""
-    from .export import load_run
     # Building the net draws its (discarded) initial weights: from a forked generator, so a
     # teacher leaves the student's initialisation and batches as they would be without it.
     with torch.random.fork_rng(devices=[]):
         try:
             model, meta = load_run(run)
         except InputError as exc:
-            raise InputError(f"--teacher {exc}") from None
+            raise InputError(f"--teacher {exc}") from exc
     if meta["labels"] != labels:
         raise InputError(f"--teacher {run}: its labels {meta['labels']} differ from the task's {labels}")
     teacher_cfg = FeatureConfig(**meta["feature"])

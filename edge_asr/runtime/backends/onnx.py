@@ -37,7 +37,7 @@ class OnnxBackend:
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise InputError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
+            raise InputError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from exc
         self.input_name = self.session.get_inputs()[0].name
         self.onnx_path = path
         if isinstance(source, ModelInfo):

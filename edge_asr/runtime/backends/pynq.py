@@ -37,10 +37,10 @@ class PynqBackend:
     def __init__(self, bundle_dir: str | Path, device=None):
         try:
             import pynq  # noqa: F401
-        except ImportError:
+        except ImportError as exc:
             raise ToolMissingError(
                 "the pynq backend needs the pynq package: run it on a PYNQ board image, or off the board in a "
-                "virtual environment with pynq==4.0.0 and EDGE_ASR_PYNQ_DEVICE=simulated (make board-setup)") from None
+                "virtual environment with pynq==4.0.0 and EDGE_ASR_PYNQ_DEVICE=simulated (make board-setup)") from exc
         if device is None and os.environ.get("EDGE_ASR_PYNQ_DEVICE") == "simulated":
             from ...deploy.simdevice import SimulatedDevice
             device = SimulatedDevice.activate()
@@ -52,7 +52,7 @@ class PynqBackend:
                     device = Device.active_device
                 except RuntimeError as exc:
                     raise DeviceError(f"no PYNQ device found ({exc}); run on a PYNQ board image, or set "
-                                      "EDGE_ASR_PYNQ_DEVICE=simulated for the simulated device") from None
+                                      "EDGE_ASR_PYNQ_DEVICE=simulated for the simulated device") from exc
         from ...deploy.driver import EdgeAsrOverlay
         self.overlay = EdgeAsrOverlay(bundle_dir, device=device)
 
