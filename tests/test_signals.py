@@ -37,3 +37,19 @@ def test_outputs_get_the_users_folder_mode(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755
+
+
+def test_an_atomic_folder_never_sets_the_process_umask(tmp_path, monkeypatch):
+    """Setting the umask, even for a moment, changes it for every thread of the process."""
+    def refuse(mask):
+        raise AssertionError("os.umask called")
+
+    old = os.umask(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", refuse)
+        with atomic_dir(tmp_path / "out") as tmp:
+            (tmp / "f").write_text("x")
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o750
