@@ -35,24 +35,31 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
-def _imports(name: str, path: Path, module_level_only: bool = False) -> set[str]:
-    """Absolute names of what a module imports (relative imports resolved)."""
+def import_statements(name: str, path: Path, module_level_only: bool = False):
+    """(module named, the submodules among its imported names) of each import in a module:
+    `import a.b` gives ("a.b", set()); `from . import x` in package p gives ("p", {"p.x"})
+    when x is a submodule (relative imports resolved)."""
     tree = ast.parse(path.read_text())
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    nodes = tree.body if module_level_only else ast.walk(tree)
-    found = set()
-    for node in nodes:
+    for node in (tree.body if module_level_only else ast.walk(tree)):
         if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names}
+            for a in node.names:
+                yield a.name, set(), 1
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[:len(package.split(".")) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module
-            found.add(target)
-            # `from . import x` may import a submodule x
-            found |= {f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in MODULES}
+            yield target, {f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in MODULES}, \
+                len(node.names)
+
+
+def _imports(name: str, path: Path, module_level_only: bool = False) -> set[str]:
+    """Absolute names of what a module imports (relative imports resolved)."""
+    found = set()
+    for target, subs, _ in import_statements(name, path, module_level_only):
+        found |= {target} | subs  # `from . import x` may import a submodule x
     return found
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.test_layout import MODULES, ROOT
+from tests.test_layout import MODULES, ROOT, import_statements
 
 MAX_FUNCTION_LINES = 80
 # Functions allowed past MAX_FUNCTION_LINES, each with why it reads as it is.
@@ -16,26 +16,12 @@ LONG_FUNCTIONS = {
 }
 
 
-def _package_of(name: str, path: Path) -> str:
-    return name if path.name == "__init__.py" else name.rpartition(".")[0]
-
-
 def _edges(name: str, path: Path) -> set[str]:
     """The edge_asr modules a module imports anywhere in it. `from P import m` where m is a
     submodule names m alone (P's __init__ runs first, but P's own imports are P's edges)."""
-    package = _package_of(name, path)
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[:len(package.split(".")) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            subs = {f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in MODULES}
-            found |= subs if len(subs) == len(node.names) else subs | {target}
+    for target, subs, n_names in import_statements(name, path):
+        found |= subs if subs and len(subs) == n_names else subs | {target}
     return {m for m in found if m in MODULES and m != name}
 
 
