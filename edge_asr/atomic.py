@@ -97,3 +97,13 @@ def raise_on_sigterm() -> None:
         raise Terminated()
 
     signal.signal(signal.SIGTERM, terminated)
+
+
+def worker_signals() -> None:
+    """For a worker process of a pool (its initializer): signals are the parent's to handle.
+    Ctrl-C is ignored and SIGTERM (the pool stopping it) ends it quietly, where the
+    inherited handler would raise Terminated and print a traceback over the one line the
+    parent prints."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

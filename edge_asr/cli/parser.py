@@ -13,6 +13,7 @@ from .verbs import (
     cmd_check,
     cmd_convert,
     cmd_cost,
+    cmd_data_augment,
     cmd_data_connected,
     cmd_data_human,
     cmd_data_import,
@@ -158,14 +159,55 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--map", default="digits", metavar="digits|FILE.csv",
                     help="words to the task's labels: digits (default: digit words keep their names, the rest "
                     "_unknown_), or a CSV of word,label rows for other words")
+    sp = im.add_argument_group("splits (default: the corpus's own lists, split folders or CSV column, else a hash "
+                               "of the speaker)")
+    sp.add_argument("--split", choices=("train", "valid", "test"),
+                    help="put every clip in this split (a corpus to validate or test on only)")
+    sp.add_argument("--valid-speakers", metavar="S1,S2", default="",
+                    help="these speakers' clips are the valid split, the rest train (with --test-speakers: test)")
+    sp.add_argument("--test-speakers", metavar="S1,S2", default="", help="these speakers' clips are the test split")
+    sp.add_argument("--valid-paths", metavar="GLOB", action="append", default=[],
+                    help="clips whose path matches this glob (e.g. '*view-glass*') are the valid split "
+                    "(repeatable; for corpora without speaker names)")
+    sp.add_argument("--test-paths", metavar="GLOB", action="append", default=[],
+                    help="clips whose path matches this glob are the test split (repeatable)")
     im.set_defaults(func=cmd_data_import)
+
+    au = data_sub.add_parser("augment", help="augmented copies of a data set's training clips (rooms, real "
+                             "backgrounds, microphones, telephone band)",
+                             description="Write a data directory with SRC's clips and augmented copies of each "
+                             "training clip: a random time shift and level, a microphone's low cut, a shoebox "
+                             "room (pyroomacoustics), a background from --noise's _silence_ clips at a random SNR, "
+                             "the telephone band. Seeded clip by clip; data.json and each row record the steps.")
+    au.add_argument("src", help="data directory to augment (e.g. a `data import`ed corpus)")
+    _writes(au, "output data directory", quiet=True)
+    au.add_argument("--noise", metavar="DIR", help="data directory whose _silence_ training clips are the "
+                    "backgrounds (e.g. `data import` of real background noise); default: generated noise")
+    au.add_argument("--copies", type=_ranged(int, 1, 100), default=4, help="copies per training clip (default 4)")
+    au.add_argument("--noise-p", type=_ranged(float, 0, 1), default=0.8,
+                    help="share of copies with a background (default 0.8)")
+    au.add_argument("--snr", default="0,20", metavar="LOW,HIGH", help="background SNR range in dB (default 0,20)")
+    au.add_argument("--reverb", type=_ranged(float, 0, 1), default=0.5, help="share of copies in a room (default 0.5)")
+    au.add_argument("--telephone", type=_ranged(float, 0, 1), default=0.2,
+                    help="share of copies through the telephone band (default 0.2)")
+    au.add_argument("--seed", type=int, default=0)
+    au.add_argument("--jobs", type=_ranged(int, 1), default=None, help="worker processes (default: all cores)")
+    au.set_defaults(func=cmd_data_augment)
 
     t = verb("train", "train a model from the zoo on a data directory")
     t.add_argument("data", help="data directory made by `edge-asr data synth`")
     _writes(t, "run directory to write (best.pt, train.json)", quiet=True)
     t.add_argument("--extra-train", action="append", default=[], metavar="DIR",
                    help="also train on this data set's train split (repeatable; e.g. `data synth` with another "
-                        "--seed); validation stays on DATA's valid split")
+                        "--seed, or a `data import`ed corpus); validation stays on DATA's valid split")
+    t.add_argument("--data-weight", action="append", default=[], metavar="DIR=W",
+                   help="draw each training clip of data set DIR (DATA or an --extra-train) W times as often as "
+                        "a clip of weight 1 (repeatable; default 1): the shares of real and synthetic speech in "
+                        "every batch")
+    t.add_argument("--extra-valid", action="append", default=[], metavar="DIR",
+                   help="also validate on this data set's valid split (repeatable; real speakers, e.g. a `data "
+                        "import --split valid`); with any, the epoch kept is the one with the best mean accuracy "
+                        "over these sets")
     t.add_argument("--net", default="conv1d", help="conv1d (default) or mlp")
     t.add_argument("--epochs", type=COUNT, default=40)
     t.add_argument("--batch-size", type=COUNT, default=64)

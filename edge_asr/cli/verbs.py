@@ -42,9 +42,30 @@ def cmd_data_running(a: argparse.Namespace) -> int:
 
 def cmd_data_import(a: argparse.Namespace) -> int:
     """`edge-asr data import`; returns the exit code."""
-    from ..data.importer import import_corpus
+    from ..data.importer import SplitRule, import_corpus
+    names = {flag: tuple(n.strip() for n in value.split(",") if n.strip())
+             for flag, value in (("valid", a.valid_speakers), ("test", a.test_speakers))}
+    if a.split and (names["valid"] or names["test"] or a.valid_paths or a.test_paths):
+        raise InputError("--split puts every clip in one split: leave out --valid-/--test-speakers and -paths")
+    splits = SplitRule(split=a.split, valid_speakers=names["valid"], test_speakers=names["test"],
+                       valid_paths=tuple(a.valid_paths), test_paths=tuple(a.test_paths))
     import_corpus(a.src, a.out, layout=a.layout, mapping=a.map, force=a.force, progress=not a.quiet,
-                  log=lambda m: print(m, file=sys.stderr))
+                  log=lambda m: print(m, file=sys.stderr), splits=splits)
+    return 0
+
+
+def cmd_data_augment(a: argparse.Namespace) -> int:
+    """`edge-asr data augment`; returns the exit code."""
+    require_extra("data", "edge-asr data augment")
+    from ..data.augment_corpus import AugmentSpec, augment_corpus
+    try:
+        lo, hi = (float(v) for v in a.snr.split(","))
+    except ValueError as exc:
+        raise InputError(f"--snr {a.snr!r}: give LOW,HIGH in dB, e.g. 0,20") from exc
+    spec = AugmentSpec(copies=a.copies, seed=a.seed, noise_p=a.noise_p, snr_db=(lo, hi), reverb=a.reverb,
+                       telephone=a.telephone)
+    augment_corpus(a.src, a.out, spec, noise=a.noise, jobs=a.jobs, force=a.force, progress=not a.quiet,
+                   log=lambda m: print(m, file=sys.stderr))
     return 0
 
 
@@ -66,6 +87,20 @@ def _net_options(pairs: list[str]) -> dict:
             raise InputError(f"--net-option {pair!r}: give KEY=INTEGER, e.g. channels=128")
         options[key] = int(value)
     return options
+
+
+def _data_weights(pairs: list[str]) -> dict:
+    """--data-weight DIR=W pairs -> {DIR: W}."""
+    weights = {}
+    for pair in pairs:
+        d, sep, w = pair.rpartition("=")
+        try:
+            weights[d] = float(w)
+        except ValueError:
+            sep = ""
+        if not sep or not d:
+            raise InputError(f"--data-weight {pair!r}: give DIR=WEIGHT, e.g. data/fsdd=3")
+    return weights
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -92,13 +127,15 @@ def cmd_train(a: argparse.Namespace) -> int:
     cfg = TrainConfig(net=a.net, net_options=_net_options(a.net_option), epochs=a.epochs, qat=qat, init=a.init or "",
                       batch_size=a.batch_size, lr=a.lr, patience=a.patience, seed=a.seed, threads=a.threads,
                       engine_balance=a.engine_balance, noise_mix=a.noise_mix, teacher=a.teacher or "",
-                      lr_scaling=a.lr_scaling, profile=a.profile, **distill)
+                      lr_scaling=a.lr_scaling, profile=a.profile, data_weights=_data_weights(a.data_weight),
+                      **distill)
     fcfg = FeatureConfig(n_mels=a.n_mels, fmax=a.fmax, n_mfcc=a.n_mfcc, cmn=a.cmn)
     fcfg.validate()
     where = Launch(nproc=a.nproc, nnodes=a.nnodes, node_rank=a.node_rank, master_addr=a.master_addr,
                    master_port=a.master_port)
     train(a.data, a.out, cfg, fcfg, force=a.force, progress=not a.quiet, log=lambda m: print(m, file=sys.stderr),
-          extra_train=a.extra_train, resume=a.resume, where=where, debug=getattr(a, "debug", False))
+          extra_train=a.extra_train, resume=a.resume, where=where, debug=getattr(a, "debug", False),
+          extra_valid=a.extra_valid)
     return 0
 
 

@@ -26,10 +26,11 @@ counted in data.json.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,59 @@ class Clip:
     word: str
     speaker: str
     split: str
+
+
+@dataclass(frozen=True)
+class SplitRule:
+    """Where `data import` puts each clip, overriding the layout's own split (its lists, split
+    folders or CSV column, else the speaker hash). First match wins: `split` puts every clip
+    in one split (a corpus for validation or testing only); then a clip whose path matches
+    a glob of `test_paths` / `valid_paths`; then one of `test_speakers` / `valid_speakers`;
+    with any of the last four given, every other clip goes to train.
+
+    Attributes:
+        split: one split for every clip, or None.
+        valid_speakers, test_speakers: speakers held out for validation and testing.
+        valid_paths, test_paths: fnmatch globs on the clip's path (e.g. `*view-glass*`), for
+            corpora without speaker names.
+    """
+    split: str | None = None
+    valid_speakers: tuple[str, ...] = ()
+    test_speakers: tuple[str, ...] = ()
+    valid_paths: tuple[str, ...] = ()
+    test_paths: tuple[str, ...] = ()
+
+    @property
+    def overrides(self) -> bool:
+        """True when any rule past `split` is given (the rest then trains)."""
+        return bool(self.valid_speakers or self.test_speakers or self.valid_paths or self.test_paths)
+
+    def check(self) -> None:
+        """InputError for a split name that is not one, or a speaker in two held-out sets."""
+        if self.split is not None and self.split not in SPLITS:
+            raise InputError(f"--split {self.split}: use train, valid or test")
+        both = sorted(set(self.valid_speakers) & set(self.test_speakers))
+        if both:
+            raise InputError(f"speaker {both[0]!r} is in both --valid-speakers and --test-speakers; give it one")
+
+    def split_of(self, clip: Clip) -> str:
+        """The split this rule gives a clip."""
+        if self.split:
+            return self.split
+        path = clip.path.as_posix()
+        if any(fnmatch.fnmatch(path, g) for g in self.test_paths):
+            return "test"
+        if any(fnmatch.fnmatch(path, g) for g in self.valid_paths):
+            return "valid"
+        if clip.speaker in self.test_speakers:
+            return "test"
+        if clip.speaker in self.valid_speakers:
+            return "valid"
+        return "train" if self.overrides else clip.split
+
+    def to_dict(self) -> dict:
+        """The rule as data.json's `split_rule` (empty parts left out)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if v}
 
 
 def which_set(name: str, valid_percent: float = 10.0, test_percent: float = 10.0) -> str:
@@ -142,24 +196,29 @@ def folder_clips(src: Path) -> tuple[list[Clip], list[Path]]:
     return clips, noise
 
 
-def csv_clips(src: Path) -> list[Clip]:
-    """The clips a CSV file lists (columns path, label or word, and optionally speaker, split)."""
+def csv_clips(src: Path) -> tuple[list[Clip], list[Path]]:
+    """(word clips, background-noise files) a CSV file lists (columns path, label or word, and
+    optionally speaker, split); a row labelled `_silence_` is a noise recording, cut into
+    one-second windows as a `_background_noise_` folder's are."""
     with src.open(newline="") as f:
         reader = csv.DictReader(f)
         cols = set(reader.fieldnames or [])
         word_col = "label" if "label" in cols else "word" if "word" in cols else None
         if "path" not in cols or word_col is None:
             raise InputError(f"{src}: want columns path and label (or word); it has {', '.join(sorted(cols)) or 'none'}")
-        clips = []
+        clips, noise = [], []
         for n, r in enumerate(reader, 2):
             path = (src.parent / r["path"]).resolve()
+            if r[word_col].strip().lower() == SILENCE:
+                noise.append(path)
+                continue
             speaker = (r.get("speaker") or "").strip() or _speaker_of(path.stem)
             split = (r.get("split") or "").strip().lower()
             if split and split not in SPLIT_NAMES:
                 raise InputError(f"{src}:{n}: split {split!r}; use train, valid or test")
             clips.append(Clip(path, r[word_col].strip().lower(), speaker,
                               SPLIT_NAMES[split] if split else which_set(speaker)))
-    return clips
+    return clips, noise
 
 
 def detect_layout(src: Path) -> str:
@@ -171,16 +230,16 @@ def detect_layout(src: Path) -> str:
     return "folders"
 
 
-def _silence_clips(noise_files: list[Path]) -> list[tuple[np.ndarray, str, str]]:
+def _silence_clips(noise_files: list[Path], fixed_split: str | None = None) -> list[tuple[np.ndarray, str, str]]:
     """One-second windows of background noise: (audio, split, source name), each file's
-    windows split by position so that no window spans two splits."""
+    windows split by position so that no window spans two splits (or all in `fixed_split`)."""
     out = []
     for f in noise_files:
         audio = read_audio(f)
         n = audio.size // SAMPLE_RATE
         cut_train, cut_valid = int(n * SILENCE_SHARES[0]), int(n * sum(SILENCE_SHARES))
         for i in range(n):
-            split = "train" if i < cut_train else "valid" if i < cut_valid else "test"
+            split = fixed_split or ("train" if i < cut_train else "valid" if i < cut_valid else "test")
             out.append((audio[i * SAMPLE_RATE:(i + 1) * SAMPLE_RATE], split, f"{f.stem}-{i:04d}"))
     return out
 
@@ -190,13 +249,16 @@ def _safe(text: str) -> str:
 
 
 def import_corpus(src: str | Path, out: str | Path, layout: str | None = None, mapping: str | None = None,
-                  force: bool = False, progress: bool = True, log=print) -> Path:
-    """Import a corpus in one of LAYOUTS into a data directory (manifest.csv, wav/, data.json).
+                  force: bool = False, progress: bool = True, log=print, splits: SplitRule | None = None) -> Path:
+    """Import a corpus in one of LAYOUTS into a data directory (manifest.csv, wav/, data.json);
+    `splits` overrides the layout's own split of the clips.
 
     Raises InputError: SRC missing, a layout's files absent, an unknown label in the map,
     or no clip that could be read; OutputExistsError: out exists without force.
     """
     src, out = Path(src), Path(out)
+    splits = splits or SplitRule()
+    splits.check()
     refuse_existing(out, force)
     if not src.exists():
         raise InputError(f"{src}: no such corpus folder or CSV file")
@@ -212,8 +274,9 @@ def import_corpus(src: str | Path, out: str | Path, layout: str | None = None, m
     elif layout == "folders":
         clips, noise = folder_clips(src)
     else:
-        clips = csv_clips(src)
-    if not clips:
+        clips, noise = csv_clips(src)
+    clips = [replace(c, split=splits.split_of(c)) for c in clips]
+    if not clips and not noise:
         raise InputError(f"{src}: no audio clips found ({', '.join(sorted(AUDIO_SUFFIXES))}) in layout {layout}")
     skipped: list[str] = []
     rows: list[Row] = []
@@ -229,15 +292,18 @@ def import_corpus(src: str | Path, out: str | Path, layout: str | None = None, m
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             write_wav(tmp / rel, audio)
             rows.append(Row(rel, label, c.word, layout, c.speaker, c.speaker, "clean", c.split, 1.0))
-        for audio, split, name in _silence_clips(noise):
+        for audio, split, name in _silence_clips(noise, splits.split):
             rel = f"wav/{split}/{SILENCE}/{_safe(name)}.wav"
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             write_wav(tmp / rel, audio)
             rows.append(Row(rel, SILENCE, "", layout, "noise", f"noise:{name.rsplit('-', 1)[0]}", "clean", split, 1.0))
         if not rows:
-            raise InputError(f"{src}: none of its {len(clips)} clips could be read; first error: {skipped[0]}")
+            first = f"first error: {skipped[0]}" if skipped else "its noise files are shorter than a second"
+            raise InputError(f"{src}: none of its {len(clips)} clips could be read; {first}")
         write_manifest(tmp, rows)
         summary = _summary(src, layout, mapping, rows, skipped)
+        if splits.to_dict():
+            summary["split_rule"] = splits.to_dict()
         (tmp / "data.json").write_text(json.dumps(summary, indent=2) + "\n")
     log(f"imported {len(rows)} clips from {src} ({layout}) to {out}: "
         + ", ".join(f"{s} {summary['per_split'].get(s, 0)}" for s in SPLITS)

@@ -21,7 +21,7 @@ import numpy as np
 import soxr
 from tqdm import tqdm
 
-from ..atomic import atomic_dir, refuse_existing
+from ..atomic import atomic_dir, refuse_existing, worker_signals
 from ..errors import EdgeAsrError, InputError, ToolMissingError
 from ..frontend.audio import write_wav
 from . import DIGITS, MONTHS, SILENCE, UNKNOWN
@@ -316,13 +316,6 @@ def run_task(task: Task, seed: int, out_dir: str, plan: SizePlan) -> list[Row]:
     return rows
 
 
-def _quiet_worker() -> None:
-    # Signals are the parent's: it stops the pool and cleans up (a worker's traceback would bury its one line)
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def _run_task_star(args):
     return run_task(*args)
 
@@ -364,7 +357,7 @@ def synth(out: str | Path, size: str = "small", seed: int = 0, jobs: int | None 
         args.sort(key=lambda a: (a[0].voice is None, a[0].voice.engine != "festival" if a[0].voice else 0))
         bar = tqdm(total=len(tasks), desc="synth", unit="voice", disable=not progress, file=sys.stderr)
         if jobs > 1:
-            with mp.get_context("fork").Pool(jobs, initializer=_quiet_worker) as pool:
+            with mp.get_context("fork").Pool(jobs, initializer=worker_signals) as pool:
                 for r in pool.imap_unordered(_run_task_star, args):
                     rows += r
                     bar.update()

@@ -139,11 +139,17 @@ def _calibrated_result(cal: Calibration | None, tensor: str, bits: int) -> Fixed
 def exact_accumulator(integer: int, fractional: int, where: str) -> FixedType:
     """The signed type of `integer` integer and `fractional` fractional bits, which holds every
     sum exactly; FixedPointError when it needs more than MAX_ACCUM_WIDTH bits (the
-    simulator's int64 path), rather than a narrower type that would round the sums."""
+    simulator's int64 path), rather than a narrower type that would round the sums (the
+    caller narrows what it can first: see _kernel)."""
     if integer + fractional > MAX_ACCUM_WIDTH:
         raise FixedPointError(f"{where}: an exact accumulator needs {integer + fractional} bits ({integer} integer, "
                               f"{fractional} fractional), more than {MAX_ACCUM_WIDTH}; convert with fewer --bits")
     return FixedType(integer + fractional, integer, True)
+
+
+def _narrower(t: FixedType, bits: int) -> FixedType:
+    """t with `bits` fewer fractional bits (as wide as its integer part at the least)."""
+    return FixedType(max(t.width - bits, t.integer + 1), t.integer, t.signed, t.rounding, t.saturation)
 
 
 @dataclass
@@ -160,19 +166,21 @@ def _kernel(node, t_x: FixedType, inits: dict, cal, bits: int) -> _Choice:
     """Conv / MatMul: weights and bias on their own grid, an exact accumulator, a calibrated result."""
     w = inits[node.input[1]]
     b = inits.get(node.input[2]) if len(node.input) > 2 else None
-    t_w = weight_type(w, bits)
     # largest |sum|: every input at the edge of its type, signs lined up with the weights
     x_max = max(abs(t_x.min_value), abs(t_x.max_value))
     per_out = np.abs(w).reshape(w.shape[0], -1).sum(axis=1) if node.op_type == "Conv" else np.abs(w).sum(axis=0)
-    bound = float(per_out.max()) * x_max
-    t_b = None
-    if b is not None:
-        t_b = weight_type(b, bits)
-        bound += float(np.abs(b).max())
-    frac = t_x.fractional + t_w.fractional
-    if t_b is not None:
-        frac = max(frac, t_b.fractional)
-    t_acc = exact_accumulator(integer_bits_for(bound, True), frac, f"layer {node.name}")
+    bound = float(per_out.max()) * x_max + (float(np.abs(b).max()) if b is not None else 0.0)
+    integer = integer_bits_for(bound, True)
+    t_w, t_b = weight_type(w, bits), weight_type(b, bits) if b is not None else None
+    # At widths near 32 the exact sum of input x weight can need more than MAX_ACCUM_WIDTH
+    # bits: the weights (and bias) then lose the fractional bits past it, which keeps every
+    # sum exact on their grid, rather than an accumulator that rounds.
+    excess = integer + max(t_x.fractional + t_w.fractional, t_b.fractional if t_b else 0) - MAX_ACCUM_WIDTH
+    if excess > 0:
+        t_w = _narrower(t_w, excess)
+        t_b = _narrower(t_b, max(0, t_b.fractional - (MAX_ACCUM_WIDTH - integer))) if t_b else None
+    frac = max(t_x.fractional + t_w.fractional, t_b.fractional if t_b else 0)
+    t_acc = exact_accumulator(integer, frac, f"layer {node.name}")
     # A MatMul's bias comes in the Add after it (hls4ml makes that an ApplyAlpha layer): pass
     # the exact sum on, so the result is rounded once, after the bias.
     t_res = t_acc if node.op_type == "MatMul" else _calibrated_result(cal, node.output[0], bits)

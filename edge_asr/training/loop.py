@@ -84,16 +84,28 @@ class TrainData:
     front: FrontEnd  # log-mel -> the model's input
     noise_bank: torch.Tensor | None  # mel power of the clips --noise-mix draws from
     fingerprint: str
+    set_weights: np.ndarray  # each training clip's --data-weight (its data set's)
+    extra_valid: list[tuple[str, torch.Tensor, torch.Tensor]]  # (name, inputs, labels) of each --extra-valid set
 
 
-def _check_held_out(spec: TrainSpec, train_sets: list, valid_rows: list[Row]) -> None:
-    """Held-out speakers stay held out: an extra set must not train on them."""
-    held_out = {r.speaker for r in valid_rows + read_manifest(spec.data_dir, "test")} - {"noise"}
+UNNAMED_SPEAKERS = {"noise", "unknown"}  # clips without a speaker to keep apart (noise, unnamed corpora)
+
+
+def _check_held_out(spec: TrainSpec, train_sets: list, valid_rows: list[Row], extra_valid: list) -> None:
+    """Held-out speakers stay held out: an extra set must not train on them, nor on the
+    speakers of an --extra-valid set."""
+    held_out = {r.speaker for r in valid_rows + read_manifest(spec.data_dir, "test")} - UNNAMED_SPEAKERS
     for d, rows in train_sets[1:]:
         leaked = sorted({r.speaker for r in rows} & held_out)
         if leaked:
             raise InputError(f"{d}: its train split holds {leaked[0]}, a held-out speaker of {spec.data_dir}; "
                              "extra training data must come from the same voice split")
+    trained = {r.speaker for _, rows in train_sets for r in rows}
+    for d, rows in extra_valid:
+        leaked = sorted(({r.speaker for r in rows} - UNNAMED_SPEAKERS) & trained)
+        if leaked:
+            raise InputError(f"--extra-valid {d}: its valid split holds {leaked[0]}, a speaker the run trains on; "
+                             "validate on speakers no training split holds")
 
 
 def front_end(spec: TrainSpec, init: Init | None) -> FeatureConfig:
@@ -111,8 +123,9 @@ def prepare_data(spec: TrainSpec, cfg: TrainConfig, fcfg: FeatureConfig, init: I
     train_sets = [(d, read_manifest(d, "train")) for d in spec.data_dirs]
     train_rows = [r for _, rows in train_sets for r in rows]
     valid_rows = read_manifest(spec.data_dir, "valid")
-    _check_held_out(spec, train_sets, valid_rows)
-    fingerprint = checkpoint.data_fingerprint(spec.data_dirs)
+    extra_rows = [(d, read_manifest(d, "valid")) for d in spec.extra_valid]
+    _check_held_out(spec, train_sets, valid_rows, extra_rows)
+    fingerprint = checkpoint.data_fingerprint([*spec.data_dirs, *spec.extra_valid])
     if len(set(group.all_gather_object(fingerprint))) > 1:
         raise InputError(f"{spec.data_dir}: the data differ between the nodes of the run; every node needs the "
                          "same data directories (a copy of each, or a shared file system)")
@@ -126,13 +139,18 @@ def prepare_data(spec: TrainSpec, cfg: TrainConfig, fcfg: FeatureConfig, init: I
 
     xtr = torch.from_numpy(np.concatenate([features(d, rows, "features (train)") for d, rows in train_sets]))
     xva = torch.from_numpy(features(spec.data_dir, valid_rows, "features (valid)"))
+    xev = [(d, torch.from_numpy(features(d, rows, f"features (valid: {d.name})")), rows) for d, rows in extra_rows]
     if init is None:
         fcfg = with_statistics(fcfg, xtr)
     front = FrontEnd(fcfg)
+    set_weights = np.concatenate([np.full(len(rows), spec.weight_of(d)) for d, rows in train_sets])
     return TrainData(train_sets=train_sets, train_rows=train_rows, valid_rows=valid_rows, xtr=xtr,
                      ytr=torch.from_numpy(label_indices(train_rows, labels)), xva=front(xva),
                      yva=torch.from_numpy(label_indices(valid_rows, labels)), feature=fcfg, front=front,
-                     noise_bank=torch.exp(xtr[noise_idx]) if noise_idx else None, fingerprint=fingerprint)
+                     noise_bank=torch.exp(xtr[noise_idx]) if noise_idx else None, fingerprint=fingerprint,
+                     set_weights=set_weights,
+                     extra_valid=[(d.name, front(x), torch.from_numpy(label_indices(rows, labels)))
+                                  for d, x, rows in xev])
 
 
 def with_statistics(fcfg: FeatureConfig, xtr: torch.Tensor) -> FeatureConfig:
@@ -183,8 +201,10 @@ def make_steps(cfg: TrainConfig, net: nn.Module, data: TrainData, teacher: tuple
     opt = torch.optim.AdamW(net.parameters(), lr=peak_lr(cfg), weight_decay=cfg.weight_decay)
     engine_counts = Counter(r.engine for r in data.train_rows)
     weights = np.array([(1.0 / engine_counts[r.engine]) ** cfg.engine_balance for r in data.train_rows])
+    weighted = bool(cfg.engine_balance) or bool(np.any(data.set_weights != 1.0))
     seconds = np.array([r.seconds for r in data.train_rows])
-    sampler = BucketBatchSampler(seconds, cfg.batch_size, cfg.seed, weights=weights if cfg.engine_balance else None)
+    sampler = BucketBatchSampler(seconds, cfg.batch_size, cfg.seed,
+                                 weights=weights * data.set_weights if weighted else None)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=peak_lr(cfg), total_steps=cfg.epochs * len(sampler))
     return Steps(sampler, opt, sched, nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), gen, seconds, teacher)
 
@@ -309,8 +329,11 @@ def finish_run(spec: TrainSpec, cfg: TrainConfig, net_kwargs: dict, parameters: 
         "feature": feature.to_dict(), "train_config": cfg.__dict__,
         "data_dir": str(spec.data_dir.resolve()),
         "data": _data_summary(spec.data_dir),
-        "extra_train": [{"data_dir": str(d.resolve()), "clips": len(rows), "data": _data_summary(d)}
+        "extra_train": [{"data_dir": str(d.resolve()), "clips": len(rows), "data": _data_summary(d),
+                         **({"weight": spec.weight_of(d)} if cfg.data_weights else {})}
                         for d, rows in data.train_sets[1:]],
+        **({"extra_valid": [{"data_dir": str(d.resolve()), "data": _data_summary(d)} for d in spec.extra_valid]}
+           if spec.extra_valid else {}),
         "parameters": parameters, "processes": world,
         **({"quantization": QuantSpec(**cfg.qat).to_dict()} if cfg.qat is not None else {}),
         "best_epoch": state.best_epoch, "valid_accuracy": state.best, "history": state.history,
@@ -369,12 +392,18 @@ def run_training(spec: TrainSpec, group: Group, log=None) -> None:
 
 def _after_epoch(epoch: int, entry: dict, net: nn.Module, data: TrainData, state: Progress, cfg: TrainConfig,
                  world: int, t0: float, log) -> bool:
-    """Rank 0 after an epoch: validate, log, record the history; True when early stopping ends the run."""
+    """Rank 0 after an epoch: validate, log, record the history; True when early stopping ends the run.
+    With --extra-valid sets, the epoch's accuracy is their mean (the data set's own is kept beside it)."""
     acc = validate(net, data.xva, data.yva)
+    sets = {name: validate(net, x, y) for name, x, y in data.extra_valid}
+    extra = {"valid_sets": {"data": acc, **sets}} if sets else {}
+    if sets:
+        acc = float(np.mean(list(sets.values())))
     state.history.append({"epoch": epoch, "loss": entry["loss"], "valid_accuracy": acc,
                           "seconds": round(time.perf_counter() - t0, 2), "processes": world,
-                          **{k: v for k, v in entry.items() if k != "loss"}})
-    log(f"epoch {epoch}: loss {entry['loss']:.4f}, valid accuracy {acc:.4f} ({time.perf_counter() - t0:.1f} s)")
+                          **{k: v for k, v in entry.items() if k != "loss"}, **extra})
+    shown = "".join(f", {name} {a:.4f}" for name, a in extra.get("valid_sets", {}).items())
+    log(f"epoch {epoch}: loss {entry['loss']:.4f}, valid accuracy {acc:.4f}{shown} ({time.perf_counter() - t0:.1f} s)")
     stop = state.after_epoch(epoch, acc, net, cfg.patience)
     if stop:
         log(f"early stop: no gain in {cfg.patience} epochs")

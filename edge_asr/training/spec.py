@@ -49,6 +49,10 @@ class TrainConfig:
     # with it by this rule (none, linear, sqrt; see peak_lr).
     lr_scaling: str = "none"
     profile: bool = False  # time the gradient all-reduce apart (it then stops overlapping the backward pass)
+    # Data directory (as given) -> how often each of its training clips is drawn against a
+    # clip of weight 1 (--data-weight): real and synthetic corpora mixed in every batch in the
+    # shares these set. Empty: every clip alike.
+    data_weights: dict = field(default_factory=dict)
 
     def check(self, where: Launch) -> None:
         """InputError for settings that cannot make a run (before anything is written)."""
@@ -62,6 +66,9 @@ class TrainConfig:
             raise InputError(f"--lr-scaling {self.lr_scaling}: choose none, linear or sqrt")
         if not 0.0 <= self.noise_mix <= 1.0:
             raise InputError(f"--noise-mix {self.noise_mix}: give a share between 0 and 1")
+        for d, w in self.data_weights.items():
+            if not (isinstance(w, (int, float)) and math.isfinite(w) and w > 0):
+                raise InputError(f"--data-weight {d}={w}: give a weight above 0")
         if self.teacher and not (0.0 <= self.distill_weight <= 1.0 and self.distill_temperature > 0):
             raise InputError(f"--distill-weight {self.distill_weight} / --distill-temperature "
                              f"{self.distill_temperature}: give a weight between 0 and 1 and a temperature above 0")
@@ -89,6 +96,8 @@ class TrainSpec:
         partial: the folder the run trains in (checkpoint.incomplete_dir of its --out).
         resume: continue from partial's checkpoint.
         progress: show progress bars (on rank 0).
+        extra_valid: other data sets whose valid splits are validated too; with any, the
+            epoch is chosen by their mean accuracy (the real speakers a model is chosen on).
     """
     data_dir: Path
     extra_train: list[Path]
@@ -97,13 +106,34 @@ class TrainSpec:
     partial: Path
     resume: bool = False
     progress: bool = True
+    extra_valid: list[Path] = field(default_factory=list)
 
     @property
     def data_dirs(self) -> list[Path]:
-        """Every data set the run reads, the validating one first."""
+        """Every data set the run trains on, the validating one first."""
         return [self.data_dir, *self.extra_train]
+
+    def weight_of(self, data_dir: Path) -> float:
+        """The --data-weight of a training data set (1 unless given)."""
+        for d, w in self.cfg.data_weights.items():
+            if Path(d).resolve() == data_dir.resolve():
+                return float(w)
+        return 1.0
+
+    def check_weights(self) -> None:
+        """InputError for a --data-weight naming a folder the run does not train on."""
+        trained = {d.resolve() for d in self.data_dirs}
+        for d in self.cfg.data_weights:
+            if Path(d).resolve() not in trained:
+                raise InputError(f"--data-weight {d}: not a data set this run trains on; give DATA or an "
+                                 "--extra-train folder")
 
     def recipe(self) -> dict:
         """What a checkpoint must match to be resumed: the training settings and the front end's
-        flags (the checkpoint's `recipe`)."""
-        return {**asdict(self.cfg), "feature": self.feature.to_dict() if self.feature else None}
+        flags (the checkpoint's `recipe`), and the validation sets when there are any."""
+        recipe = {**asdict(self.cfg), "feature": self.feature.to_dict() if self.feature else None}
+        if not self.cfg.data_weights:
+            recipe.pop("data_weights")  # as a checkpoint written before the option has it
+        if self.extra_valid:
+            recipe["extra_valid"] = [str(d) for d in self.extra_valid]
+        return recipe

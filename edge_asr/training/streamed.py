@@ -28,11 +28,21 @@ def _posteriors(recognizer, data_dir: Path, rows, progress: bool, what: str) -> 
             for r in progress_bar(rows, progress, f"streaming {what}", "file")]
 
 
+def running_posteriors(recognizer, running_dir: str | Path, progress: bool = True) -> list:
+    """The posteriors of every running-speech file (to hand to streamed_figures more than once)."""
+    running_dir = Path(running_dir)
+    rows = read_manifest(running_dir)
+    if not rows:
+        raise InputError(f"{running_dir}: no running speech in its manifest; make it with `edge-asr data running`")
+    return _posteriors(recognizer, running_dir, rows, progress, "running speech")
+
+
 def streamed_figures(recognizer, data_dir: str | Path, split: str, running_dir: str | Path,
-                     target_fa_per_hour: float = 1.0, progress: bool = True) -> dict:
+                     target_fa_per_hour: float = 1.0, progress: bool = True, running: list | None = None) -> dict:
     """False alarms per hour on `running_dir`, miss rate on `data_dir`'s digit clips and fire
     rate on its other-word clips, over a sweep of thresholds; the point at the recognizer's
-    threshold and the operating point for `target_fa_per_hour`.
+    threshold and the operating point for `target_fa_per_hour`. `running`: the running set's
+    posteriors when already computed (running_posteriors).
 
     Raises:
         InputError: no manifest, an empty split, a running set without files.
@@ -42,15 +52,14 @@ def streamed_figures(recognizer, data_dir: str | Path, split: str, running_dir: 
         raise InputError(f"--target-fa-per-hour {target_fa_per_hour}: give a rate above 0")
     rows = read_manifest(data_dir, split)
     running_rows = read_manifest(running_dir)
-    if not running_rows:
-        raise InputError(f"{running_dir}: no running speech in its manifest; make it with `edge-asr data running`")
     labels = recognizer.labels
     keyword_rows = [r for r in rows if r.label not in (UNKNOWN, SILENCE)]
     other_rows = [r for r in rows if r.label == UNKNOWN]
     unknown = sorted({r.label for r in keyword_rows} - set(labels))
     if unknown:
         raise InputError(f"{data_dir}: labels {unknown} are not the model's")
-    running = _posteriors(recognizer, running_dir, running_rows, progress, "running speech")
+    if running is None:
+        running = running_posteriors(recognizer, running_dir, progress)
     keywords = list(zip(_posteriors(recognizer, data_dir, keyword_rows, progress, "keyword clips"),
                         [r.label for r in keyword_rows], strict=True))
     others = _posteriors(recognizer, data_dir, other_rows, progress, "other-word clips")

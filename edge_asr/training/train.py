@@ -26,18 +26,23 @@ __all__ = ["TrainConfig", "TrainSpec", "train"]
 
 def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: FeatureConfig | None = None,
           force: bool = False, progress: bool = True, log=print, extra_train: list[str | Path] = (),
-          resume: bool = False, where: Launch | None = None, debug: bool = False) -> Path:
+          resume: bool = False, where: Launch | None = None, debug: bool = False,
+          extra_valid: list[str | Path] = ()) -> Path:
     """Train on data_dir's train split, plus the train splits of `extra_train` (other data
-    sets, e.g. `data synth` with other seeds or `data import`ed corpora); validation uses
-    data_dir's valid split alone. In this process, or on `where`'s worker processes
-    (data-parallel); `resume` continues the stopped run at `out` from its last checkpoint."""
+    sets, e.g. `data synth` with other seeds or `data import`ed corpora, drawn as often as
+    cfg.data_weights says); validation uses data_dir's valid split, and the valid splits of
+    `extra_valid` (real speakers), whose mean accuracy then chooses the epoch. In this
+    process, or on `where`'s worker processes (data-parallel); `resume` continues the
+    stopped run at `out` from its last checkpoint."""
     data_dir, out = Path(data_dir), Path(out)
     where = where or Launch()
     cfg.check(where)
     spec = TrainSpec(data_dir=data_dir, extra_train=[Path(d) for d in extra_train], cfg=cfg, feature=feature_cfg,
-                     partial=checkpoint.incomplete_dir(out), resume=resume, progress=progress)
-    for d in spec.data_dirs:
+                     partial=checkpoint.incomplete_dir(out), resume=resume, progress=progress,
+                     extra_valid=[Path(d) for d in extra_valid])
+    for d in [*spec.data_dirs, *spec.extra_valid]:
         read_manifest(d)  # a missing or malformed data set fails here, before a folder is made
+    spec.check_weights()
     group = None
     if distributed.under_torchrun():  # this process is one rank of a run torchrun started
         if where.distributed:
@@ -46,7 +51,7 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
     writes = group.is_main if group else where.node_rank == 0  # global rank 0's folder holds the run
     partial = checkpoint.prepare(out, force, resume) if writes else None
     if resume and writes:  # refuse another recipe or other data here, before any worker starts
-        checkpoint.load(partial, spec.recipe(), checkpoint.data_fingerprint(spec.data_dirs))
+        checkpoint.load(partial, spec.recipe(), checkpoint.data_fingerprint([*spec.data_dirs, *spec.extra_valid]))
     try:
         if group is not None:
             run_training(spec, group)
