@@ -127,3 +127,51 @@ def test_train_takes_an_imported_corpus_beside_a_synthetic_one(tmp_path, small_d
                  "--quiet"]) == 0
     meta = json.loads((run / "train.json").read_text())
     assert (run / "best.pt").is_file() and str(tmp_path / "imp") in json.dumps(meta)  # the imported set was trained on
+
+
+def _speaker_csv(root):
+    """Six speakers saying two digits each, and one noise recording, in a CSV."""
+    lines = ["path,label,speaker"]
+    for s, spk in enumerate(("ann", "bob", "cy", "dan", "eve", "fay")):
+        for w, word in enumerate(("one", "two")):
+            _tone(root / "clips" / f"{word}_{spk}.wav", seconds=0.5, rate=8000, freq=250 + 40 * s + 15 * w)
+            lines.append(f"clips/{word}_{spk}.wav,{word},{spk}")
+    _tone(root / "noise" / "tap.wav", seconds=20.2)
+    lines.append("noise/tap.wav,_silence_,noise")
+    (root / "list.csv").write_text("\n".join(lines) + "\n")
+    return root / "list.csv"
+
+
+def test_speakers_can_be_held_out_by_name_and_noise_rows_are_cut_into_windows(tmp_path):
+    src = _speaker_csv(tmp_path / "c")
+    assert main(["data", "import", str(src), "--out", str(tmp_path / "d"), "--valid-speakers", "eve",
+                 "--test-speakers", "fay,dan", "--quiet"]) == 0
+    rows = read_manifest(tmp_path / "d")
+    words = [r for r in rows if r.label != "_silence_"]
+    assert {s: {r.speaker for r in words if r.split == s} for s in ("train", "valid", "test")} == {
+        "train": {"ann", "bob", "cy"}, "valid": {"eve"}, "test": {"dan", "fay"}}
+    silence = [r for r in rows if r.label == "_silence_"]
+    assert [sum(r.split == s for r in silence) for s in ("train", "valid", "test")] == [16, 2, 2]  # 20 windows
+    assert {r.speaker for r in silence} == {"noise:tap"}
+    meta = json.loads((tmp_path / "d" / "data.json").read_text())
+    assert meta["split_rule"] == {"valid_speakers": ["eve"], "test_speakers": ["fay", "dan"]}
+
+
+def test_one_split_for_a_whole_corpus_and_paths_held_out_by_glob(tmp_path, capsys):
+    src = _speaker_csv(tmp_path / "c")
+    assert main(["data", "import", str(src), "--out", str(tmp_path / "v"), "--split", "valid", "--quiet"]) == 0
+    assert {r.split for r in read_manifest(tmp_path / "v")} == {"valid"}
+    assert main(["data", "import", str(src), "--out", str(tmp_path / "p"), "--test-paths", "*two_*",
+                 "--valid-paths", "*one_ann*", "--quiet"]) == 0
+    rows = [r for r in read_manifest(tmp_path / "p") if r.label != "_silence_"]
+    assert {r.split for r in rows if r.label == "two"} == {"test"}
+    assert {(r.speaker, r.split) for r in rows if r.label == "one"} == {
+        ("ann", "valid"), *((s, "train") for s in ("bob", "cy", "dan", "eve", "fay"))}
+    capsys.readouterr()
+    assert main(["data", "import", str(src), "--out", str(tmp_path / "x"), "--split", "valid",
+                 "--test-speakers", "ann"]) == 2
+    assert "--split puts every clip in one split" in capsys.readouterr().err
+    assert main(["data", "import", str(src), "--out", str(tmp_path / "y"), "--valid-speakers", "ann",
+                 "--test-speakers", "ann"]) == 2
+    assert "both --valid-speakers and --test-speakers" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
