@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..data import LABELS
+from ..data import LABELS, SILENCE
 from ..data.loading import feature_matrix, label_indices
 from ..data.manifest import Row, read_manifest
 from ..errors import InputError
@@ -88,21 +88,26 @@ class TrainData:
     extra_valid: list[tuple[str, torch.Tensor, torch.Tensor]]  # (name, inputs, labels) of each --extra-valid set
 
 
-UNNAMED_SPEAKERS = {"noise", "unknown"}  # clips without a speaker to keep apart (noise, unnamed corpora)
+UNNAMED_SPEAKERS = {"noise", "unknown"}  # clips without a voice to keep apart (unnamed corpora)
+
+
+def _voices(rows: list[Row]) -> set[str]:
+    """The speakers of the clips that hold a voice (noise clips hold none)."""
+    return {r.speaker for r in rows if r.label != SILENCE} - UNNAMED_SPEAKERS
 
 
 def _check_held_out(spec: TrainSpec, train_sets: list, valid_rows: list[Row], extra_valid: list) -> None:
     """Held-out speakers stay held out: an extra set must not train on them, nor on the
     speakers of an --extra-valid set."""
-    held_out = {r.speaker for r in valid_rows + read_manifest(spec.data_dir, "test")} - UNNAMED_SPEAKERS
+    held_out = _voices(valid_rows + read_manifest(spec.data_dir, "test"))
     for d, rows in train_sets[1:]:
-        leaked = sorted({r.speaker for r in rows} & held_out)
+        leaked = sorted(_voices(rows) & held_out)
         if leaked:
             raise InputError(f"{d}: its train split holds {leaked[0]}, a held-out speaker of {spec.data_dir}; "
                              "extra training data must come from the same voice split")
-    trained = {r.speaker for _, rows in train_sets for r in rows}
+    trained = set().union(*(_voices(rows) for _, rows in train_sets))
     for d, rows in extra_valid:
-        leaked = sorted(({r.speaker for r in rows} - UNNAMED_SPEAKERS) & trained)
+        leaked = sorted(_voices(rows) & trained)
         if leaked:
             raise InputError(f"--extra-valid {d}: its valid split holds {leaked[0]}, a speaker the run trains on; "
                              "validate on speakers no training split holds")
