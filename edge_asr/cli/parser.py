@@ -17,6 +17,7 @@ from .verbs import (
     cmd_data_connected,
     cmd_data_human,
     cmd_data_import,
+    cmd_data_mine,
     cmd_data_running,
     cmd_data_synth,
     cmd_demo,
@@ -138,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--split", choices=("test", "valid", "train"), default="test",
                     help="whose voices read: the held-out test split's (default), the validation split's, to choose "
                     "an operating threshold on, or (with --windows) the training split's")
+    rn.add_argument("--homophones", action="store_true",
+                    help="keep sentences with words that sound like digits (to, too, for, won, ate, oh): false "
+                    "alarms as read speech gives them (still no digit word or numeral)")
     rn.add_argument("--windows", type=_ranged(int, 1), default=0, metavar="N",
                     help="instead of long files, N one-second windows cut at random from the speech, as _unknown_ "
                     "clips to train on (`train DATA --extra-train OUT`)")
@@ -193,6 +197,18 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--seed", type=int, default=0)
     au.add_argument("--jobs", type=_ranged(int, 1), default=None, help="worker processes (default: all cores)")
     au.set_defaults(func=cmd_data_augment)
+
+    mi = data_sub.add_parser("mine", help="hard negatives: the other-word clips a model takes for a keyword",
+                             description="Score SRC's _unknown_ clips (e.g. `data running --split train --windows N`) "
+                             "with MODEL and write those whose top posterior is a keyword at --threshold or above "
+                             "as a data directory, to train the next model on (`train ... --extra-train OUT`).")
+    mi.add_argument("model", help="model directory (model.onnx + model.json)")
+    mi.add_argument("src", help="data directory whose _unknown_ clips are scored")
+    _writes(mi, "output data directory", quiet=True)
+    mi.add_argument("--threshold", type=_ranged(float, 0, 1, above=True), default=0.5,
+                    help="posterior at which a clip counts as firing (default 0.5)")
+    mi.add_argument("--split", default="train", choices=("train", "valid", "test"), help="SRC's split (default train)")
+    mi.set_defaults(func=cmd_data_mine)
 
     t = verb("train", "train a model from the zoo on a data directory")
     t.add_argument("data", help="data directory made by `edge-asr data synth`")

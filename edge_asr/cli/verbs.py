@@ -36,6 +36,7 @@ def cmd_data_running(a: argparse.Namespace) -> int:
     require_extra("data", "edge-asr data running")
     from ..data.running import make_running_set
     make_running_set(a.out, hours=a.hours, split=a.split, seed=a.seed, force=a.force, progress=not a.quiet,
+                     homophones=a.homophones,
                      log=lambda m: print(m, file=sys.stderr), windows=a.windows)
     return 0
 
@@ -66,6 +67,15 @@ def cmd_data_augment(a: argparse.Namespace) -> int:
                        telephone=a.telephone)
     augment_corpus(a.src, a.out, spec, noise=a.noise, jobs=a.jobs, force=a.force, progress=not a.quiet,
                    log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def cmd_data_mine(a: argparse.Namespace) -> int:
+    """`edge-asr data mine`; returns the exit code."""
+    require_extra("train", "edge-asr data mine")
+    from ..training.mining import mine
+    mine(a.model, a.src, a.out, threshold=a.threshold, split=a.split, force=a.force, progress=not a.quiet,
+         log=lambda m: print(m, file=sys.stderr))
     return 0
 
 

@@ -3,6 +3,8 @@ rooms and backgrounds would have given them, written as a data directory of its 
 
 Each copy of a clip draws its own chain from a generator seeded by (seed, clip, copy), so a
 run is reproducible clip for clip and the same on any number of workers:
+- speed: with SPEED_P probability the word played 0.85-1.2 times as fast, pitch and
+  formants moving with it (a shorter or longer vocal tract: Ko et al. 2015's perturbation);
 - time shift: the word (silence trimmed) at a random place in the one-second window;
 - level: a peak of PEAK_DB dBFS, and with HIGHPASS_P a microphone's low cut (a 2nd-order
   high-pass at 60-300 Hz);
@@ -35,6 +37,7 @@ from . import augment as aug
 from .loading import progress_bar
 from .manifest import Row, read_manifest, write_manifest
 
+SPEED_P, SPEED = 0.5, (0.85, 1.2)
 PEAK_DB = (-30.0, -1.0)
 HIGHPASS_P = 0.3
 ROOM = {"length": (3.0, 10.0), "width": (3.0, 8.0), "height": (2.5, 4.0), "rt60": (0.15, 0.8),
@@ -110,6 +113,10 @@ def augment_clip(x: np.ndarray, spec: AugmentSpec, rng: np.random.Generator,
     from scipy import signal
     steps = []
     word = aug.trim_silence(x)
+    if rng.random() < SPEED_P:
+        factor = rng.uniform(*SPEED)
+        word = aug.change_speed(word, factor)[:SAMPLE_RATE]
+        steps.append(f"speed={factor:.2f}")
     if word.size < SAMPLE_RATE:
         at = int(rng.integers(0, SAMPLE_RATE - word.size + 1))
         x = np.zeros(SAMPLE_RATE, np.float32)
@@ -211,7 +218,8 @@ def augment_corpus(src: str | Path, out: str | Path, spec: AugmentSpec, noise: s
         (tmp / "data.json").write_text(json.dumps({
             "kind": "augmented", "source": str(src.resolve()), "source_data": source,
             "noise": str(Path(noise).resolve()) if noise else None, "augmentation": {
-                **asdict(spec), "peak_db": list(PEAK_DB), "highpass_p": HIGHPASS_P, "room": ROOM,
+                **asdict(spec), "speed_p": SPEED_P, "speed": list(SPEED), "peak_db": list(PEAK_DB),
+                "highpass_p": HIGHPASS_P, "room": ROOM,
                 "room_model": "pyroomacoustics ShoeBox, image sources up to order "
                               f"{MAX_IMAGE_ORDER}, absorption by inverse Sabine"},
             "clips": len(rows) + len(added), "augmented": len(added)}, indent=2) + "\n")

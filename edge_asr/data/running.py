@@ -36,19 +36,24 @@ SR = 16000
 TEXT_DIR = Path("/usr/share/common-licenses")
 DIGIT_SOUNDS = frozenset(DIGITS) | {"oh", "o", "won", "to", "too", "for", "fore", "ate", "nought", "naught", "tu",
                                     "wun", "free", "tree", "sicks", "nein"}
+# Words that sound like a digit and are not one: every sentence of read speech holds them.
+# `--homophones` keeps the sentences that hold them (still none with a digit word or a
+# numeral), so that their false alarms are measured rather than designed away.
+HOMOPHONES = frozenset({"oh", "o", "won", "to", "too", "for", "fore", "ate", "nought", "naught"})
 FILE_SECONDS = 60.0
 MIN_WORDS, MAX_WORDS = 4, 24
 
 
-def sentences(text: str) -> list[str]:
-    """Sentences of `text` that hold no digit word, homophone or numeral, 4 to 24 words each."""
+def sentences(text: str, excluded: frozenset = DIGIT_SOUNDS) -> list[str]:
+    """Sentences of `text` that hold no word of `excluded` (digit words and their homophones)
+    or numeral, 4 to 24 words each."""
     out = []
     for piece in re.split(r"(?<=[.!?;:])\s+|\n\s*\n", text):
         s = " ".join(piece.split())
         if not s or re.search(r"\d", s):
             continue
         words = re.findall(r"[a-z']+", s.lower())
-        if not MIN_WORDS <= len(words) <= MAX_WORDS or DIGIT_SOUNDS & set(words):
+        if not MIN_WORDS <= len(words) <= MAX_WORDS or excluded & set(words):
             continue
         if sum(c.isalpha() for c in s) < 0.7 * len(s) or re.search(r"[=(){}\[\]<>*_#@/\\`|~^%$]", s):
             continue  # headers, rules, URLs, code
@@ -56,15 +61,16 @@ def sentences(text: str) -> list[str]:
     return out
 
 
-def text_sentences(text_dir: Path = TEXT_DIR) -> list[str]:
-    """Every distinct sentence of the licence texts and pydoc's topics, in a fixed order."""
+def text_sentences(text_dir: Path = TEXT_DIR, excluded: frozenset = DIGIT_SOUNDS) -> list[str]:
+    """Every distinct sentence of the licence texts and pydoc's topics without a word of
+    `excluded`, in a fixed order."""
     from pydoc_data.topics import topics
     texts = [topics[k] for k in sorted(topics)]
     if text_dir.is_dir():
         texts += [p.read_text(errors="replace") for p in sorted(text_dir.iterdir()) if p.is_file()]
     seen: dict[str, None] = {}
     for text in texts:
-        for s in sentences(text):
+        for s in sentences(text, excluded):
             seen.setdefault(s, None)
     if not seen:
         raise InputError("no sentence without a digit word found in the texts")
@@ -172,7 +178,7 @@ def _write_human_part(tmp: Path, rng: np.random.Generator, copies: int, log) -> 
 
 def make_running_set(out: str | Path, hours: float = 1.0, split: str = "test", seed: int = 0,
                      human_copies: int = 4, force: bool = False, progress: bool = True, log=print,
-                     windows: int = 0) -> Path:
+                     windows: int = 0, homophones: bool = False) -> Path:
     """Write the running-speech set: about `hours` of TTS sentences by `split`'s voices in
     files of about a minute, plus (test split) the human non-digit prompts when Asterisk's
     are installed.
@@ -181,6 +187,8 @@ def make_running_set(out: str | Path, hours: float = 1.0, split: str = "test", s
     instead (wav/<split>/_unknown_/*.wav), other words for training (`--split train`, then
     `edge-asr train DATA --extra-train OUT`): pieces of words and word boundaries, which
     single-word clips never show and a streaming recognizer meets all the time.
+    With `homophones`, sentences may hold the words that sound like digits (HOMOPHONES: "to",
+    "for", "won", "ate", "oh", ...), as all read speech does.
 
     Returns the folder: the audio, manifest.csv (label `_unknown_`, the sentences said as
     text) and data.json (`kind` running or running-windows, `seconds` per source).
@@ -203,7 +211,8 @@ def make_running_set(out: str | Path, hours: float = 1.0, split: str = "test", s
     if not voices:
         raise ToolMissingError(f"no TTS voice of the {split} split is installed; see `edge-asr data synth --help`")
     prepare(voices)
-    texts = text_sentences()
+    excluded = DIGIT_SOUNDS - HOMOPHONES if homophones else DIGIT_SOUNDS
+    texts = text_sentences(excluded=excluded)
     rng = np.random.default_rng([seed, 7])
     n_files = int(np.ceil(hours * 3600 / FILE_SECONDS))
     order = rng.permutation(len(voices))
@@ -233,7 +242,7 @@ def make_running_set(out: str | Path, hours: float = 1.0, split: str = "test", s
             "kind": "running-windows" if windows else "running", "split": split, "seed": seed,
             "windows": windows or None, "seconds": {k: round(v, 1) for k, v in seconds.items()},
             "files": len(rows), "sentences": len(texts), "text": [str(TEXT_DIR), "pydoc_data.topics"],
-            "excluded_words": sorted(DIGIT_SOUNDS)}, indent=2) + "\n")
+            "excluded_words": sorted(excluded), "homophones": homophones}, indent=2) + "\n")
     log(f"wrote {len(rows)} {'one-second windows' if windows else 'files'} of running speech without digits to "
         f"{out}: {seconds['tts'] / 3600:.2f} h of "
         f"{split} voices, {seconds['human'] / 60:.1f} min of human prompts")
