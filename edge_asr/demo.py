@@ -214,7 +214,31 @@ def _print_summary(run: DemoRun, model_dir: Path, out) -> None:
     test_acc = info.meta.get("metrics", {}).get("test_accuracy")
     if test_acc is not None:
         kind = "quantized model" if info.meta.get("quantization") else "float model"
-        out(f"{kind + ', test split accuracy':<34} {test_acc:.1%} (held-out voices)")
+        out(f"{kind + ', test split accuracy':<34} {test_acc:.1%} (held-out synthetic voices)")
+    for line in real_speech_lines(info.meta):
+        out(line)
+
+
+def real_speech_lines(meta: dict) -> list[str]:
+    """The model's recorded real-speaker figures (model.json's `real_speech`, written by
+    benchmarks/real_speech.py --record), for beside the example clips, which are synthetic."""
+    real = meta.get("real_speech")
+    if not isinstance(real, dict) or not isinstance(real.get("sets"), dict):
+        return ["real speakers                      no figures recorded for this model: the example clips above "
+                "are synthetic voices, not a measure of real speech"]
+    lines = [f"real speakers (recorded; the clips above are synthetic): {real.get('measured', '')}"]
+    for name, fig in real["sets"].items():
+        parts = []
+        if fig.get("digits_right") is not None:
+            parts.append(f"digits right {fig['digits_right']:.1%} of {fig.get('digits')}")
+        if fig.get("others_taken_for_digit") is not None:
+            parts.append(f"other words taken for a digit {fig['others_taken_for_digit']:.1%} of {fig.get('others')}")
+        lines.append(f"  {name:<32} " + ", ".join(parts))
+    if real.get("fa_per_hour") is not None:
+        lines.append(f"  {'running speech':<32} {real['fa_per_hour']:.1f} false alarms per hour")
+    if real.get("connected_wer") is not None:
+        lines.append(f"  {'connected digits':<32} word error rate {real['connected_wer']:.3f}")
+    return lines
 
 
 def _write_report(run: DemoRun, report_path: Path) -> None:
@@ -235,6 +259,7 @@ def _write_report(run: DemoRun, report_path: Path) -> None:
         body.append(f"<p>Connected digits: said <b>{' '.join(CONNECTED)}</b>, heard <b>{stream['text']}</b>; "
                     f"latency p50 {stream['latency_ms_p50']:.2f} ms, p99 {stream['latency_ms_p99']:.2f} ms, "
                     f"RTF {stream['rtf']:.4f}.</p>")
+    body.append("<h2>Real speakers</h2><pre>" + html.escape("\n".join(real_speech_lines(run.info.meta))) + "</pre>")
     for title, png in figs:
         body.append(f"<h2>{html.escape(title)}</h2><img src='data:image/png;base64,{png}'>")
     report_path.parent.mkdir(parents=True, exist_ok=True)

@@ -305,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "this set through the recognizer for false alarms per hour, miss rate and a DET curve")
     v.add_argument("--target-fa-per-hour", type=_ranged(float, 0, above=True), default=1.0,
                    help="false alarms per hour the operating point may reach (default 1)")
+    v.add_argument("--target-fire-rate", type=_ranged(float, 0, 1), default=None, metavar="R",
+                   help="and at most this share of the split's other-word clips may fire (e.g. 0.02); default: "
+                   "no bound")
     v.add_argument("--set-threshold", action="store_true",
                    help="write the operating point's threshold into model.json (recognize's default); only on "
                    "validation data and a running set of validation voices")

@@ -165,8 +165,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
         raise InputError("--record-as names what --record writes; give --record too")
     if a.record_as and not re.fullmatch(r"[a-z][a-z0-9_-]*", a.record_as):
         raise InputError(f"--record-as {a.record_as!r}: use lower-case letters, digits, - and _ (e.g. human)")
-    if (a.set_threshold or a.report) and not a.running:
-        raise InputError("--set-threshold and --report need --running DIR (`edge-asr data running`)")
+    if (a.set_threshold or a.report or a.target_fire_rate is not None) and not a.running:
+        raise InputError("--set-threshold, --target-fire-rate and --report need --running DIR (`edge-asr data running`)")
     if a.report:
         from ..atomic import refuse_existing
         refuse_existing(Path(a.report), False, "--report")
@@ -190,7 +190,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
             streamed_figures,
         )
         streamed = streamed_figures(Recognizer.from_model(a.model), a.data, a.split, a.running,
-                                    a.target_fa_per_hour, progress=not (a.quiet or a.json))
+                                    a.target_fa_per_hour, progress=not (a.quiet or a.json),
+                                    target_fire_rate=a.target_fire_rate)
         res["streamed"] = streamed
         text += "\n\n" + format_streamed(streamed)
         if a.record:

@@ -127,10 +127,12 @@ def detection_curve(running: list[Posteriors], keywords: list[tuple[Posteriors, 
     return curve
 
 
-def operating_point(curve: list[dict], target_fa_per_hour: float) -> dict:
+def operating_point(curve: list[dict], target_fa_per_hour: float, target_fire_rate: float | None = None) -> dict:
     """The curve's point with the fewest misses among those within the false-alarm target
-    (the lowest such threshold); the highest threshold when none is."""
-    ok = [c for c in curve if c["fa_per_hour"] is not None and c["fa_per_hour"] <= target_fa_per_hour]
+    and, when given, with at most `target_fire_rate` of the other-word clips firing (the
+    lowest such threshold); the highest threshold when none is."""
+    ok = [c for c in curve if c["fa_per_hour"] is not None and c["fa_per_hour"] <= target_fa_per_hour
+          and (target_fire_rate is None or c["fire_rate"] is None or c["fire_rate"] <= target_fire_rate)]
     if not ok:
         return dict(curve[-1], meets_target=False)
     best = min(ok, key=lambda c: (c["miss_rate"] if c["miss_rate"] is not None else 0, c["threshold"]))

@@ -38,7 +38,8 @@ def running_posteriors(recognizer, running_dir: str | Path, progress: bool = Tru
 
 
 def streamed_figures(recognizer, data_dir: str | Path, split: str, running_dir: str | Path,
-                     target_fa_per_hour: float = 1.0, progress: bool = True, running: list | None = None) -> dict:
+                     target_fa_per_hour: float = 1.0, progress: bool = True, running: list | None = None,
+                     target_fire_rate: float | None = None) -> dict:
     """False alarms per hour on `running_dir`, miss rate on `data_dir`'s digit clips and fire
     rate on its other-word clips, over a sweep of thresholds; the point at the recognizer's
     threshold and the operating point for `target_fa_per_hour`. `running`: the running set's
@@ -79,8 +80,8 @@ def streamed_figures(recognizer, data_dir: str | Path, split: str, running_dir: 
         "running_hours": round(sum(p.seconds for p in running) / 3600, 4),
         "n_keyword_clips": len(keywords), "n_other_clips": len(others),
         "threshold": cfg.threshold, "at_threshold": at, "running_by_source": by_source,
-        "target_fa_per_hour": target_fa_per_hour,
-        "operating_point": operating_point(curve, target_fa_per_hour),
+        "target_fa_per_hour": target_fa_per_hour, "target_fire_rate": target_fire_rate,
+        "operating_point": operating_point(curve, target_fa_per_hour, target_fire_rate),
         "det": curve,
     }
 
@@ -123,6 +124,7 @@ def record_threshold(model_dir: str | Path, res: dict) -> None:
     op = res["operating_point"]
     update_model_json(model_dir, lambda meta: meta.update(operating_point={
         "threshold": op["threshold"], "target_fa_per_hour": res["target_fa_per_hour"],
+        **({"target_fire_rate": res["target_fire_rate"]} if res.get("target_fire_rate") is not None else {}),
         "meets_target": op["meets_target"], "fa_per_hour": op["fa_per_hour"], "miss_rate": op["miss_rate"],
         "fire_rate": op["fire_rate"],
         "chosen_on": {"data": res["data"], "split": res["split"], "running": res["running"],
