@@ -51,3 +51,13 @@ def test_homophones_stay_in_read_speech_only_when_asked():
     assert default == []  # every sentence holds a digit word or a homophone
     assert kept == ["We went to the shop for bread.", "He won the race and ate well."]
     assert not (HOMOPHONES & {"two", "nine", "one", "eight", "four"})
+
+
+def test_streamed_figures_print_for_a_set_without_other_words():
+    from edge_asr.training.streamed import format_streamed
+    point = {"threshold": 0.5, "fa_per_hour": 1.0, "miss_rate": 0.1, "other_word_rate": 0.0, "fire_rate": None}
+    res = {"running_hours": 1.0, "running": "r", "n_keyword_clips": 10, "n_other_clips": 0, "data": "d",
+           "at_threshold": point, "running_by_source": {}, "target_fa_per_hour": 2.0, "target_fire_rate": 0.02,
+           "operating_point": dict(point, meets_target=True)}
+    text = format_streamed(res)
+    assert "other words firing -" in text and "<= 2.0% of other words firing" in text

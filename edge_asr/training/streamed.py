@@ -90,17 +90,22 @@ def format_streamed(res: dict) -> str:
     """streamed_figures' result as lines for a terminal."""
     at, op = res["at_threshold"], res["operating_point"]
 
+    def share(v) -> str:
+        return "-" if v is None else f"{v:.1%}"  # a set without digit (or other-word) clips has none
+
     def point(c: dict) -> str:
         return (f"threshold {c['threshold']:.2f}: {c['fa_per_hour']:.2f} false alarms per hour, miss rate "
-                f"{c['miss_rate']:.1%} ({c['other_word_rate']:.1%} another digit), other words firing "
-                f"{c['fire_rate']:.1%}")
+                f"{share(c['miss_rate'])} ({share(c['other_word_rate'])} another digit), other words firing "
+                f"{share(c['fire_rate'])}")
 
     lines = [f"streamed: {res['running_hours']:.2f} h of running speech without digits ({res['running']}), "
              f"{res['n_keyword_clips']} digit and {res['n_other_clips']} other-word clips of {res['data']}",
              "  at the recognizer's " + point(at)]
     for name, s in res["running_by_source"].items():
         lines.append(f"    {name}: {s['false_alarms']} false alarms in {s['hours']:.2f} h")
+    fire = res.get("target_fire_rate")
     lines.append(f"  operating point for <= {res['target_fa_per_hour']:g} per hour"
+                 + (f" and <= {fire:.1%} of other words firing" if fire is not None else "")
                  + ("" if op["meets_target"] else " (not met at any threshold)") + ": " + point(op))
     return "\n".join(lines)
 
