@@ -6,6 +6,7 @@ loop read runs here and nowhere else."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,14 @@ def load_run(run_dir: Path) -> tuple[nn.Module, dict]:
 
 
 Kernels = list[tuple[np.ndarray, np.ndarray | None]]
+
+
+@dataclass
+class Init:
+    """A float model that quantization-aware training starts from (`--init`): its kernels
+    and metadata."""
+    kernels: Kernels
+    meta: dict
 
 
 def float_kernels(init: Path) -> tuple[Kernels, dict]:
