@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--extra-valid", action="append", default=[], metavar="DIR",
                    help="also validate on this data set's valid split (repeatable; real speakers, e.g. a `data "
                         "import --split valid`); with any, the epoch kept is the one with the best mean accuracy "
-                        "over these sets")
+                        "over these sets and DATA's valid split")
     t.add_argument("--net", default="conv1d", help="conv1d (default) or mlp")
     t.add_argument("--epochs", type=COUNT, default=40)
     t.add_argument("--batch-size", type=COUNT, default=64)

@@ -293,12 +293,14 @@ def run_training(spec: TrainSpec, group: Group, log=None) -> None:
 def _after_epoch(epoch: int, entry: dict, net: nn.Module, data: TrainData, state: Progress, cfg: TrainConfig,
                  world: int, t0: float, log) -> bool:
     """Rank 0 after an epoch: validate, log, record the history; True when early stopping ends the run.
-    With --extra-valid sets, the epoch's accuracy is their mean (the data set's own is kept beside it)."""
+    With --extra-valid sets, the epoch's accuracy is the mean over them and DATA's own valid
+    split: real speakers choose, and the synthetic split keeps one vote, which steadies the
+    choice (small real sets move by a clip's worth from epoch to epoch)."""
     acc = validate(net, data.xva, data.yva)
     sets = {name: validate(net, x, y) for name, x, y in data.extra_valid}
     extra = {"valid_sets": {"data": acc, **sets}} if sets else {}
     if sets:
-        acc = float(np.mean(list(sets.values())))
+        acc = float(np.mean(list(extra["valid_sets"].values())))
     state.history.append({"epoch": epoch, "loss": entry["loss"], "valid_accuracy": acc,
                           "seconds": round(time.perf_counter() - t0, 2), "processes": world,
                           **{k: v for k, v in entry.items() if k != "loss"}, **extra})

@@ -97,7 +97,7 @@ class TrainSpec:
         resume: continue from partial's checkpoint.
         progress: show progress bars (on rank 0).
         extra_valid: other data sets whose valid splits are validated too; with any, the
-            epoch is chosen by their mean accuracy (the real speakers a model is chosen on).
+            epoch is chosen by the mean accuracy over them and data_dir's valid split.
     """
     data_dir: Path
     extra_train: list[Path]

@@ -31,7 +31,8 @@ def train(data_dir: str | Path, out: str | Path, cfg: TrainConfig, feature_cfg: 
     """Train on data_dir's train split, plus the train splits of `extra_train` (other data
     sets, e.g. `data synth` with other seeds or `data import`ed corpora, drawn as often as
     cfg.data_weights says); validation uses data_dir's valid split, and the valid splits of
-    `extra_valid` (real speakers), whose mean accuracy then chooses the epoch. In this
+    `extra_valid` (real speakers), whose mean accuracy with data_dir's own then chooses the
+    epoch. In this
     process, or on `where`'s worker processes (data-parallel); `resume` continues the
     stopped run at `out` from its last checkpoint."""
     data_dir, out = Path(data_dir), Path(out)
