@@ -175,3 +175,13 @@ def test_one_split_for_a_whole_corpus_and_paths_held_out_by_glob(tmp_path, capsy
                  "--test-speakers", "ann"]) == 2
     assert "both --valid-speakers and --test-speakers" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_a_short_silence_row_is_one_clip_and_keeps_its_split(tmp_path):
+    root = tmp_path / "c"
+    _tone(root / "quiet.wav", seconds=0.9)
+    _tone(root / "word.wav", seconds=0.6)
+    (root / "list.csv").write_text("path,label,speaker,split\nquiet.wav,_silence_,room,train\nword.wav,one,ann,valid\n")
+    assert main(["data", "import", str(root / "list.csv"), "--out", str(tmp_path / "d"), "--quiet"]) == 0
+    rows = read_manifest(tmp_path / "d")
+    assert sorted((r.label, r.split) for r in rows) == [("_silence_", "train"), ("one", "valid")]

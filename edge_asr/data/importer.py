@@ -37,7 +37,7 @@ import numpy as np
 
 from ..atomic import atomic_dir, refuse_existing
 from ..errors import AudioError, InputError
-from ..frontend.audio import SAMPLE_RATE, fit_length, read_audio, write_wav
+from ..frontend.audio import SAMPLE_RATE, audio_seconds, fit_length, read_audio, write_wav
 from . import DIGITS, LABELS, SILENCE, UNKNOWN
 from .loading import progress_bar
 from .manifest import SPLITS, Row, write_manifest
@@ -198,8 +198,8 @@ def folder_clips(src: Path) -> tuple[list[Clip], list[Path]]:
 
 def csv_clips(src: Path) -> tuple[list[Clip], list[Path]]:
     """(word clips, background-noise files) a CSV file lists (columns path, label or word, and
-    optionally speaker, split); a row labelled `_silence_` is a noise recording, cut into
-    one-second windows as a `_background_noise_` folder's are."""
+    optionally speaker, split); a row labelled `_silence_` longer than RECORDING_SECONDS is a
+    noise recording, cut into one-second windows as a `_background_noise_` folder's are."""
     with src.open(newline="") as f:
         reader = csv.DictReader(f)
         cols = set(reader.fieldnames or [])
@@ -209,7 +209,7 @@ def csv_clips(src: Path) -> tuple[list[Clip], list[Path]]:
         clips, noise = [], []
         for n, r in enumerate(reader, 2):
             path = (src.parent / r["path"]).resolve()
-            if r[word_col].strip().lower() == SILENCE:
+            if r[word_col].strip().lower() == SILENCE and _is_recording(path):
                 noise.append(path)
                 continue
             speaker = (r.get("speaker") or "").strip() or _speaker_of(path.stem)
@@ -219,6 +219,18 @@ def csv_clips(src: Path) -> tuple[list[Clip], list[Path]]:
             clips.append(Clip(path, r[word_col].strip().lower(), speaker,
                               SPLIT_NAMES[split] if split else which_set(speaker)))
     return clips, noise
+
+
+RECORDING_SECONDS = 2.0  # a `_silence_` row longer than this is a recording to cut, not one clip
+
+
+def _is_recording(path: Path) -> bool:
+    """True for an audio file longer than RECORDING_SECONDS (an unreadable one is not: it is
+    read, and skipped, as a clip)."""
+    try:
+        return audio_seconds(path) > RECORDING_SECONDS
+    except AudioError:
+        return False
 
 
 def detect_layout(src: Path) -> str:

@@ -33,6 +33,12 @@ def _open_info(path: Path):
         raise AudioError(f"{path}: not a readable audio file ({first}); give a WAV/FLAC/OGG file") from exc
 
 
+def audio_seconds(path: str | Path) -> float:
+    """The length of an audio file in seconds, from its header; AudioError when unreadable."""
+    info = _open_info(Path(path))
+    return info.frames / info.samplerate
+
+
 def _check_finite(block: np.ndarray, path: Path) -> None:
     if not np.isfinite(block).all():
         raise AudioError(f"{path}: contains NaN or Inf samples; re-export the audio as PCM")
